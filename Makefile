@@ -1,0 +1,34 @@
+# Every target that needs the environment depends on the stamp, so `make train` and `make test` each work alone
+# on a fresh clone: the venv is created and the project installed the first time, and again when pyproject changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/dqn_cartpole.yaml
+
+.PHONY: install train test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/neurenix train $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/learning.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check neurenix neurenix_cli tests benchmarks
+	$(BIN)/ruff format --check neurenix neurenix_cli tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info
