@@ -1,0 +1,20 @@
+"""Neural-network building blocks on top of `neurenix.tensor`."""
+
+from neurenix.nn import functional, init
+from neurenix.nn.layers import ACTIVATIONS, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
+from neurenix.nn.module import Module, Parameter
+
+__all__ = [
+    "ACTIVATIONS",
+    "Identity",
+    "Linear",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "functional",
+    "init",
+    "mlp",
+]

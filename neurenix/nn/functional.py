@@ -1,0 +1,78 @@
+"""Fused ops: one forward and its backward, where fusing saves Python overhead on the hot path."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurenix.tensor import Tensor, from_op
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias as one op: weight is (out, in) like torch; x is (..., in)."""
+    xd, w = x.numpy(), weight.numpy()
+    out = xd @ w.T
+    if bias is not None:
+        out += bias.numpy()
+
+    def backward(g):
+        g2 = g.reshape(-1, g.shape[-1])
+        x2 = xd.reshape(-1, xd.shape[-1])
+        grads = (g @ w, g2.T @ x2)
+        return grads + (g2.sum(axis=0),) if bias is not None else grads
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return from_op(out, parents, backward)
+
+
+def relu(x: Tensor) -> Tensor:
+    return x.relu()
+
+
+def tanh(x: Tensor) -> Tensor:
+    return x.tanh()
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.softmax(dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.log_softmax(dim)
+
+
+def _difference(input: Tensor, target: Tensor | np.ndarray | float):
+    t = target.numpy() if isinstance(target, Tensor) else np.asarray(target, dtype=input.dtype)
+    return input.numpy() - t
+
+
+def _loss(input: Tensor, target, value: np.ndarray, grad_input: np.ndarray) -> Tensor:
+    """Wrap a mean loss whose gradient w.r.t. `input` is `grad_input` (and minus that w.r.t. target)."""
+    if isinstance(target, Tensor):
+        return from_op(value, (input, target), lambda g: (g * grad_input, -g * grad_input))
+    return from_op(value, (input,), lambda g: (g * grad_input,))
+
+
+def mse_loss(input: Tensor, target) -> Tensor:
+    """mean((input - target)^2)."""
+    d = _difference(input, target)
+    return _loss(input, target, np.asarray(np.mean(d * d)), d * (2.0 / d.size))
+
+
+def huber_loss(input: Tensor, target, delta: float = 1.0) -> Tensor:
+    """mean of 0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta): quadratic near 0, linear in the tails."""
+    d = _difference(input, target)
+    absd = np.abs(d)
+    quadratic = absd <= delta
+    value = np.where(quadratic, 0.5 * d * d, delta * (absd - 0.5 * delta))
+    grad = np.where(quadratic, d, delta * np.sign(d)) / d.size
+    return _loss(input, target, np.asarray(value.mean()), grad)
+
+
+def smooth_l1_loss(input: Tensor, target, beta: float = 1.0) -> Tensor:
+    """torch's smooth L1: the Huber loss with delta = beta, divided by beta."""
+    d = _difference(input, target)
+    absd = np.abs(d)
+    quadratic = absd < beta
+    value = np.where(quadratic, 0.5 * d * d / beta, absd - 0.5 * beta)
+    grad = np.where(quadratic, d / beta, np.sign(d)) / d.size
+    return _loss(input, target, np.asarray(value.mean()), grad)

@@ -1,0 +1,139 @@
+"""Layers: `__init__` makes the parameters, `forward` is one expression."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from neurenix.nn import functional as F
+from neurenix.nn.init import orthogonal, uniform_fan_in
+from neurenix.nn.module import Module, Parameter
+from neurenix.tensor import Tensor, default_generator
+
+
+class Linear(Module):
+    """y = x W^T + b with W of shape (out, in).
+
+    init="default" draws U(-1/sqrt(in), 1/sqrt(in)) like torch; init="orthogonal" draws an orthogonal W scaled
+    by `gain` and zero biases, the usual choice for policy and value networks in PPO/A2C.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str = "default",
+        gain: float = 1.0,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        rng = rng if rng is not None else default_generator()
+        self.in_features, self.out_features = in_features, out_features
+        if init == "default":
+            self.weight = Parameter(uniform_fan_in((out_features, in_features), in_features, rng))
+            b = uniform_fan_in((out_features,), in_features, rng)
+        elif init == "orthogonal":
+            self.weight = Parameter(orthogonal((out_features, in_features), gain, rng))
+            b = np.zeros(out_features, dtype=np.float32)
+        else:
+            raise ValueError(f"unknown init {init!r}: expected 'default' or 'orthogonal'")
+        self.bias = Parameter(b) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x if isinstance(x, Tensor) else Tensor(x), self.weight, self.bias)
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features})"
+
+
+class ReLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+    def __repr__(self) -> str:
+        return "Tanh()"
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sigmoid()
+
+    def __repr__(self) -> str:
+        return "Sigmoid()"
+
+
+class Identity(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+    def __repr__(self) -> str:
+        return "Identity()"
+
+
+class Sequential(Module):
+    """Modules applied in order; indexable and iterable, with parameter names "0.weight", "2.bias", ..."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, module in enumerate(modules):
+            setattr(self, str(i), module)
+        object.__setattr__(self, "_layers", tuple(modules))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        for layer in self._layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, index: int) -> Module:
+        return self._layers[index]
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._layers)
+
+    def __repr__(self) -> str:
+        return "Sequential(" + ", ".join(repr(m) for m in self._layers) + ")"
+
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: str = "relu",
+    output_activation: str | None = None,
+    init: str = "default",
+    output_gain: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> Sequential:
+    """A multilayer perceptron sizes[0] -> ... -> sizes[-1].
+
+    With init="orthogonal", hidden layers use gain sqrt(2) and the output layer `output_gain` (0.01 for a
+    policy's logits, 1 for a value head), the initialisation that PPO implementations found to matter.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}: expected one of {sorted(ACTIVATIONS)}")
+    layers: list[Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        gain = output_gain if last else float(np.sqrt(2.0))
+        layers.append(Linear(fan_in, fan_out, init=init, gain=gain, rng=rng))
+        if not last:
+            layers.append(ACTIVATIONS[activation]())
+        elif output_activation is not None:
+            layers.append(ACTIVATIONS[output_activation]())
+    return Sequential(*layers)

@@ -1,0 +1,123 @@
+"""The optimizer base: owns the loop over parameter storage; a subclass owns one update rule.
+
+On construction the parameters are re-homed as views into one flat float32 buffer (and their gradients into
+another), so that an update is a handful of vectorized numpy calls whatever the number of layers. A parameter
+already owned by another optimizer's buffer keeps its storage, and this optimizer then updates parameter by
+parameter: slower, still correct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from neurenix.tensor import Tensor
+
+
+class FlatParameters:
+    """Parameters whose data and gradients are views into two contiguous buffers."""
+
+    def __init__(self, params: list[Tensor]) -> None:
+        dtype = np.result_type(*[p.dtype for p in params])
+        sizes = [p.numel() for p in params]
+        self.data = np.empty(sum(sizes), dtype=dtype)
+        self.grad = np.zeros(sum(sizes), dtype=dtype)
+        self.params = params
+        offset = 0
+        for p, size in zip(params, sizes):
+            data_view = self.data[offset : offset + size].reshape(p.shape)
+            data_view[...] = p.numpy()
+            p._data = data_view
+            p._grad = self.grad[offset : offset + size].reshape(p.shape)
+            p._flat_owner = self
+            offset += size
+
+
+def _owner(p: Tensor) -> FlatParameters | None:
+    return getattr(p, "_flat_owner", None)
+
+
+class Optimizer:
+    """Subclasses set `state_names` and implement `_update(data, grad, state, scratch)` for one storage slot."""
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        if lr < 0:
+            raise ValueError(f"invalid learning rate {lr}: must be >= 0")
+        self.lr = float(lr)
+        self.step_count = 0
+        if all(_owner(p) is None for p in self.params) and len({p.dtype for p in self.params}) == 1:
+            self.flat: FlatParameters | None = FlatParameters(self.params)
+            self._slots = [self.flat.data]
+        else:
+            self.flat = None
+            for p in self.params:
+                if p._grad is None:
+                    p._grad = np.zeros_like(p.numpy())
+            self._slots = [p.numpy() for p in self.params]
+        self.state = {name: [np.zeros_like(s) for s in self._slots] for name in self.state_names}
+        self._scratch = [np.empty_like(s) for s in self._slots]
+
+    def _grads(self) -> list[np.ndarray]:
+        if self.flat is not None:
+            return [self.flat.grad]
+        return [p._grad if p._grad is not None else np.zeros_like(p.numpy()) for p in self.params]
+
+    def zero_grad(self) -> None:
+        if self.flat is not None:
+            self.flat.grad.fill(0.0)
+        else:
+            for p in self.params:
+                if p._grad is not None:
+                    p._grad.fill(0.0)
+
+    def step(self) -> None:
+        self.step_count += 1
+        for i, (data, grad) in enumerate(zip(self._slots, self._grads())):
+            state = {name: arrays[i] for name, arrays in self.state.items()}
+            self._update(data, grad, state, self._scratch[i])
+
+    def _update(self, data: np.ndarray, grad: np.ndarray, state: dict, scratch: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray | float | int]:
+        """Named arrays laid out in parameter order (the same whether or not storage is flat), plus counters."""
+        out: dict = {"step_count": self.step_count, "lr": self.lr}
+        for name, arrays in self.state.items():
+            out[name] = np.concatenate([a.reshape(-1) for a in arrays])
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step_count = int(state["step_count"])
+        self.lr = float(state["lr"])
+        for name, arrays in self.state.items():
+            flat = np.asarray(state[name])
+            total = sum(a.size for a in arrays)
+            if flat.shape != (total,):
+                raise ValueError(f"optimizer state {name!r} has shape {flat.shape}, expected ({total},)")
+            offset = 0
+            for a in arrays:
+                a.reshape(-1)[...] = flat[offset : offset + a.size]
+                offset += a.size
+
+
+def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
+    """Scale gradients in place so that their global L2 norm is at most `max_norm`; return the norm before."""
+    params = [p for p in params if p._grad is not None]
+    owners = {id(_owner(p)) for p in params}
+    owner = _owner(params[0]) if params else None
+    if owner is not None and len(owners) == 1 and len(params) == len(owner.params):
+        grads = [owner.grad]
+    else:
+        grads = [p._grad for p in params]
+    total = float(np.sqrt(sum(float(np.dot(g.reshape(-1), g.reshape(-1))) for g in grads)))
+    if total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for g in grads:
+            g *= scale
+    return total

@@ -1,0 +1,122 @@
+"""Update rules, each matching its torch.optim namesake step for step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from neurenix.optim.optimizer import Optimizer
+from neurenix.tensor import Tensor
+
+
+def _check_non_negative(**values: float) -> None:
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"invalid {name} {value}: must be >= 0")
+
+
+class SGD(Optimizer):
+    """p -= lr * buf, buf = momentum * buf + g (the first buf is g itself)."""
+
+    state_names = ("momentum_buffer",)
+
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        _check_non_negative(momentum=momentum, weight_decay=weight_decay)
+        self.momentum, self.weight_decay = momentum, weight_decay
+        super().__init__(params, lr)
+
+    def _update(self, data, grad, state, scratch):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * data
+        if self.momentum:
+            buf = state["momentum_buffer"]
+            if self.step_count == 1:
+                buf[...] = grad
+            else:
+                buf *= self.momentum
+                buf += grad
+            grad = buf
+        np.multiply(grad, self.lr, out=scratch)
+        data -= scratch
+
+
+class Adam(Optimizer):
+    """Kingma & Ba (2015), as torch.optim.Adam: p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)."""
+
+    state_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"invalid betas {betas}: each must be in [0, 1)")
+        _check_non_negative(eps=eps, weight_decay=weight_decay)
+        self.betas, self.eps, self.weight_decay = (float(betas[0]), float(betas[1])), eps, weight_decay
+        super().__init__(params, lr)
+
+    def _update(self, data, grad, state, scratch):
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            grad = grad + self.weight_decay * data
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        np.multiply(grad, 1.0 - beta1, out=scratch)
+        m += scratch
+        v *= beta2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - beta2
+        v += scratch
+        bias1 = 1.0 - beta1**self.step_count
+        bias2 = 1.0 - beta2**self.step_count
+        np.sqrt(v, out=scratch)
+        scratch *= 1.0 / np.sqrt(bias2)
+        scratch += self.eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= self.lr / bias1
+        data -= scratch
+
+
+class RMSprop(Optimizer):
+    """v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps), with optional momentum on that step."""
+
+    state_names = ("square_avg", "momentum_buffer")
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+    ):
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"invalid alpha {alpha}: must be in [0, 1)")
+        _check_non_negative(eps=eps, weight_decay=weight_decay, momentum=momentum)
+        self.alpha, self.eps, self.weight_decay, self.momentum = alpha, eps, weight_decay, momentum
+        super().__init__(params, lr)
+
+    def _update(self, data, grad, state, scratch):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * data
+        v = state["square_avg"]
+        v *= self.alpha
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.alpha
+        v += scratch
+        np.sqrt(v, out=scratch)
+        scratch += self.eps
+        np.divide(grad, scratch, out=scratch)
+        if self.momentum:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum
+            buf += scratch
+            scratch[...] = buf
+        scratch *= self.lr
+        data -= scratch
