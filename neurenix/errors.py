@@ -1,0 +1,23 @@
+"""Typed errors the library raises; the CLI maps them to messages and exit codes."""
+
+from __future__ import annotations
+
+
+class NeurenixError(Exception):
+    """Base of every error a user can cause and fix: the message says what is wrong and what to do."""
+
+
+class ConfigError(NeurenixError, ValueError):
+    """A hyperparameter, space spec or training budget is invalid."""
+
+
+class EnvironmentNotFoundError(NeurenixError):
+    """An environment id that gymnasium does not know."""
+
+
+class CheckpointError(NeurenixError):
+    """A checkpoint is missing, corrupt, from another algorithm or spaces, or from a newer format."""
+
+
+class TrainingDivergedError(NeurenixError):
+    """A loss, parameter or observation became NaN or infinite."""
