@@ -1,0 +1,36 @@
+"""Reinforcement learning: spaces, environments, policies, value functions, the Agent loop and algorithms."""
+
+from neurenix.rl.agent import Agent
+from neurenix.rl.algorithms.dqn import DQN
+from neurenix.rl.buffers import ReplayBuffer
+from neurenix.rl.callbacks import Callback
+from neurenix.rl.environment import VecEnv, make_env
+from neurenix.rl.policy import (
+    EpsilonGreedyPolicy,
+    GaussianPolicy,
+    GreedyPolicy,
+    Policy,
+    RandomPolicy,
+    SoftmaxPolicy,
+)
+from neurenix.rl.registry import load_agent
+from neurenix.rl.value import QFunction, ValueFunction, ValueNetworkFunction
+
+__all__ = [
+    "DQN",
+    "Agent",
+    "Callback",
+    "EpsilonGreedyPolicy",
+    "GaussianPolicy",
+    "GreedyPolicy",
+    "Policy",
+    "QFunction",
+    "RandomPolicy",
+    "ReplayBuffer",
+    "SoftmaxPolicy",
+    "ValueFunction",
+    "ValueNetworkFunction",
+    "VecEnv",
+    "load_agent",
+    "make_env",
+]

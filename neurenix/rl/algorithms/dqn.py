@@ -1,0 +1,192 @@
+"""Deep Q-Network (Mnih et al. 2015), with Double DQN (van Hasselt et al. 2016) and Dueling heads
+(Wang et al. 2016).
+
+Acting: epsilon-greedy over Q(s, ·), epsilon decaying per step (the documented default) or linearly over
+`exploration_fraction` of the step budget (what RL Zoo tunes). Learning: every `train_freq` steps after
+`learning_starts`, `gradient_steps` minibatches from the replay buffer regress Q(s, a) on
+y = r + gamma * (1 - terminated) * max_a' Q_target(s', a'); the target network is a copy refreshed every
+`update_target_every` env steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurenix import nn
+from neurenix.errors import ConfigError
+from neurenix.optim import Adam, LinearSchedule
+from neurenix.rl.agent import Agent, check_hidden_dims, check_positive_int, check_range, input_dim
+from neurenix.rl.buffers import ReplayBuffer
+from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.rl.policy import EpsilonGreedyPolicy
+from neurenix.rl.returns import polyak_update, td_target
+from neurenix.rl.value import DuelingQNetwork, QFunction
+from neurenix.tensor import Tensor, no_grad
+
+
+class DQN(Agent):
+    algorithm = "dqn"
+    action_space_types = ("discrete",)
+
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        hidden_dims: list[int] = (64, 64),
+        learning_rate: float = 0.001,
+        gamma: float = 0.99,
+        epsilon_start: float = 1.0,
+        epsilon_end: float = 0.01,
+        epsilon_decay: float = 0.995,
+        buffer_size: int = 10000,
+        batch_size: int = 64,
+        update_target_every: int = 100,
+        double_q: bool = False,
+        dueling: bool = False,
+        name: str = "DQN",
+        learning_starts: int = 100,
+        train_freq: int = 1,
+        gradient_steps: int = 1,
+        exploration_fraction: float | None = None,
+        loss: str = "huber",
+        max_grad_norm: float | None = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            gamma=gamma, observation_space=observation_space, action_space=action_space, seed=seed, name=name
+        )
+        check_hidden_dims("hidden_dims", hidden_dims)
+        check_range("learning_rate", learning_rate, 0.0, 1.0, low_open=True)
+        for label, value in (
+            ("buffer_size", buffer_size),
+            ("batch_size", batch_size),
+            ("update_target_every", update_target_every),
+            ("train_freq", train_freq),
+            ("gradient_steps", gradient_steps),
+        ):
+            check_positive_int(label, value)
+        check_positive_int("learning_starts", learning_starts, allow_zero=True)
+        if exploration_fraction is not None:
+            check_range("exploration_fraction", exploration_fraction, 0.0, 1.0, low_open=True)
+        if loss not in ("huber", "mse"):
+            raise ConfigError(f"loss must be 'huber' or 'mse', got {loss!r}")
+        if max_grad_norm is not None:
+            check_range("max_grad_norm", max_grad_norm, 0.0, float("inf"), low_open=True)
+        self.hidden_dims = list(hidden_dims)
+        self.learning_rate = learning_rate
+        self.epsilon_start, self.epsilon_end, self.epsilon_decay = epsilon_start, epsilon_end, epsilon_decay
+        self.buffer_size, self.batch_size = buffer_size, batch_size
+        self.update_target_every = update_target_every
+        self.double_q, self.dueling = bool(double_q), bool(dueling)
+        self.learning_starts, self.train_freq, self.gradient_steps = (
+            learning_starts,
+            train_freq,
+            gradient_steps,
+        )
+        self.exploration_fraction = exploration_fraction
+        self.loss, self.max_grad_norm = loss, max_grad_norm
+
+        obs_dim, n_actions = input_dim(self.observation_space), int(self.action_space.n)
+        if dueling:
+            self.q_network = DuelingQNetwork(obs_dim, n_actions, self.hidden_dims, rng=self.rng)
+        else:
+            self.q_network = nn.mlp([obs_dim, *self.hidden_dims, n_actions], rng=self.rng)
+        self.target_network = self.q_network.clone()
+        self.optimizer = Adam(self.q_network.parameters(), lr=learning_rate)
+        self.value_function = QFunction(
+            self.q_network, self.optimizer, loss=loss, max_grad_norm=max_grad_norm
+        )
+        try:
+            self.policy = EpsilonGreedyPolicy(
+                self.q_network,
+                self.action_space,
+                epsilon_start,
+                epsilon_end,
+                epsilon_decay,
+                seed=int(self.rng.integers(2**63)),
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.epsilon_schedule = (
+            LinearSchedule(epsilon_start, epsilon_end, exploration_fraction) if exploration_fraction else None
+        )
+        self.buffer = ReplayBuffer(buffer_size, self.observation_space.shape, rng=self.rng)
+        self._n_envs = 1
+
+    def _on_train_start(self, env: VecEnv) -> None:
+        self._n_envs = env.num_envs
+
+    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        actions = self.policy(obs)
+        return actions, actions
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
+        # final_obs is the real next state even where the episode was cut by a time limit (bootstrapped there).
+        self.buffer.add(obs, actions, step.rewards, step.final_obs, step.terminated)
+
+    def _on_env_step(self, n_transitions: int) -> None:
+        if self.epsilon_schedule is not None:
+            self.policy.epsilon = self.epsilon_schedule(self.progress)
+        else:
+            for _ in range(n_transitions):
+                self.policy.step()
+        if (
+            self.total_steps // self.update_target_every
+            != (self.total_steps - n_transitions) // self.update_target_every
+        ):
+            polyak_update(self.target_network.parameters(), self.q_network.parameters(), tau=1.0)
+
+    def _update_due(self) -> bool:
+        vector_steps = self.total_steps // self._n_envs
+        return (
+            self.total_steps >= self.learning_starts
+            and len(self.buffer) >= self.batch_size
+            and vector_steps % self.train_freq == 0
+        )
+
+    def update(self) -> dict[str, float]:
+        total_loss = 0.0
+        for _ in range(self.gradient_steps):
+            batch = self.buffer.sample(self.batch_size)
+            with no_grad():
+                next_obs = Tensor(batch.next_observations)
+                next_q = self.target_network(next_obs).numpy()
+                if self.double_q:
+                    # Double DQN: the online network picks the next action, the target network values it.
+                    best = self.q_network(next_obs).numpy().argmax(axis=1)
+                    next_values = np.take_along_axis(next_q, best[:, None], axis=1)[:, 0]
+                else:
+                    next_values = next_q.max(axis=1)
+            targets = td_target(batch.rewards, batch.terminated, next_values, self.gamma)
+            total_loss += self.value_function.update(batch.observations, targets, actions=batch.actions)
+        return {"loss": total_loss / self.gradient_steps, "epsilon": float(self.policy.epsilon)}
+
+    def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        if deterministic:
+            with no_grad():
+                return self.q_network(Tensor(obs)).numpy().argmax(axis=-1)
+        return self.policy(obs)
+
+    def state_dict(self) -> dict:
+        return {
+            **self._base_state(),
+            "q_network": self.q_network.state_dict(),
+            "target_network": self.target_network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "exploration": {
+                "t": self.policy.t,
+                "epsilon": self.policy.epsilon,
+                "rng": self.policy.rng.bit_generator.state,
+            },
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._load_base_state(state)
+        self.q_network.load_state_dict(state["q_network"])
+        self.target_network.load_state_dict(state["target_network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        exploration = state["exploration"]
+        self.policy.t, self.policy.epsilon = int(exploration["t"]), float(exploration["epsilon"])
+        self.policy.rng.bit_generator.state = exploration["rng"]

@@ -1,0 +1,89 @@
+"""Action distributions over Tensors: log-probabilities and entropies carry gradients, samples do not.
+
+Shapes: a batch of B states gives logits (B, n) or means (B, d); `log_prob` and `entropy` return (B,).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from neurenix.tensor import Tensor
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class Categorical:
+    """pi(a|s) = softmax(logits)_a."""
+
+    def __init__(self, logits: Tensor) -> None:
+        self.logits = logits
+        self.log_probs = logits.log_softmax(dim=-1)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        probs = np.exp(self.log_probs.numpy())
+        u = rng.random(probs.shape[:-1] + (1,))
+        return (u < np.cumsum(probs, axis=-1)).argmax(axis=-1).astype(np.int64)
+
+    def log_prob(self, actions: np.ndarray) -> Tensor:
+        index = np.asarray(actions, dtype=np.int64).reshape(-1, 1)
+        return self.log_probs.gather(1, index).squeeze(1)
+
+    def entropy(self) -> Tensor:
+        """H = -sum_a p_a log p_a."""
+        return -(self.log_probs.exp() * self.log_probs).sum(dim=-1)
+
+    def mode(self) -> np.ndarray:
+        return self.logits.numpy().argmax(axis=-1)
+
+
+class DiagGaussian:
+    """N(mean, diag(exp(log_std)^2)); log_std may be a learned vector broadcast over the batch, or fixed."""
+
+    def __init__(self, mean: Tensor, log_std: Tensor) -> None:
+        self.mean = mean
+        self.log_std = log_std
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        mean = self.mean.numpy()
+        std = np.exp(self.log_std.numpy())
+        return (mean + std * rng.standard_normal(mean.shape)).astype(np.float32)
+
+    def log_prob(self, actions: np.ndarray) -> Tensor:
+        """sum_i [-(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log sqrt(2 pi)]."""
+        z = (Tensor(np.asarray(actions, dtype=np.float32)) - self.mean) * (-self.log_std).exp()
+        return (z * z * -0.5 - self.log_std - _LOG_SQRT_2PI).sum(dim=-1)
+
+    def entropy(self) -> Tensor:
+        """sum_i [log sigma_i + 0.5 (1 + log 2 pi)], one value per row of the batch."""
+        per_row = (self.log_std + (0.5 + _LOG_SQRT_2PI)).sum(dim=-1)
+        if per_row.ndim == 0:  # a state-independent log_std: the same entropy for every row
+            per_row = per_row * Tensor(np.ones(self.mean.shape[:-1], dtype=np.float32))
+        return per_row
+
+    def mode(self) -> np.ndarray:
+        return self.mean.numpy()
+
+
+class SquashedGaussian:
+    """a = tanh(u), u ~ N(mean, std^2): bounded actions in (-1, 1) for SAC (Haarnoja et al. 2018, app. C).
+
+    log pi(a|s) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2), with the correction written as
+    2 (log 2 - u - softplus(-2u)) so that it stays finite where tanh saturates.
+    """
+
+    def __init__(self, mean: Tensor, log_std: Tensor) -> None:
+        self.mean = mean
+        self.log_std = log_std
+
+    def rsample(self, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        """A reparameterised sample (gradients flow to mean and log_std) and its log-probability, both (B, d)/(B,)."""
+        noise = rng.standard_normal(self.mean.shape).astype(np.float32)
+        u = self.mean + self.log_std.exp() * Tensor(noise)
+        normal_log_prob = (-0.5 * noise * noise - _LOG_SQRT_2PI) - self.log_std
+        correction = (math.log(2.0) - u - (u * -2.0).softplus()) * 2.0
+        return u.tanh(), (normal_log_prob - correction).sum(dim=-1)
+
+    def mode(self) -> np.ndarray:
+        return np.tanh(self.mean.numpy())

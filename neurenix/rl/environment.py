@@ -1,0 +1,169 @@
+"""Environments: construction from ids, a lightweight vectorized env, and the legacy-API adapter.
+
+`VecEnv` steps n environments in lockstep and resets a finished one in the same step (gymnasium's vector envs
+reset on the *next* step by default, which would pair one episode's last observation with the next episode's
+first). It returns the true final observation of a finished episode separately, so a time-limit truncation can
+bootstrap from it while a termination does not.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from neurenix.errors import EnvironmentNotFoundError
+
+
+@dataclass(frozen=True)
+class EpisodeEnd:
+    env_index: int
+    reward: float
+    length: int
+    terminated: bool
+
+
+@dataclass
+class StepResult:
+    """One vectorized step. `final_obs` equals `next_obs` except in rows where an episode just ended."""
+
+    next_obs: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    episodes: list[EpisodeEnd]
+
+
+class VecEnv:
+    """n environments stepped in lockstep with same-step autoreset; accepts gymnasium and legacy (4-tuple) envs."""
+
+    def __init__(
+        self,
+        envs: list[Any],
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        max_episode_steps: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not envs:
+            raise ValueError("VecEnv needs at least one environment")
+        self.envs = envs
+        self.num_envs = len(envs)
+        self.observation_space = observation_space or getattr(envs[0], "observation_space", None)
+        self.action_space = action_space or getattr(envs[0], "action_space", None)
+        self.max_episode_steps = max_episode_steps
+        self.seed = seed  # the first reset's seed when an agent trains on this env
+        self._discrete_actions = isinstance(self.action_space, gym.spaces.Discrete)
+        self._returns = np.zeros(self.num_envs, dtype=np.float64)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return np.stack(
+            [_reset(env, None if seed is None else seed + i) for i, env in enumerate(self.envs)]
+        ).astype(np.float32, copy=False)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        n = self.num_envs
+        rewards = np.empty(n, dtype=np.float32)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        observations = []
+        finals = None
+        episodes: list[EpisodeEnd] = []
+        for i, env in enumerate(self.envs):
+            action = int(actions[i]) if self._discrete_actions else actions[i]
+            obs, reward, term, trunc = _step(env, action)
+            rewards[i] = reward
+            self._returns[i] += reward
+            self._lengths[i] += 1
+            if not term and self.max_episode_steps is not None and self._lengths[i] >= self.max_episode_steps:
+                trunc = True
+            if term or trunc:
+                terminated[i], truncated[i] = term, trunc and not term
+                if finals is None:
+                    finals = {}
+                finals[i] = obs
+                episodes.append(EpisodeEnd(i, float(self._returns[i]), int(self._lengths[i]), bool(term)))
+                self._returns[i] = 0.0
+                self._lengths[i] = 0
+                obs = _reset(env, None)
+            observations.append(obs)
+        next_obs = np.stack(observations).astype(np.float32, copy=False)
+        final_obs = next_obs
+        if finals:
+            final_obs = next_obs.copy()
+            for i, obs in finals.items():
+                final_obs[i] = obs
+        return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes)
+
+    def close(self) -> None:
+        for env in self.envs:
+            close = getattr(env, "close", None)
+            if close is not None:
+                close()
+
+
+def _reset(env: Any, seed: int | None) -> np.ndarray:
+    try:
+        out = env.reset(seed=seed) if seed is not None else env.reset()
+    except TypeError:  # a legacy env whose reset takes no seed
+        out = env.reset()
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+        out = out[0]
+    return np.asarray(out, dtype=np.float32)
+
+
+def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool]:
+    out = env.step(action)
+    if len(out) == 5:
+        obs, reward, terminated, truncated, _ = out
+        return obs, float(reward), bool(terminated), bool(truncated)
+    # Legacy API: one `done`; a time limit announces itself in info, and is then a truncation.
+    obs, reward, done, info = out
+    truncated = bool(done and isinstance(info, dict) and info.get("TimeLimit.truncated", False))
+    return obs, float(reward), bool(done) and not truncated, truncated
+
+
+def make_env(
+    env_id: str,
+    n_envs: int = 1,
+    seed: int | None = None,
+    max_episode_steps: int | None = None,
+    **kwargs: Any,
+) -> VecEnv:
+    """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step)."""
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    envs = [_make_one(env_id, **kwargs) for _ in range(n_envs)]
+    return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed)
+
+
+def _make_one(env_id: str, **kwargs: Any) -> gym.Env:
+    try:
+        return gym.make(env_id, disable_env_checker=True, **kwargs)
+    except gym.error.Error as error:
+        known = sorted(gym.registry.keys())
+        close = difflib.get_close_matches(env_id, known, n=3)
+        hint = (
+            f" Did you mean {', '.join(close)}?"
+            if close
+            else " `python -c 'import gymnasium; print(list(gymnasium.registry))'` lists them."
+        )
+        raise EnvironmentNotFoundError(f"Unknown environment id {env_id!r} ({error}).{hint}") from None
+
+
+def as_vec_env(env: Any, seed: int | None = None) -> VecEnv:
+    """A VecEnv from a VecEnv, an env id, a gymnasium env or a legacy env."""
+    if isinstance(env, VecEnv):
+        return env
+    if isinstance(env, str):
+        return make_env(env, seed=seed)
+    if hasattr(env, "step") and hasattr(env, "reset"):
+        return VecEnv([env], seed=seed)
+    raise TypeError(f"expected an env id, a gymnasium env or a VecEnv, got {type(env).__name__}")

@@ -1,0 +1,53 @@
+"""Algorithm names -> classes, and rebuilding an agent from a checkpoint (no code in the file, only names)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from neurenix.checkpoint import load_checkpoint
+from neurenix.errors import CheckpointError, ConfigError
+from neurenix.rl.agent import Agent, check_agent_meta, restore_state
+from neurenix.rl.algorithms.dqn import DQN
+
+ALGORITHMS: dict[str, type[Agent]] = {
+    "dqn": DQN,
+}
+
+
+def names() -> list[str]:
+    return list(ALGORITHMS)
+
+
+def get(name: str) -> type[Agent]:
+    """The class registered as `name` (case-insensitive); ConfigError with the valid names otherwise."""
+    key = str(name).lower()
+    if key not in ALGORITHMS:
+        close = difflib.get_close_matches(key, ALGORITHMS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"Unknown algorithm {name!r}.{hint} Available: {', '.join(ALGORITHMS)}.")
+    return ALGORITHMS[key]
+
+
+def load_agent(path: str | Path) -> Agent:
+    """Build the agent a checkpoint describes (registry lookup, constructor, then its state)."""
+    arrays, meta = load_checkpoint(path)
+    check_agent_meta(meta, path)
+    try:
+        cls = get(meta.get("algorithm", ""))
+    except ConfigError:
+        raise CheckpointError(
+            f"Checkpoint {path} was written by unknown algorithm {meta.get('algorithm')!r}."
+        ) from None
+    try:
+        agent = cls(
+            observation_space=meta["observation_space"],
+            action_space=meta["action_space"],
+            **meta["hyperparameters"],
+        )
+    except (ConfigError, TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(
+            f"Checkpoint {path} has hyperparameters or spaces this version cannot build: {error}."
+        ) from None
+    restore_state(agent, arrays, meta, path)
+    return agent

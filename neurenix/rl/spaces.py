@@ -1,0 +1,117 @@
+"""The documentation's dict specs <-> gymnasium spaces, and the [-1, 1] <-> box action mapping.
+
+A spec is plain data, e.g. {"type": "discrete", "n": 2} or {"type": "box", "shape": (4,), "low": -1.0,
+"high": 1.0}; extra keys (the docs' "dim") are allowed and ignored. Checkpoints store specs, never pickled spaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+SPACE_TYPES = ("discrete", "box")
+
+
+def to_gym_space(spec: Any) -> gym.Space:
+    """A gymnasium space from a spec (a space passes through). Raises ValueError naming the bad field."""
+    if isinstance(spec, gym.Space):
+        if not isinstance(spec, (gym.spaces.Discrete, gym.spaces.Box)):
+            raise ValueError(f"unsupported space {spec}: Neurenix supports Discrete and Box spaces")
+        return spec
+    if not isinstance(spec, dict):
+        raise ValueError(f"a space spec must be a dict like {{'type': 'discrete', 'n': 2}}, got {spec!r}")
+    kind = spec.get("type")
+    if kind == "discrete":
+        n = spec.get("n")
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"discrete space field 'n' must be a positive integer, got {n!r}")
+        return gym.spaces.Discrete(int(n))
+    if kind == "box":
+        shape = spec.get("shape")
+        if shape is None and "dim" in spec:
+            shape = (spec["dim"],)
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        if not isinstance(shape, (tuple, list)) or not shape or not all(_positive_int(s) for s in shape):
+            raise ValueError(
+                f"box space field 'shape' must be a non-empty tuple of positive integers, got {shape!r}"
+            )
+        shape = tuple(int(s) for s in shape)
+        low = _bound(spec.get("low", -np.inf), shape, "low")
+        high = _bound(spec.get("high", np.inf), shape, "high")
+        if np.any(low > high):
+            raise ValueError("box space field 'low' must not exceed 'high'")
+        return gym.spaces.Box(low=low, high=high, shape=shape, dtype=np.float32)
+    raise ValueError(f"space field 'type' must be one of {SPACE_TYPES}, got {kind!r}")
+
+
+def to_spec(space: Any) -> dict:
+    """A JSON-able spec of a space (bounds as scalars when uniform, else lists)."""
+    space = to_gym_space(space)
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "discrete", "n": int(space.n)}
+    return {
+        "type": "box",
+        "shape": list(space.shape),
+        "low": _compact(space.low),
+        "high": _compact(space.high),
+    }
+
+
+def space_type(space: Any) -> str:
+    return "discrete" if isinstance(to_gym_space(space), gym.spaces.Discrete) else "box"
+
+
+def flat_dim(space: Any) -> int:
+    """Input or output width of a network for this space: n for discrete, prod(shape) for a box."""
+    space = to_gym_space(space)
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    return int(np.prod(space.shape))
+
+
+def same_space(a: Any, b: Any) -> bool:
+    return to_spec(a) == to_spec(b)
+
+
+class BoxScaler:
+    """Maps actions in [-1, 1] to a box [low, high] and back: center + unit * half_range."""
+
+    def __init__(self, space: gym.spaces.Box) -> None:
+        if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+            raise ValueError("continuous actions need a bounded box: 'low' and 'high' must be finite")
+        self.low = space.low.astype(np.float32)
+        self.high = space.high.astype(np.float32)
+        self.center = (self.high + self.low) / 2
+        self.half_range = (self.high - self.low) / 2
+
+    def to_box(self, unit: np.ndarray) -> np.ndarray:
+        return self.center + np.clip(unit, -1.0, 1.0) * self.half_range
+
+    def to_unit(self, action: np.ndarray) -> np.ndarray:
+        return (np.asarray(action, dtype=np.float32) - self.center) / self.half_range
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def _bound(value: Any, shape: tuple, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"box space field {name!r} must be a number or a list of numbers, got {value!r}"
+        ) from None
+    if array.ndim and array.shape != shape:
+        raise ValueError(f"box space field {name!r} has shape {array.shape}, expected a scalar or {shape}")
+    return np.broadcast_to(array, shape).copy()
+
+
+def _compact(bound: np.ndarray) -> Any:
+    flat = bound.reshape(-1)
+    if np.all(flat == flat[0]):
+        return float(flat[0])
+    return bound.astype(float).tolist()
