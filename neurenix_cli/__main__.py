@@ -1,0 +1,3 @@
+from neurenix_cli.main import run
+
+run()

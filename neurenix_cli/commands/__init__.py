@@ -1,0 +1,1 @@
+"""One thin module per command: parse the options, call `experiment`, render the result."""

@@ -1,0 +1,59 @@
+"""`neurenix eval RUN_DIR`: rebuild a run's agent from a checkpoint and measure it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A directory `neurenix train` created.")],
+    episodes: Annotated[int, typer.Option("--episodes", "-n", min=1, help="Episodes to run.")] = 10,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            metavar="best|last|PATH",
+            show_default=False,
+            help="Which checkpoint to load (default: best, else last).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", show_default=False, help="Seed of the evaluation env (default: the run's seed + 20000)."
+        ),
+    ] = None,
+    stochastic: Annotated[
+        bool, typer.Option("--stochastic", help="Act with exploration (default: greedy).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only one JSON object with the result.")
+    ] = False,
+) -> None:
+    """Evaluate a trained run: mean +/- std, min and max return over N episodes; also writes RUN_DIR/eval.json."""
+    from neurenix_cli import experiment
+    from neurenix_cli.reporting import print_table
+
+    result = experiment.evaluate(
+        run_dir, episodes=episodes, checkpoint=checkpoint, seed=seed, deterministic=not stochastic
+    )
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    print_table(
+        f"evaluation of {run_dir}",
+        [
+            (
+                "return",
+                f"{result['mean_reward']:.2f} +/- {result['std_reward']:.2f} over {result['episodes']} episodes",
+            ),
+            ("min / max", f"{result['min_reward']:.2f} / {result['max_reward']:.2f}"),
+            ("checkpoint", f"{result['checkpoint']} (step {result['checkpoint_steps']})"),
+            ("actions", "greedy" if result["deterministic"] else "stochastic"),
+            ("env seed", str(result["seed"])),
+        ],
+    )

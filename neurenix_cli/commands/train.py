@@ -1,0 +1,139 @@
+"""`neurenix train CONFIG` and `neurenix train --resume RUN_DIR`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+JSON_KEYS = (
+    "run_dir",
+    "status",
+    "total_steps",
+    "episodes",
+    "wall_s",
+    "steps_per_s",
+    "best_eval",
+    "final_eval",
+    "stop_reason",
+    "error",
+)
+
+
+def train(
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="CONFIG", show_default=False, help="A YAML config, e.g. configs/dqn_cartpole.yaml."
+        ),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            metavar="KEY=VALUE",
+            show_default=False,
+            help="Override a config key (dotted path, YAML value); repeatable, e.g. "
+            "--set agent.learning_rate=0.0005 --set train.total_steps=20000.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Override the config's seed.", show_default=False)
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-dir",
+            metavar="DIR",
+            show_default=False,
+            help="Write the run exactly here (must not hold a run).",
+        ),
+    ] = None,
+    runs_root: Annotated[
+        Path,
+        typer.Option(
+            "--runs-root",
+            metavar="DIR",
+            help="Create the run under DIR as <algo>_<env>_<YYYYmmdd-HHMMSS>[_n].",
+        ),
+    ] = Path("runs"),
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_DIR",
+            show_default=False,
+            help="Continue an interrupted or killed run from its checkpoints/last.",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress output; print only the final summary.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only one JSON object with the run's summary.")
+    ] = False,
+    log_interval: Annotated[
+        float,
+        typer.Option(
+            "--log-interval",
+            metavar="SECONDS",
+            min=0.0,
+            help="Seconds between plain progress lines (off a terminal, and in train.log).",
+        ),
+    ] = 10.0,
+) -> None:
+    """Train an agent from a YAML config into a new run directory.
+
+    Progress goes to stderr (a live view on a terminal, plain lines otherwise); the final summary goes to stdout.
+    """
+    from neurenix_cli import experiment, runs
+    from neurenix_cli.config import load_config
+    from neurenix_cli.reporting import make_reporter
+
+    overrides = overrides or []
+    reporter = make_reporter(quiet=quiet or as_json, interval_s=log_interval)
+    if resume is not None:
+        if config is not None or overrides or seed is not None or run_dir is not None:
+            raise typer.BadParameter(
+                "--resume continues a run with the config it was started with: drop "
+                "CONFIG, --set, --seed and --run-dir.",
+                param_hint="--resume",
+            )
+        path = resume
+        call = lambda: experiment.resume(resume, reporter, log_interval_s=log_interval)  # noqa: E731
+    else:
+        if config is None:
+            raise typer.BadParameter(
+                "give a YAML config (e.g. `neurenix train configs/dqn_cartpole.yaml`) or `--resume RUN_DIR`.",
+                param_hint="CONFIG",
+            )
+        cfg = load_config(config, overrides, seed)
+        path = (
+            run_dir
+            if run_dir is not None
+            else runs.create_run_dir(runs_root, cfg["algorithm"], cfg["env"]["id"])
+        )
+        call = lambda: experiment.train(cfg, path, reporter, log_interval_s=log_interval)  # noqa: E731
+    try:
+        summary = call()
+    except experiment.RunInterrupted as exc:
+        _render(exc.summary, as_json)
+        raise
+    except Exception:
+        summary = runs.read_summary(path)
+        if summary is not None and summary.get("status") == "failed":
+            _render(summary, as_json)
+        raise
+    _render(summary, as_json)
+
+
+def _render(summary: dict, as_json: bool) -> None:
+    from neurenix_cli.reporting import print_table, summary_rows
+
+    if as_json:
+        typer.echo(json.dumps({k: summary.get(k) for k in JSON_KEYS}))
+    else:
+        print_table("run summary", summary_rows(summary))

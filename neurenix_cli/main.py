@@ -1,0 +1,132 @@
+"""The `neurenix` app: assembles the commands and holds the one error boundary.
+
+Every command runs inside `boundary`, which turns an exception into one paragraph on stderr and an exit code
+(tracebacks only with `--debug`). Nothing heavy is imported here: numpy, gymnasium and the engine load inside
+the commands that need them, so `neurenix --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from neurenix_cli.commands import eval as eval_command
+from neurenix_cli.commands import list as list_command
+from neurenix_cli.commands import train as train_command
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 the run failed (an error during training, a corrupt checkpoint); "
+    "2 bad usage or config (nothing was trained); 130 interrupted by Ctrl-C (SIGINT) and 143 stopped by SIGTERM "
+    "(both save checkpoints/last and mark the run interrupted; resume with `neurenix train --resume RUN_DIR`)."
+)
+
+app = typer.Typer(
+    name="neurenix",
+    help="Train and evaluate reinforcement-learning agents from YAML configs.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+_state = {"debug": bool(os.environ.get("NEURENIX_DEBUG"))}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        typer.echo(f"neurenix {metadata.version('neurenix')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show full tracebacks for errors (also NEURENIX_DEBUG=1)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Train and evaluate reinforcement-learning agents from YAML configs."""
+    _state["debug"] = debug or _state["debug"]
+
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one-paragraph message) for an exception that reached the boundary."""
+    if isinstance(exc, KeyboardInterrupt):
+        signum = getattr(exc, "signum", signal.SIGINT)
+        summary = getattr(exc, "summary", None)
+        name = signal.Signals(signum).name
+        if summary:
+            return 128 + signum, (
+                f"interrupted by {name} at step {summary.get('total_steps')}; the run is marked "
+                f"interrupted. Continue it with `neurenix train --resume {summary.get('run_dir')}`."
+            )
+        return 128 + signum, f"interrupted by {name}."
+    from neurenix.errors import CheckpointError, ConfigError, EnvironmentNotFoundError, NeurenixError
+    from neurenix_cli.runs import RunDirError
+
+    if isinstance(exc, (ConfigError, EnvironmentNotFoundError, RunDirError)):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, CheckpointError):
+        return EXIT_FAILED, f"checkpoint problem: {exc}"
+    if isinstance(exc, NeurenixError):
+        return EXIT_FAILED, f"the run failed: {exc}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return EXIT_FAILED, f"{where}{exc.strerror or exc} (check free disk space and permissions)."
+    return EXIT_FAILED, (
+        f"unexpected {type(exc).__name__}: {exc}. This is a bug in neurenix; rerun with "
+        "`neurenix --debug ...` for the traceback and report it."
+    )
+
+
+def boundary(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The CLI's one error path: message + exit code instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
+            raise  # usage errors Typer itself reports (exit 2), and deliberate exits
+        except BaseException as exc:
+            code, message = classify(exc)
+            if _state["debug"]:
+                traceback.print_exception(exc, file=sys.stderr)
+            typer.echo(f"error: {message}" if code in (EXIT_FAILED, EXIT_USAGE) else message, err=True)
+            raise typer.Exit(code) from None
+
+    return wrapper
+
+
+app.command("train", epilog=EXIT_CODES_HELP)(boundary(train_command.train))
+app.command("eval", epilog=EXIT_CODES_HELP)(boundary(eval_command.evaluate))
+app.command("list")(boundary(list_command.list_))
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    exc = KeyboardInterrupt("SIGTERM")
+    exc.signum = signum  # type: ignore[attr-defined]
+    raise exc
+
+
+def run() -> None:
+    """The `neurenix` console script. SIGTERM outside training becomes the same clean exit (143) as Ctrl-C's 130;
+    during training `experiment.train` turns both into a graceful stop."""
+    signal.signal(signal.SIGTERM, _sigterm)
+    app(prog_name="neurenix")
+
+
+if __name__ == "__main__":
+    run()
