@@ -89,9 +89,10 @@ class Sequential(Module):
             setattr(self, str(i), module)
         object.__setattr__(self, "_layers", tuple(modules))
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = Tensor(x)
+    def forward(self, *inputs: Tensor) -> Tensor:
+        """Several inputs are concatenated on the last axis first: critic(states, actions) is Q(s, a)."""
+        inputs = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
+        x = inputs[0] if len(inputs) == 1 else Tensor.cat(inputs, dim=-1)
         for layer in self._layers:
             x = layer(x)
         return x

@@ -24,11 +24,12 @@ import numpy as np
 import neurenix
 from neurenix.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from neurenix.errors import CheckpointError, ConfigError, TrainingDivergedError
+from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import as_callback
 from neurenix.rl.environment import StepResult, VecEnv, as_vec_env
 from neurenix.rl.policy import EpsilonGreedyPolicy, GaussianPolicy, SoftmaxPolicy, network_output
 from neurenix.rl.returns import td_target
-from neurenix.rl.spaces import flat_dim, same_space, space_type, to_gym_space, to_spec
+from neurenix.rl.spaces import compatible, flat_dim, space_type, to_gym_space, to_spec
 
 # Constructor arguments that are not hyperparameters: the spaces are stored as specs, the seed per run.
 _NOT_HYPERPARAMETERS = ("self", "observation_space", "action_space", "seed", "policy", "value_function")
@@ -241,7 +242,7 @@ class Agent:
         ):
             if ours is None and theirs is not None:
                 setattr(self, f"{label}_space", to_gym_space(theirs))
-            elif ours is not None and theirs is not None and not same_space(ours, theirs):
+            elif ours is not None and theirs is not None and not compatible(ours, theirs, label == "action"):
                 raise ConfigError(
                     f"The agent's {label} space {to_spec(ours)} does not match the environment's {to_spec(theirs)}."
                 )
@@ -317,9 +318,16 @@ class Agent:
         if "value_function" in state:
             self.value_function.load_state_dict(state["value_function"])
 
-    def save(self, path: str | Path) -> None:
-        """Write `path/arrays.npz` and `path/meta.json` atomically; nothing in them can execute on load."""
-        arrays, scalars = flatten_state(self.state_dict())
+    def save(self, path: str | Path, include_replay_buffer: bool = False) -> None:
+        """Write `path/arrays.npz` and `path/meta.json` atomically; nothing in them can execute on load.
+
+        `include_replay_buffer` adds an off-policy agent's replay buffer, so a resumed run continues exactly.
+        """
+        state = self.state_dict()
+        buffer = getattr(self, "buffer", None)
+        if include_replay_buffer and isinstance(buffer, ReplayBuffer):
+            state["replay_buffer"] = buffer.state_dict()
+        arrays, scalars = flatten_state(state)
         meta = {
             "kind": "agent",
             "algorithm": self.algorithm,
@@ -385,7 +393,11 @@ def check_agent_meta(meta: dict, path: Any, expected_class: str | None = None) -
 
 def restore_state(agent: Agent, arrays: dict, meta: dict, path: Any) -> None:
     try:
-        agent.load_state_dict(unflatten_state(arrays, meta.get("state", {})))
+        state = unflatten_state(arrays, meta.get("state", {}))
+        replay = state.pop("replay_buffer", None)
+        agent.load_state_dict(state)
+        if replay is not None and isinstance(getattr(agent, "buffer", None), ReplayBuffer):
+            agent.buffer.load_state_dict(replay)
     except (KeyError, ValueError, TypeError) as error:
         raise CheckpointError(
             f"Checkpoint {path} does not match this agent's networks or state: {error}."

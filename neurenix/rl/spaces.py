@@ -72,8 +72,12 @@ def flat_dim(space: Any) -> int:
     return int(np.prod(space.shape))
 
 
-def same_space(a: Any, b: Any) -> bool:
-    return to_spec(a) == to_spec(b)
+def compatible(ours: Any, theirs: Any, check_bounds: bool) -> bool:
+    """Same type and shape (and n); bounds too when they matter, i.e. for actions that get scaled to them."""
+    a, b = to_spec(ours), to_spec(theirs)
+    if not check_bounds:
+        a, b = ({k: v for k, v in spec.items() if k not in ("low", "high")} for spec in (a, b))
+    return a == b
 
 
 class BoxScaler:
@@ -88,7 +92,8 @@ class BoxScaler:
         self.half_range = (self.high - self.low) / 2
 
     def to_box(self, unit: np.ndarray) -> np.ndarray:
-        return self.center + np.clip(unit, -1.0, 1.0) * self.half_range
+        # The final clip is not redundant: in float32, center + half_range can round one ulp past `high`.
+        return np.clip(self.center + np.clip(unit, -1.0, 1.0) * self.half_range, self.low, self.high)
 
     def to_unit(self, action: np.ndarray) -> np.ndarray:
         return (np.asarray(action, dtype=np.float32) - self.center) / self.half_range
