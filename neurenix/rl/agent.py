@@ -145,7 +145,7 @@ class Agent:
         """
         if env is None:
             raise ConfigError("train() needs an env: an env id, a gymnasium env or a VecEnv.")
-        vec = as_vec_env(env, seed=self.seed)
+        vec = as_vec_env(env, seed=self.seed, n_envs=getattr(self, "n_envs", 1))
         self._check_env(vec)
         if episodes is None and total_steps is None:
             episodes = 1000

@@ -158,12 +158,12 @@ def _make_one(env_id: str, **kwargs: Any) -> gym.Env:
         raise EnvironmentNotFoundError(f"Unknown environment id {env_id!r} ({error}).{hint}") from None
 
 
-def as_vec_env(env: Any, seed: int | None = None) -> VecEnv:
-    """A VecEnv from a VecEnv, an env id, a gymnasium env or a legacy env."""
+def as_vec_env(env: Any, seed: int | None = None, n_envs: int = 1) -> VecEnv:
+    """A VecEnv from a VecEnv, an env id (`n_envs` copies of it), a gymnasium env or a legacy env."""
     if isinstance(env, VecEnv):
         return env
     if isinstance(env, str):
-        return make_env(env, seed=seed)
+        return make_env(env, n_envs=n_envs, seed=seed)
     if hasattr(env, "step") and hasattr(env, "reset"):
         return VecEnv([env], seed=seed)
     raise TypeError(f"expected an env id, a gymnasium env or a VecEnv, got {type(env).__name__}")
