@@ -30,6 +30,7 @@ from neurenix.errors import ConfigError, EnvironmentNotFoundError
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
 ENV_KEYS = ("id", "n_envs", "kwargs")
 SPACE_KEYS = ("observation", "action")
+MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
 # Constructor arguments the CLI supplies itself, never read from `agent:`.
 RESERVED_AGENT_ARGS = ("observation_space", "action_space", "seed")
 
@@ -280,6 +281,12 @@ def validate(raw: dict, source: str = "<config>", origins: dict[str, str] | None
     if not isinstance(env_id, str):
         raise check.error("env.id", f"expects an environment id string, got {_show(env_id)}.", "Quote it.")
     n_envs = check.typed(env_raw.get("n_envs", 1), int, "env.n_envs", minimum=1)
+    if n_envs > MAX_ENVS:
+        raise check.error(
+            "env.n_envs",
+            f"{n_envs} copies of the env is more than this CLI runs in one process.",
+            f"Use at most {MAX_ENVS}.",
+        )
     env_kwargs = check.mapping(env_raw.get("kwargs"), "env.kwargs")
     observation_space, action_space = probe_env(env_id, env_kwargs, check)
 
@@ -391,6 +398,13 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: _
         return cls(
             observation_space=observation_space, action_space=action_space, seed=config["seed"], **kwargs
         )
+    except MemoryError as exc:
+        check = check or _Checker("<config>")
+        raise check.error(
+            "agent",
+            f"{config['algorithm']} with these settings needs more memory than is free.",
+            "Lower agent.buffer_size (or the network sizes).",
+        ) from exc
     except (ConfigError, ValueError, TypeError) as exc:
         check = check or _Checker("<config>")
         message = str(exc).strip() or type(exc).__name__
@@ -552,7 +566,7 @@ def coerce(value: Any, annotation: Any) -> Any:
         if isinstance(value, bool):
             raise TypeError
         number = _number(value)
-        if number is not None:
+        if number is not None and number == number:  # NaN is never a meaningful setting
             return float(number)
         raise TypeError
     if annotation is str:
@@ -587,7 +601,7 @@ def _matches_exactly(value: Any, annotation: Any) -> bool:
     if annotation is bool:
         return isinstance(value, bool)
     if annotation in (int, float):
-        return isinstance(value, annotation) and not isinstance(value, bool)
+        return isinstance(value, annotation) and not isinstance(value, bool) and value == value  # not NaN
     if annotation is str:
         return isinstance(value, str)
     return False

@@ -1,0 +1,254 @@
+"""Config files and --set: every bad config exits 2 naming the file, the key path and the fix, before any run."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from clitools import TINY, run_cli, write_config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from neurenix.errors import ConfigError
+from neurenix_cli.config import apply_overrides, coerce, load_config, validate
+
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def with_(path: str, value, base: dict | None = None) -> dict:
+    data = copy.deepcopy(base if base is not None else TINY)
+    node = data
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return data
+
+
+# (config, key path the message must name, words of the problem or fix it must contain)
+BAD_CONFIGS = {
+    "unknown agent key": (
+        with_("agent.learning_rat", 0.1),
+        "agent.learning_rat",
+        ["Did you mean 'learning_rate'"],
+    ),
+    "unknown top-level key": (with_("trian", {}), "trian", ["Did you mean 'train'"]),
+    "unknown train key": (with_("train.total_step", 5), "train.total_step", ["Did you mean 'total_steps'"]),
+    "unknown env key": (with_("env.ids", "x"), "env.ids", ["Did you mean 'id'"]),
+    "wrong type": (
+        with_("agent.learning_rate", "fast"),
+        "agent.learning_rate",
+        ["expects a number", "'fast'"],
+    ),
+    "bool for an int": (with_("agent.batch_size", True), "agent.batch_size", ["expects an integer"]),
+    "fraction for an int": (with_("train.total_steps", 10.5), "train.total_steps", ["expects an integer"]),
+    "list of wrong items": (with_("agent.hidden_dims", ["a"]), "agent.hidden_dims", ["list of integers"]),
+    "out of range (algorithm's check)": (
+        with_("agent.learning_rate", -1),
+        "agent.learning_rate",
+        ["rejected by dqn", "learning_rate must be in"],
+    ),
+    "out of range (budget)": (with_("train.total_steps", 0), "train.total_steps", ["at least 1"]),
+    "negative seed": (with_("seed", -3), "seed", ["at least 0"]),
+    "unknown algorithm": (with_("algorithm", "dqm"), "algorithm", ["Did you mean 'dqn'", "Available: dqn"]),
+    "missing algorithm": ({k: v for k, v in TINY.items() if k != "algorithm"}, "algorithm", ["is missing"]),
+    "unknown env id": (with_("env.id", "CartPol-v1"), "env.id", ["CartPole-v1"]),
+    "bad env kwargs": (with_("env.kwargs", {"wind": 3}), "env.kwargs", ["wind"]),
+    "action space the algorithm cannot use": (
+        with_("env.id", "Pendulum-v1"),
+        "algorithm",
+        ["dqn supports discrete", "box action space"],
+    ),
+    "spaces contradict the env": (
+        with_("spaces.action", {"type": "discrete", "n": 3}),
+        "spaces.action",
+        ["contradicts CartPole-v1", '"n": 2'],
+    ),
+    "invalid space spec": (
+        with_("spaces.observation", {"type": "tree"}),
+        "spaces.observation",
+        ["not a valid space spec"],
+    ),
+    "section not a mapping": (with_("agent", [1, 2]), "agent", ["must be a mapping"]),
+    "no budget": (with_("train.total_steps", None), "train.total_steps", ["no training budget"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CONFIGS))
+def test_bad_config_exits_2_naming_file_key_and_fix(cli, tmp_path, name):
+    data, key_path, words = BAD_CONFIGS[name]
+    path = write_config(tmp_path, data)
+    result = cli("train", path, "--runs-root", tmp_path / "runs")
+    assert result.exit_code == 2, result.output
+    message = result.stderr
+    assert message.startswith(f"error: {path}: {key_path}"), message
+    for word in words:
+        assert word in message, (word, message)
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists(), "nothing is created for a config that does not validate"
+
+
+@pytest.mark.parametrize(
+    ("override", "key_path", "words"),
+    [
+        ("agent.learning_rat=0.1", "agent.learning_rat", ["--set agent.learning_rat=0.1", "learning_rate"]),
+        ("train.total_steps=lots", "train.total_steps", ["expects an integer or null"]),
+        ("agent.hidden_dims.x=1", "agent.hidden_dims.x", ["is [16, 16] (a list), not a mapping"]),
+    ],
+)
+def test_bad_override_names_the_override(cli, tiny_config, override, key_path, words):
+    result = cli("train", tiny_config, "--set", override)
+    assert result.exit_code == 2
+    assert f"{tiny_config}: {key_path}" in result.stderr
+    for word in words:
+        assert word in result.stderr
+
+
+@pytest.mark.parametrize("text", ["no-equals-sign", "=3", "agent..x=1"])
+def test_malformed_override_is_a_usage_error(cli, tiny_config, text):
+    result = cli("train", tiny_config, "--set", text)
+    assert result.exit_code == 2 and "is not KEY=VALUE" in result.stderr
+
+
+def test_yaml_syntax_error_gives_line_and_column(cli, tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("algorithm: dqn\nenv:\n  id: [CartPole-v1\n")
+    result = cli("train", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}: is not valid YAML at line")
+
+
+def test_missing_file_and_non_mapping_document(cli, tmp_path):
+    assert cli("train", tmp_path / "nope.yaml").exit_code == 2
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    result = cli("train", tmp_path / "list.yaml")
+    assert result.exit_code == 2 and "mapping at the top level" in result.stderr
+
+
+def test_bad_config_from_a_real_process_exits_2(tmp_path):
+    path = write_config(tmp_path, with_("agent.gama", 0.9))
+    proc = run_cli("train", path, "--runs-root", tmp_path / "runs")
+    assert proc.returncode == 2
+    assert "agent.gama" in proc.stderr and "Did you mean 'gamma'" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_overrides_are_dotted_and_yaml_typed():
+    raw, origins = apply_overrides(
+        {"agent": {"a": 1}},
+        [
+            "agent.b=[1, 2]",
+            "agent.c=true",
+            "agent.d=null",
+            "train.total_steps=1000",
+            "agent.e=text",
+            "agent.f=",
+        ],
+    )
+    assert raw == {
+        "agent": {"a": 1, "b": [1, 2], "c": True, "d": None, "e": "text", "f": None},
+        "train": {"total_steps": 1000},
+    }
+    assert origins["agent.b"] == "agent.b=[1, 2]"
+
+
+def test_resolved_config_fills_defaults_and_is_a_fixed_point(tmp_path):
+    config = load_config(write_config(tmp_path))
+    assert config["agent"]["gamma"] == 0.99 and config["agent"]["loss"] == "huber", "constructor defaults"
+    assert config["train"]["target_reward"] is None and config["env"]["kwargs"] == {}
+    assert config["spaces"]["observation"]["shape"] == [4]
+    assert validate(copy.deepcopy(config)) == config
+
+
+def test_algorithm_name_is_case_insensitive_and_numbers_may_be_strings(tmp_path):
+    # YAML 1.1 reads `1e-3` (no dot) as a string; a number is what the key wants, so it is accepted as one.
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        write_config(tmp_path)
+        .read_text()
+        .replace("algorithm: dqn", "algorithm: DQN")
+        .replace("learning_rate: 0.001", "learning_rate: 1e-3")
+    )
+    config = load_config(path, ["train.total_steps=1e3"])
+    assert config["algorithm"] == "dqn"
+    assert config["agent"]["learning_rate"] == 0.001 and config["train"]["total_steps"] == 1000
+
+
+def test_seed_argument_overrides_the_file(tmp_path):
+    assert load_config(write_config(tmp_path), seed=42)["seed"] == 42
+
+
+def test_coerce_follows_annotations():
+    assert coerce(3, float) == 3.0 and isinstance(coerce(3, float), float)
+    assert coerce(None, int | None) is None
+    assert coerce([1, 2], tuple[int, ...]) == [1, 2]
+    assert coerce("3", int | str) == "3", "an exact match wins over coercion"
+    for value, annotation in [(True, int), (1, bool), ("x", float), ([1], dict[str, int]), (2, list[int])]:
+        with pytest.raises(TypeError):
+            coerce(value, annotation)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    config = load_config(path)
+    assert config["train"]["total_steps"] or config["train"]["episodes"]
+
+
+KEYS = [
+    "algorithm",
+    "seed",
+    "env.id",
+    "env.n_envs",
+    "env.kwargs",
+    "spaces.action",
+    "agent.hidden_dims",
+    "agent.learning_rate",
+    "agent.gamma",
+    "agent.batch_size",
+    "agent.double_q",
+    "agent.loss",
+    "agent.nope",
+    "train.total_steps",
+    "train.episodes",
+    "train.eval_every",
+    "train.target_reward",
+    "train",
+    "agent",
+    "x.y",
+]
+YAML_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "null",
+            "true",
+            "0",
+            "-1",
+            "0.5",
+            "1e-3",
+            "[]",
+            "[1, 2]",
+            "{}",
+            "{a: 1}",
+            "'dqn'",
+            "huber",
+            "CartPole-v1",
+            "[",
+            "{type: discrete, n: 2}",
+            "999999999999",
+            ".nan",
+            "-.inf",
+        ]
+    ),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(KEYS), YAML_VALUES), max_size=3))
+def test_fuzzed_overrides_never_raise_anything_but_a_config_error(tmp_path, overrides):
+    path = write_config(tmp_path)
+    try:
+        load_config(path, [f"{k}={v}" for k, v in overrides])
+    except ConfigError as exc:
+        assert str(path) in str(exc)

@@ -1,0 +1,100 @@
+"""`neurenix eval RUN_DIR`: checkpoints, seeds, JSON output, and the exit codes of bad runs and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from clitools import load_json, run_cli
+
+
+def test_eval_json_parses_and_eval_json_is_written(cli, trained_run):
+    result = cli("eval", trained_run, "--episodes", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {
+        "mean_reward",
+        "std_reward",
+        "min_reward",
+        "max_reward",
+        "episodes",
+        "rewards",
+        "checkpoint",
+    } <= set(data)
+    assert data["episodes"] == 3 and len(data["rewards"]) == 3
+    assert data["min_reward"] <= data["mean_reward"] <= data["max_reward"]
+    assert data["mean_reward"] == pytest.approx(sum(data["rewards"]) / 3)
+    assert data["checkpoint"].endswith("checkpoints/best"), "best is the default"
+    assert load_json(trained_run / "eval.json") == data
+
+
+def test_eval_is_reproducible_and_records_its_seed_and_checkpoint(cli, trained_run, tmp_path):
+    def rewards(*extra):
+        result = cli("eval", trained_run, "--episodes", "4", "--json", "--checkpoint", "last", *extra)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first = rewards()
+    assert first["rewards"] == rewards()["rewards"], "same default seed, same episodes"
+    assert first["seed"] == 20000 and rewards("--seed", "5")["seed"] == 5
+    assert first["checkpoint"].endswith("checkpoints/last") and first["checkpoint_steps"] == 600
+
+
+def test_stochastic_flag_turns_exploration_on(cli, trained_run):
+    result = cli("eval", trained_run, "--episodes", "2", "--json", "--stochastic")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["deterministic"] is False
+
+
+def test_eval_human_output(cli, trained_run):
+    result = cli("eval", trained_run, "--episodes", "2")
+    assert result.exit_code == 0
+    assert "+/-" in result.stdout and "over 2 episodes" in result.stdout and "min / max" in result.stdout
+
+
+def test_eval_a_checkpoint_path(cli, trained_run, tmp_path):
+    copy = tmp_path / "ckpt"
+    shutil.copytree(trained_run / "checkpoints" / "last", copy)
+    result = cli("eval", trained_run, "--episodes", "1", "--json", "--checkpoint", copy)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["checkpoint"] == str(copy)
+
+
+def test_eval_of_a_directory_that_is_not_a_run_exits_2(cli, tmp_path):
+    result = cli("eval", tmp_path, "--json")
+    assert result.exit_code == 2
+    assert "not a run directory" in result.stderr and result.stdout == ""
+
+
+def test_eval_of_a_missing_checkpoint_exits_2(cli, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    shutil.rmtree(run / "checkpoints" / "best")
+    result = cli("eval", run, "--checkpoint", "best")
+    assert result.exit_code == 2 and "--checkpoint last" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage_meta"])
+def test_a_corrupt_checkpoint_fails_cleanly_with_exit_1(cli, trained_run, tmp_path, damage):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    ckpt = run / "checkpoints" / "best"
+    arrays = ckpt / "arrays.npz"
+    if damage == "truncate":
+        arrays.write_bytes(arrays.read_bytes()[: arrays.stat().st_size // 2])
+    elif damage == "flip":
+        data = bytearray(arrays.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        arrays.write_bytes(bytes(data))
+    else:
+        (ckpt / "meta.json").write_text("{not json")
+    result = cli("eval", run, "--json")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: checkpoint problem") and "Traceback" not in result.stderr
+
+
+def test_eval_from_a_real_process(trained_run):
+    proc = run_cli("eval", trained_run, "--episodes", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["episodes"] == 2

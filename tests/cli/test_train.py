@@ -1,0 +1,245 @@
+"""`neurenix train`: the run directory contract, --set/--seed, output modes, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from clitools import TINY, load_json, only_run_dir, run_cli, write_config
+
+from neurenix_cli import runs
+
+RUN_FILES = ("config.yaml", "metrics.csv", "updates.csv", "evals.csv", "summary.json", "train.log")
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_every_file_of_the_run_directory(cli, tiny_config, tmp_path):
+    result = cli("train", tiny_config, "--runs-root", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    run = only_run_dir(tmp_path / "runs")
+    assert run.name.startswith("dqn_CartPole-v1_")
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    for ckpt in ("last", "best"):
+        assert {p.name for p in (run / "checkpoints" / ckpt).iterdir()} == {"arrays.npz", "meta.json"}
+    assert not (run / ".lock").exists(), "the lock is released at the end"
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert set(config["versions"]) == {"neurenix", "numpy", "gymnasium", "python"}
+    assert config["spaces"]["action"] == {"type": "discrete", "n": 2}, "spaces are derived from the env"
+    assert config["agent"]["hidden_dims"] == [16, 16]
+    assert config["agent"]["double_q"] is False, "constructor defaults are written out (fully resolved)"
+
+    summary = load_json(run / "summary.json")
+    assert summary["status"] == "completed"
+    assert summary["total_steps"] == 600
+    assert (summary["algorithm"], summary["env_id"], summary["seed"]) == ("dqn", "CartPole-v1", 0)
+    assert summary["steps_per_s"] > 0 and summary["wall_s"] > 0
+    assert summary["final_eval"] is not None and summary["best_eval"] >= summary["final_eval"]
+
+    metrics = read_rows(run / "metrics.csv")
+    assert list(metrics[0]) == ["step", "episode", "return", "length", "wall_s"]
+    assert len(metrics) == summary["episodes"]
+    steps = [int(r["step"]) for r in metrics]
+    assert steps == sorted(steps) and [int(r["episode"]) for r in metrics] == list(range(1, len(metrics) + 1))
+    assert all(float(r["return"]) == int(r["length"]) for r in metrics), "CartPole pays 1 per step"
+
+    evals = read_rows(run / "evals.csv")
+    assert [int(r["step"]) for r in evals] == [300, 600]
+    assert all(int(r["episodes"]) == 2 for r in evals)
+    assert max(float(r["mean_reward"]) for r in evals) == pytest.approx(summary["best_eval"])
+
+    updates = read_rows(run / "updates.csv")
+    assert updates and list(updates[0])[0] == "step"
+    assert "loss" in updates[0]
+    assert all(np.isfinite(float(r["loss"])) for r in updates)
+
+    log = (run / "train.log").read_text()
+    assert "training dqn on CartPole-v1" in log and "completed 600 steps" in log and "eval" in log
+
+
+def test_set_and_seed_change_what_is_trained(cli, tiny_config, tmp_path):
+    result = cli(
+        "train",
+        tiny_config,
+        "--run-dir",
+        tmp_path / "run",
+        "--quiet",
+        "--seed",
+        "7",
+        "--set",
+        "agent.hidden_dims=[8]",
+        "--set",
+        "train.total_steps=200",
+        "--set",
+        "agent.double_q=true",
+    )
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["seed"] == 7
+    assert config["agent"]["hidden_dims"] == [8] and config["agent"]["double_q"] is True
+    assert load_json(tmp_path / "run" / "summary.json")["total_steps"] == 200
+    # The checkpoint holds the network that was actually built.
+    meta = load_json(tmp_path / "run" / "checkpoints" / "last" / "meta.json")
+    assert meta["hyperparameters"]["hidden_dims"] == [8] and meta["hyperparameters"]["double_q"] is True
+
+
+def test_same_seed_same_run_different_seed_different_run(cli, tiny_config, tmp_path):
+    def returns(name, *extra):
+        result = cli(
+            "train",
+            tiny_config,
+            "--run-dir",
+            tmp_path / name,
+            "--quiet",
+            "--set",
+            "train.total_steps=300",
+            *extra,
+        )
+        assert result.exit_code == 0, result.output
+        return [r["return"] for r in read_rows(tmp_path / name / "metrics.csv")]
+
+    first = returns("a")
+    assert first == returns("b")
+    assert first != returns("c", "--seed", "1")
+
+
+def test_json_output_is_exactly_one_object_from_a_real_process(tiny_config, tmp_path):
+    proc = run_cli(
+        "train", tiny_config, "--runs-root", tmp_path / "runs", "--json", "--set", "train.total_steps=300"
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)  # the whole of stdout parses: nothing else was printed there
+    assert {"run_dir", "status", "total_steps", "wall_s", "best_eval", "final_eval"} <= set(data)
+    assert data["status"] == "completed" and data["total_steps"] == 300
+    assert (
+        Path(data["run_dir"]).parent == tmp_path / "runs" and Path(data["run_dir"], "summary.json").is_file()
+    )
+    assert proc.stderr == "", "--json is silent apart from the result"
+
+
+def test_plain_progress_lines_off_a_terminal(tiny_config, tmp_path):
+    proc = run_cli("train", tiny_config, "--runs-root", tmp_path / "runs", "--log-interval", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stderr + proc.stdout, "no control codes when not on a terminal"
+    lines = proc.stderr.splitlines()
+    assert any("training dqn on CartPole-v1" in line for line in lines)
+    assert any("steps/s" in line and "ETA" in line and "return(100)" in line for line in lines)
+    assert "run summary" in proc.stdout and "completed" in proc.stdout
+
+
+def test_quiet_prints_only_the_final_summary(cli, tiny_config, tmp_path):
+    result = cli("train", tiny_config, "--runs-root", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert result.stdout.startswith("run summary") and "best eval" in result.stdout
+
+
+def test_target_reward_stops_at_the_first_evaluation_that_reaches_it(cli, tiny_config, tmp_path):
+    result = cli(
+        "train",
+        tiny_config,
+        "--run-dir",
+        tmp_path / "run",
+        "--json",
+        "--set",
+        "train.target_reward=1",
+        "--set",
+        "train.total_steps=100000",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["total_steps"] == 300 and "target_reward" in data["stop_reason"]
+
+
+def test_episode_budget(cli, tiny_config, tmp_path):
+    result = cli(
+        "train",
+        tiny_config,
+        "--run-dir",
+        tmp_path / "run",
+        "--json",
+        "--set",
+        "train.total_steps=null",
+        "--set",
+        "train.episodes=4",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["episodes"] == 4
+    assert len(read_rows(tmp_path / "run" / "metrics.csv")) == 4
+
+
+def test_run_dir_that_holds_a_run_is_refused(cli, tiny_config, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text("{}")
+    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.exit_code == 2
+    assert "already holds a run" in result.stderr and "--resume" in result.stderr
+
+
+def test_unwritable_runs_root_is_a_clear_usage_error(cli, tiny_config, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = cli("train", tiny_config, "--runs-root", blocker / "runs", "--quiet")
+    assert result.exit_code == 2
+    assert "cannot create" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_diverging_run_is_marked_failed_and_exits_1(cli, tiny_config, tmp_path, monkeypatch):
+    from neurenix.rl.algorithms.dqn import DQN
+
+    monkeypatch.setattr(DQN, "update", lambda self: {"loss": float("nan")})
+    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["status"] == "failed" and "loss" in data["error"]
+    assert "loss" in result.stderr and "Traceback" not in result.stderr
+    assert load_json(tmp_path / "run" / "summary.json")["status"] == "failed"
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_debug_shows_the_traceback(cli, tiny_config, tmp_path, monkeypatch):
+    from neurenix.rl.algorithms.dqn import DQN
+
+    monkeypatch.setattr(DQN, "update", lambda self: {"loss": float("nan")})
+    result = cli("--debug", "train", tiny_config, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr and "TrainingDivergedError" in result.stderr
+
+
+def test_missing_config_is_a_usage_error(cli):
+    result = cli("train")
+    assert result.exit_code == 2 and "CONFIG" in result.output
+
+
+def test_two_runs_created_in_the_same_second_get_their_own_directories(tmp_path):
+    import datetime
+
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    made = [runs.create_run_dir(tmp_path, "dqn", "CartPole-v1", now=now) for _ in range(3)]
+    assert [p.name for p in made] == [
+        "dqn_CartPole-v1_20260102-030405",
+        "dqn_CartPole-v1_20260102-030405_1",
+        "dqn_CartPole-v1_20260102-030405_2",
+    ]
+
+
+def test_importable_entry_point_runs_what_the_cli_runs(tmp_path):
+    from neurenix_cli.config import load_config
+    from neurenix_cli.experiment import train
+
+    config = load_config(write_config(tmp_path), ["train.total_steps=300"])
+    summary = train(config, tmp_path / "run")
+    assert summary == load_json(tmp_path / "run" / "summary.json")
+    assert summary["status"] == "completed" and summary["total_steps"] == 300
+    # A plain dict (as Optuna or Ray would build) works too, and is validated the same way.
+    plain = {**TINY, "train": {**TINY["train"], "total_steps": 300}}
+    assert train(plain, tmp_path / "run2")["total_steps"] == 300
