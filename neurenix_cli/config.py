@@ -31,8 +31,14 @@ TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
 ENV_KEYS = ("id", "n_envs", "kwargs")
 SPACE_KEYS = ("observation", "action")
 MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
-# Constructor arguments the CLI supplies itself, never read from `agent:`.
-RESERVED_AGENT_ARGS = ("observation_space", "action_space", "seed")
+# Constructor arguments the CLI supplies itself, never read from `agent:`: the spaces from the env, `seed` from
+# the top-level seed, and (for algorithms that size rollout storage by it) `n_envs` from env.n_envs, so the
+# number of envs is set in exactly one place.
+RESERVED_AGENT_ARGS = ("observation_space", "action_space", "seed", "n_envs")
+RESERVED_HINTS = {
+    "seed": "Set the top-level `seed:` (or --seed).",
+    "n_envs": "Set env.n_envs; the agent gets it from there.",
+}
 
 # train: key -> (annotation, default, minimum). A null eval_every/checkpoint_every (or 0) switches the periodic
 # evaluation/checkpoint off; the final evaluation and the final `last` checkpoint always happen.
@@ -107,6 +113,8 @@ class _Checker:
         for key in mapping:
             if key not in valid:
                 where = f"{path}.{key}" if path else key
+                if path == "agent" and key in RESERVED_HINTS:
+                    raise self.error(where, "is not set under `agent:`.", RESERVED_HINTS[key])
                 raise self.error(
                     where, "unknown key.", did_you_mean(key, valid) + f" Valid keys: {', '.join(valid)}."
                 )
@@ -394,6 +402,8 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: _
         k: _to_annotation_container(v, params[k].annotation) if k in params else v
         for k, v in config["agent"].items()
     }
+    if _accepts(cls, "n_envs"):
+        kwargs["n_envs"] = config["env"]["n_envs"]
     try:
         return cls(
             observation_space=observation_space, action_space=action_space, seed=config["seed"], **kwargs
@@ -415,6 +425,20 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: _
             f"rejected by {config['algorithm']}: {message.rstrip('.')}.",
             "Change the value under `agent:`.",
         ) from exc
+
+
+def _accepts(cls: type, name: str) -> bool:
+    """Whether the constructor (following `**kwargs` up the MRO) takes the keyword argument `name`."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        if name in params:
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def probe_env(env_id: str, kwargs: dict, check: _Checker) -> tuple[Any, Any]:
@@ -701,15 +725,6 @@ def _mentioned_key(message: str, keys: list[str]) -> str | None:
         if re.search(rf"(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])", message):
             return key
     return None
-
-
-def _gym_ids() -> list[str]:
-    try:
-        import gymnasium
-
-        return list(gymnasium.envs.registry.keys())
-    except Exception:
-        return []
 
 
 def _show(value: Any) -> str:

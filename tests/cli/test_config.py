@@ -71,6 +71,8 @@ BAD_CONFIGS = {
         ["not a valid space spec"],
     ),
     "section not a mapping": (with_("agent", [1, 2]), "agent", ["must be a mapping"]),
+    "seed under agent": (with_("agent.seed", 3), "agent.seed", ["top-level `seed:`"]),
+    "n_envs under agent": (with_("agent.n_envs", 4), "agent.n_envs", ["Set env.n_envs"]),
     "no budget": (with_("train.total_steps", None), "train.total_steps", ["no training budget"]),
 }
 
@@ -252,3 +254,24 @@ def test_fuzzed_overrides_never_raise_anything_but_a_config_error(tmp_path, over
         load_config(path, [f"{k}={v}" for k, v in overrides])
     except ConfigError as exc:
         assert str(path) in str(exc)
+
+
+def test_env_n_envs_reaches_algorithms_that_size_storage_by_it(tmp_path):
+    import gymnasium as gym
+
+    from neurenix.rl import registry
+    from neurenix_cli.config import _accepts, make_agent
+
+    takers = [name for name in registry.names() if _accepts(registry.get(name), "n_envs")]
+    if not takers:
+        pytest.skip("no registered algorithm takes n_envs")
+    for name in takers:
+        config = load_config(
+            write_config(
+                tmp_path,
+                {"algorithm": name, "env": {"id": "CartPole-v1", "n_envs": 3}, "train": {"total_steps": 100}},
+            )
+        )
+        assert "n_envs" not in config["agent"], "set in one place: env.n_envs"
+        agent = make_agent(config, gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2))
+        assert agent.n_envs == 3, name
