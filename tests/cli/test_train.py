@@ -243,3 +243,15 @@ def test_importable_entry_point_runs_what_the_cli_runs(tmp_path):
     # A plain dict (as Optuna or Ray would build) works too, and is validated the same way.
     plain = {**TINY, "train": {**TINY["train"], "total_steps": 300}}
     assert train(plain, tmp_path / "run2")["total_steps"] == 300
+
+
+def test_a_runs_config_yaml_trains_again_as_a_config(cli, trained_run, tmp_path):
+    result = cli("train", trained_run / "config.yaml", "--run-dir", tmp_path / "again", "--quiet")
+    assert result.exit_code == 0, result.output
+    first = yaml.safe_load((trained_run / "config.yaml").read_text())
+    second = yaml.safe_load((tmp_path / "again" / "config.yaml").read_text())
+    assert first == second, "resolving a resolved config changes nothing"
+    returns = [[r["step"], r["return"]] for r in read_rows(tmp_path / "again" / "metrics.csv")]
+    assert returns == [[r["step"], r["return"]] for r in read_rows(trained_run / "metrics.csv")], (
+        "same run again"
+    )
