@@ -51,6 +51,7 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any, float | None]] = {
     "checkpoint_every": (int | None, 10000, 0),
     "target_reward": (float | None, None, None),
     "log_every": (int, 1000, 1),
+    "save_replay_buffer": (bool, False, None),
 }
 TRAIN_HELP = {
     "total_steps": "environment steps to train for (summed over env.n_envs)",
@@ -61,6 +62,7 @@ TRAIN_HELP = {
     "checkpoint_every": "steps between saves of checkpoints/last (0 or null: only at the end)",
     "target_reward": "stop early once an evaluation's mean return reaches this",
     "log_every": "steps between rows of updates.csv (losses averaged over the updates in between)",
+    "save_replay_buffer": "also save an off-policy agent's replay buffer in checkpoints/last (exact resumes)",
 }
 
 

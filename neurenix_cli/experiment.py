@@ -65,7 +65,7 @@ def train(
         path = runs.create_run_dir(runs_root, config["algorithm"], config["env"]["id"])
     else:
         path = Path(run_dir)
-        runs._make_dirs(path)
+        runs.make_dirs(path)
     with runs.RunLock(path):
         leftovers = [p.name for p in path.iterdir() if p.name != runs.LOCK_NAME]
         if leftovers:
@@ -162,6 +162,8 @@ class _Session(Callback):
                 agent = config_mod.make_agent(cfg, env.observation_space, env.action_space)
             self.agent = agent
             self.start_steps, self.start_episodes = agent.total_steps, agent.episodes
+            # A resumed run's "mean return of the last 100 episodes" continues from the rows already on disk.
+            self.returns.extend(float(r["return"]) for r in runs.read_csv(self.path / "metrics.csv")[-100:])
             self.next_eval = _next_multiple(agent.total_steps, self.eval_every)
             self.next_checkpoint = _next_multiple(agent.total_steps, self.checkpoint_every)
             self.last_log_step = agent.total_steps
@@ -190,7 +192,7 @@ class _Session(Callback):
                     )
             self._flush_losses()
             if self.stop_signal is not None:
-                runs.save_checkpoint(agent, self.path / "checkpoints" / "last")
+                self._save_last()
                 summary = self._write_summary(
                     "interrupted", stop_reason=signal.Signals(self.stop_signal).name
                 )
@@ -202,7 +204,7 @@ class _Session(Callback):
                 )
                 raise RunInterrupted(self.stop_signal, summary)
             # `last` first: a Ctrl-C during the final evaluation must not lose the finished training.
-            runs.save_checkpoint(agent, self.path / "checkpoints" / "last")
+            self._save_last()
             final_eval = self._final_eval()
             summary = self._write_summary("completed", final_eval=final_eval, stop_reason=self.stop_reason)
             self.reporter.finish(
@@ -280,7 +282,7 @@ class _Session(Callback):
                 stop = True
         if self.checkpoint_every and total_steps >= self.next_checkpoint:
             self.next_checkpoint = _next_multiple(total_steps, self.checkpoint_every)
-            runs.save_checkpoint(self.agent, self.path / "checkpoints" / "last")
+            self._save_last()
             for log in (self.metrics, self.updates_log, self.evals):
                 log.sync()
             self._write_summary("running")
@@ -320,6 +322,11 @@ class _Session(Callback):
         self.reporter.event(line)
         self._write_summary("running")
         return mean
+
+    def _save_last(self) -> None:
+        runs.save_checkpoint(
+            self.agent, self.path / "checkpoints" / "last", self.config["train"]["save_replay_buffer"]
+        )
 
     def _final_eval(self) -> float | None:
         if not self.eval_episodes:

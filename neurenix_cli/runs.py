@@ -43,7 +43,7 @@ def create_run_dir(
     their own directory (the second gets `_1`, the third `_2`, ...).
     """
     root = Path(root)
-    _make_dirs(root)
+    make_dirs(root)
     stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     base = f"{slug(algorithm)}_{slug(env_id)}_{stamp}"
     for n in range(10_000):
@@ -63,26 +63,7 @@ def create_run_dir(
     )
 
 
-def claim_run_dir(path: str | os.PathLike) -> Path:
-    """Use exactly `path` for a new run: create it, or accept it if it exists and is empty."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True)
-        return path
-    except FileExistsError:
-        if not path.is_dir():
-            raise RunDirError(f"{path} exists and is not a directory; choose another --run-dir.") from None
-        if any(path.iterdir()):
-            raise RunDirError(
-                f"{path} already holds a run; continue it with `neurenix train --resume {path}`, "
-                "or choose another --run-dir."
-            ) from None
-        return path
-    except OSError as exc:
-        raise RunDirError(f"cannot create {path}: {exc.strerror}. Choose a writable --run-dir.") from exc
-
-
-def _make_dirs(path: Path) -> None:
+def make_dirs(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -154,12 +135,15 @@ def replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def save_checkpoint(agent: Any, directory: Path) -> Path:
+def save_checkpoint(agent: Any, directory: Path, include_replay_buffer: bool = False) -> Path:
     """`agent.save` into a temporary sibling, then swap it in with `replace_dir`."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
-        agent.save(str(tmp))
+        if include_replay_buffer:
+            agent.save(str(tmp), include_replay_buffer=True)
+        else:
+            agent.save(str(tmp))
         replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

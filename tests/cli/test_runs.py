@@ -70,14 +70,6 @@ def test_replace_dir_swaps_and_a_crash_mid_swap_falls_back_to_the_old_copy(tmp_p
     assert runs.resolve_checkpoint(final) == tmp_path / "last.old"
 
 
-def test_claim_run_dir_accepts_empty_and_refuses_used_directories(tmp_path):
-    assert runs.claim_run_dir(tmp_path / "new").is_dir()
-    assert runs.claim_run_dir(tmp_path / "new") == tmp_path / "new"
-    (tmp_path / "new" / "config.yaml").write_text("x")
-    with pytest.raises(runs.RunDirError, match="--resume"):
-        runs.claim_run_dir(tmp_path / "new")
-
-
 def test_slug_keeps_names_file_safe():
     assert runs.slug("ALE/Pong-v5") == "ALE-Pong-v5"
     assert runs.slug("CartPole-v1") == "CartPole-v1"

@@ -255,3 +255,22 @@ def test_a_runs_config_yaml_trains_again_as_a_config(cli, trained_run, tmp_path)
     assert returns == [[r["step"], r["return"]] for r in read_rows(trained_run / "metrics.csv")], (
         "same run again"
     )
+
+
+def test_save_replay_buffer_puts_the_buffer_in_last_only(cli, tiny_config, tmp_path):
+    result = cli(
+        "train",
+        tiny_config,
+        "--run-dir",
+        tmp_path / "run",
+        "--quiet",
+        "--set",
+        "train.save_replay_buffer=true",
+    )
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "run" / "checkpoints" / "last" / "arrays.npz") as last:
+        assert any(key.startswith("replay_buffer") for key in last.files)
+    with np.load(tmp_path / "run" / "checkpoints" / "best" / "arrays.npz") as best:
+        assert not any(key.startswith("replay_buffer") for key in best.files), (
+            "best is for evaluation: kept small"
+        )
