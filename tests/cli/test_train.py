@@ -274,3 +274,26 @@ def test_save_replay_buffer_puts_the_buffer_in_last_only(cli, tiny_config, tmp_p
         assert not any(key.startswith("replay_buffer") for key in best.files), (
             "best is for evaluation: kept small"
         )
+
+
+@pytest.mark.parametrize(
+    "config", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_shipped_config_trains_a_short_run(cli, tmp_path, config):
+    short = [
+        "train.total_steps=300",
+        "train.episodes=null",
+        "train.eval_every=0",
+        "train.eval_episodes=1",
+        "train.max_steps=50",
+        "train.checkpoint_every=0",
+    ]
+    args = [a for item in short for a in ("--set", item)]
+    result = cli("train", config, "--run-dir", tmp_path / "run", "--json", *args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["total_steps"] >= 300
+    for name in RUN_FILES:
+        assert (tmp_path / "run" / name).is_file(), name
+    assert (tmp_path / "run" / "checkpoints" / "last" / "meta.json").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "best" / "meta.json").is_file()
