@@ -179,10 +179,10 @@ class _Session(Callback):
             if (remaining_steps is not None and remaining_steps <= 0) or (
                 remaining_episodes is not None and remaining_episodes <= 0
             ):
-                self.result = {}  # the budget was already used up before the interruption
+                pass  # the budget was used up before the interruption: only the final steps remain
             else:
                 with _graceful_signals(self):
-                    self.result = agent.train(
+                    agent.train(
                         env,
                         total_steps=remaining_steps,
                         episodes=remaining_episodes,
@@ -221,14 +221,16 @@ class _Session(Callback):
             # mid-update, the previous checkpoint stays, and the summary says what happened.
             if isinstance(exc, KeyboardInterrupt):
                 signum = getattr(exc, "signum", None) or self.stop_signal or signal.SIGINT
-                summary = self._write_summary("interrupted", stop_reason=signal.Signals(signum).name)
+                summary = self._write_summary(
+                    "interrupted", stop_reason=signal.Signals(signum).name, best_effort=True
+                )
                 self._safe_finish(
                     f"interrupted by {summary['stop_reason']} at once; the last checkpoint is "
                     f"kept. Continue with `neurenix train --resume {self.path}`."
                 )
                 raise RunInterrupted(signum, summary) from None
             error = f"{type(exc).__name__}: {exc}"
-            self._write_summary("failed", error=error)
+            self._write_summary("failed", error=error, best_effort=True)
             self._safe_finish(f"failed: {error}")
             raise
         finally:
@@ -370,7 +372,9 @@ class _Session(Callback):
             losses=dict(self.latest_losses),
         )
 
-    def _write_summary(self, status: str, **extra: Any) -> dict:
+    def _write_summary(self, status: str, best_effort: bool = False, **extra: Any) -> dict:
+        """Write summary.json and return it. `best_effort` (on the way out of a failure): a write that fails
+        too, e.g. on a full disk, must not hide the error that ended the run."""
         agent = getattr(self, "agent", None)
         steps = agent.total_steps if agent is not None else 0
         session = time.monotonic() - self.t0
@@ -396,7 +400,11 @@ class _Session(Callback):
             "pid": os.getpid(),
         }
         summary.update(extra)
-        runs.atomic_write_json(self.path / runs.SUMMARY_NAME, summary)
+        try:
+            runs.atomic_write_json(self.path / runs.SUMMARY_NAME, summary)
+        except OSError:
+            if not best_effort:
+                raise
         return summary
 
 

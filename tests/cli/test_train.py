@@ -297,3 +297,19 @@ def test_every_shipped_config_trains_a_short_run(cli, tmp_path, config):
         assert (tmp_path / "run" / name).is_file(), name
     assert (tmp_path / "run" / "checkpoints" / "last" / "meta.json").is_file()
     assert (tmp_path / "run" / "checkpoints" / "best" / "meta.json").is_file()
+
+
+def test_a_full_disk_mid_run_fails_with_a_clear_message(cli, tiny_config, tmp_path, monkeypatch):
+    import errno
+
+    from neurenix_cli import experiment
+
+    def full(agent, directory, include_replay_buffer=False):
+        raise OSError(errno.ENOSPC, "No space left on device", str(directory))
+
+    monkeypatch.setattr(experiment.runs, "save_checkpoint", full)
+    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr and "disk space" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert load_json(tmp_path / "run" / "summary.json")["status"] == "failed"
