@@ -37,7 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-_state = {"debug": bool(os.environ.get("NEURENIX_DEBUG"))}
+_state = {"debug": False}
 
 
 def _version(value: bool) -> None:
@@ -58,7 +58,8 @@ def main(
     ),
 ) -> None:
     """Train and evaluate reinforcement-learning agents from YAML configs."""
-    _state["debug"] = debug or _state["debug"]
+    # Set on every invocation: an app reused in one process (tests, notebooks) must not keep an old --debug.
+    _state["debug"] = debug or bool(os.environ.get("NEURENIX_DEBUG"))
 
 
 def classify(exc: BaseException) -> tuple[int, str]:
