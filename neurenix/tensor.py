@@ -39,7 +39,12 @@ def is_grad_enabled() -> bool:
 
 
 class no_grad:
-    """Context manager (and decorator) under which ops record no graph."""
+    """Context manager (and decorator, with or without parentheses) under which ops record no graph."""
+
+    def __init__(self, fn: Callable | None = None) -> None:
+        self._fn = fn
+        if fn is not None:
+            functools.update_wrapper(self, fn)
 
     def __enter__(self) -> None:
         global _grad_enabled
@@ -50,7 +55,12 @@ class no_grad:
         global _grad_enabled
         _grad_enabled = self._previous
 
-    def __call__(self, fn: Callable) -> Callable:
+    def __call__(self, *args, **kwargs):
+        if self._fn is not None:
+            with no_grad():
+                return self._fn(*args, **kwargs)
+        fn = args[0]
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with no_grad():
@@ -110,6 +120,7 @@ def from_op(data: np.ndarray, parents: tuple[Tensor, ...], backward: Callable) -
     out = Tensor.__new__(Tensor)
     out._data = data
     out._grad = None
+    out._has_grad = False
     if _grad_enabled and any(p.requires_grad for p in parents):
         out.requires_grad = True
         out._parents = parents
@@ -124,12 +135,24 @@ def from_op(data: np.ndarray, parents: tuple[Tensor, ...], backward: Callable) -
 class Tensor:
     """An n-dimensional array (float32 by default) that can record how it was computed."""
 
-    __slots__ = ("_data", "_grad", "requires_grad", "_parents", "_backward", "_flat_owner", "__weakref__")
+    __slots__ = (
+        "_data",
+        "_grad",
+        "_has_grad",
+        "requires_grad",
+        "_parents",
+        "_backward",
+        "_flat_owner",
+        "__weakref__",
+    )
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self._data = _as_array(data, dtype)
+        # `_grad` may be storage an optimizer owns (a view into its flat buffer); `_has_grad` says whether it
+        # holds a gradient since the last zero_grad, which is what `.grad is None` means in torch.
         self._grad: np.ndarray | None = None
+        self._has_grad = False
         self.requires_grad = requires_grad
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Callable | None = None
@@ -194,16 +217,34 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        return None if self._grad is None else Tensor(self._grad)
+        return Tensor(self._grad) if self._has_grad else None
 
     @grad.setter
     def grad(self, value: Any) -> None:
+        # Write into existing storage rather than rebinding: an optimizer may own it.
         if value is None:
-            self._grad = None
-        elif self._grad is not None and np.shape(_as_array(value)) == self._grad.shape:
-            self._grad[...] = _as_array(value)
+            if self._grad is not None:
+                self._grad.fill(0.0)
+            self._has_grad = False
+            return
+        value = _as_array(value)
+        if self._grad is not None and value.shape == self._grad.shape:
+            self._grad[...] = value
         else:
-            self._grad = np.array(_as_array(value), dtype=self._data.dtype)
+            self._grad = np.array(value, dtype=self._data.dtype)
+        self._has_grad = True
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """An independent copy: own storage, same gradient, no link to any optimizer's buffer."""
+        twin = type(self).__new__(type(self))
+        twin._data = self._data.copy()
+        twin._grad = None if self._grad is None else self._grad.copy()
+        twin._has_grad = self._has_grad
+        twin.requires_grad = self.requires_grad
+        twin._parents = ()
+        twin._backward = None
+        memo[id(self)] = twin
+        return twin
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -216,10 +257,10 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __float__(self) -> float:
-        return float(self._data)
+        return float(self._data.item())
 
     def __int__(self) -> int:
-        return int(self._data)
+        return int(self._data.item())
 
     def __bool__(self) -> bool:
         return bool(self._data)
@@ -332,7 +373,7 @@ class Tensor:
 
             return from_op(out, (self, exponent), backward)
         e = _constant(exponent)
-        if e == 2:
+        if isinstance(e, (int, float)) and e == 2:
             return from_op(a * a, (self,), lambda g: (2 * g * a,))
         return from_op(a**e, (self,), lambda g: (g * e * a ** (e - 1),))
 
@@ -357,8 +398,9 @@ class Tensor:
         b2 = b[:, None] if b.ndim == 1 else b
 
         def backward(g):
+            # Restore the axes a 1-D operand removed from the output, so both grads are plain matmuls.
             if a.ndim == 1:
-                g = np.expand_dims(g, -2)
+                g = np.expand_dims(g, -2 if g.ndim else 0)
             if b.ndim == 1:
                 g = np.expand_dims(g, -1)
             grad_a = g @ np.swapaxes(b2, -1, -2)
@@ -530,18 +572,20 @@ class Tensor:
         )
         shape, dtype = self._data.shape, self._data.dtype
         dim = dim % self._data.ndim
+        # Like torch, the index may be smaller than the input along the other dims: gather from that corner.
+        corner = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))
 
         def backward(g):
             grad = np.zeros(shape, dtype=dtype)
             if idx.shape[dim] == 1:
-                np.put_along_axis(grad, idx, g, axis=dim)  # one pick per slice: no repeats possible
+                np.put_along_axis(grad[corner], idx, g, axis=dim)  # one pick per slice: no repeats possible
             else:
                 coords = list(np.indices(idx.shape, sparse=True))
                 coords[dim] = idx
                 np.add.at(grad, tuple(coords), g)
             return (grad,)
 
-        return from_op(np.take_along_axis(self._data, idx, axis=dim), (self,), backward)
+        return from_op(np.take_along_axis(self._data[corner], idx, axis=dim), (self,), backward)
 
     @staticmethod
     def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
@@ -618,7 +662,10 @@ class Tensor:
 
 
 def _constant(value: Any) -> Any:
-    """Python scalars stay scalars (numpy's weak typing keeps float32); anything else becomes an array."""
+    """Scalars become Python scalars, which numpy treats as weakly typed: float32 stays float32 even when the
+    scalar was a numpy float64. Anything else becomes an array."""
+    if isinstance(value, np.generic):  # first: np.float64 is also a Python float
+        return value.item()
     if isinstance(value, (int, float, bool)):
         return value
     return np.asarray(value)
@@ -708,11 +755,14 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
-    # In place when a gradient exists, so that optimizer-owned views into a flat buffer stay valid.
+    # Always into existing storage when there is some, so that optimizer-owned views stay valid.
     if leaf._grad is None:
         leaf._grad = np.array(grad, dtype=leaf._data.dtype)
-    else:
+    elif leaf._has_grad:
         np.add(leaf._grad, grad, out=leaf._grad, casting="unsafe")
+    else:
+        np.copyto(leaf._grad, grad, casting="unsafe")
+    leaf._has_grad = True
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

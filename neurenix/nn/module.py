@@ -59,8 +59,7 @@ class Module:
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            if p._grad is not None:
-                p._grad.fill(0.0)
+            p.grad = None
 
     def train(self, mode: bool = True) -> Module:
         for module in self.modules():
@@ -90,10 +89,7 @@ class Module:
         """An independent deep copy (target networks): own storage, no gradients, no optimizer links."""
         twin = copy.deepcopy(self)
         for p in twin.parameters():
-            p._data = np.ascontiguousarray(p._data).copy()
-            p._grad = None
-            if hasattr(p, "_flat_owner"):
-                del p._flat_owner
+            p._grad, p._has_grad = None, False
         return twin
 
     def num_parameters(self) -> int:

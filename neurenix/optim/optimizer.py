@@ -4,6 +4,9 @@ On construction the parameters are re-homed as views into one flat float32 buffe
 another), so that an update is a handful of vectorized numpy calls whatever the number of layers. A parameter
 already owned by another optimizer's buffer keeps its storage, and this optimizer then updates parameter by
 parameter: slower, still correct.
+
+As in torch, a parameter that received no gradient since the last `zero_grad()` is left alone (no momentum
+drift, no weight decay); the all-parameters case, the common one, stays a single vectorized update.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ class FlatParameters:
             data_view = self.data[offset : offset + size].reshape(p.shape)
             data_view[...] = p.numpy()
             p._data = data_view
-            p._grad = self.grad[offset : offset + size].reshape(p.shape)
+            grad_view = self.grad[offset : offset + size].reshape(p.shape)
+            if p._has_grad:
+                grad_view[...] = p._grad
+            p._grad = grad_view
             p._flat_owner = self
             offset += size
+        self.offsets = np.cumsum([0, *sizes])
 
 
 def _owner(p: Tensor) -> FlatParameters | None:
@@ -56,31 +63,39 @@ class Optimizer:
             self._slots = [self.flat.data]
         else:
             self.flat = None
-            for p in self.params:
-                if p._grad is None:
-                    p._grad = np.zeros_like(p.numpy())
             self._slots = [p.numpy() for p in self.params]
         self.state = {name: [np.zeros_like(s) for s in self._slots] for name in self.state_names}
         self._scratch = [np.empty_like(s) for s in self._slots]
 
-    def _grads(self) -> list[np.ndarray]:
-        if self.flat is not None:
-            return [self.flat.grad]
-        return [p._grad if p._grad is not None else np.zeros_like(p.numpy()) for p in self.params]
-
     def zero_grad(self) -> None:
         if self.flat is not None:
             self.flat.grad.fill(0.0)
+            for p in self.params:
+                p._has_grad = False
         else:
             for p in self.params:
-                if p._grad is not None:
-                    p._grad.fill(0.0)
+                p.grad = None
 
     def step(self) -> None:
         self.step_count += 1
-        for i, (data, grad) in enumerate(zip(self._slots, self._grads())):
+        touched = [p._has_grad for p in self.params]
+        if self.flat is not None and all(touched):
+            state = {name: arrays[0] for name, arrays in self.state.items()}
+            self._update(self.flat.data, self.flat.grad, state, self._scratch[0])
+            return
+        for i, p in enumerate(self.params):
+            if touched[i]:
+                self._update_one(i, p)
+
+    def _update_one(self, i: int, p: Tensor) -> None:
+        """Update parameter i alone: through views into the flat state when storage is flat."""
+        if self.flat is None:
             state = {name: arrays[i] for name, arrays in self.state.items()}
-            self._update(data, grad, state, self._scratch[i])
+            self._update(p.numpy(), p._grad, state, self._scratch[i])
+            return
+        part = slice(self.flat.offsets[i], self.flat.offsets[i + 1])
+        state = {name: arrays[0][part] for name, arrays in self.state.items()}
+        self._update(self.flat.data[part], self.flat.grad[part], state, self._scratch[0][part])
 
     def _update(self, data: np.ndarray, grad: np.ndarray, state: dict, scratch: np.ndarray) -> None:
         raise NotImplementedError
@@ -108,7 +123,7 @@ class Optimizer:
 
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale gradients in place so that their global L2 norm is at most `max_norm`; return the norm before."""
-    params = [p for p in params if p._grad is not None]
+    params = [p for p in params if p._has_grad]
     owners = {id(_owner(p)) for p in params}
     owner = _owner(params[0]) if params else None
     if owner is not None and len(owners) == 1 and len(params) == len(owner.params):

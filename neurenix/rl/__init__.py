@@ -1,7 +1,10 @@
 """Reinforcement learning: spaces, environments, policies, value functions, the Agent loop and algorithms."""
 
 from neurenix.rl.agent import Agent
+from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.algorithms.dqn import DQN
+from neurenix.rl.algorithms.sac import SAC
+from neurenix.rl.algorithms.td3 import TD3
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import Callback
 from neurenix.rl.environment import VecEnv, make_env
@@ -17,7 +20,10 @@ from neurenix.rl.registry import load_agent
 from neurenix.rl.value import QFunction, ValueFunction, ValueNetworkFunction
 
 __all__ = [
+    "DDPG",
     "DQN",
+    "SAC",
+    "TD3",
     "Agent",
     "Callback",
     "EpsilonGreedyPolicy",

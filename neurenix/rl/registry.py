@@ -8,10 +8,16 @@ from pathlib import Path
 from neurenix.checkpoint import load_checkpoint
 from neurenix.errors import CheckpointError, ConfigError
 from neurenix.rl.agent import Agent, check_agent_meta, restore_state
+from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.algorithms.dqn import DQN
+from neurenix.rl.algorithms.sac import SAC
+from neurenix.rl.algorithms.td3 import TD3
 
 ALGORITHMS: dict[str, type[Agent]] = {
     "dqn": DQN,
+    "ddpg": DDPG,
+    "td3": TD3,
+    "sac": SAC,
 }
 
 
