@@ -1,0 +1,191 @@
+"""Deep Deterministic Policy Gradient (Lillicrap et al. 2016), with the seed's arguments and SB3's cadence.
+
+A deterministic actor mu(s) = tanh(MLP(s)) in [-1, 1]^A and a critic Q(s, a) = MLP([s, a]). Every `train_freq`
+env steps after `learning_starts`, `gradient_steps` minibatches of `batch_size` transitions:
+
+    critic:   minimise (Q(s, a) - y)^2  with  y = r + gamma (1 - terminated) Q'(s', mu'(s'))
+    actor:    maximise Q(s, mu(s))       (the deterministic policy gradient, Silver et al. 2014)
+    targets:  theta' <- tau theta + (1 - tau) theta'   for actor and critic (Polyak)
+
+Exploration adds Gaussian or Ornstein-Uhlenbeck noise of scale `exploration_noise` to mu(s) in the unit action
+space, then clips to [-1, 1] (SB3's convention: 0.1 is a tenth of the half-range whatever the env's bounds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurenix import nn
+from neurenix.nn import functional as F
+from neurenix.optim import Adam
+from neurenix.rl.agent import Agent, check_range, input_dim
+from neurenix.rl.algorithms.continuous import (
+    OffPolicyReplay,
+    QEnsemble,
+    check_off_policy_arguments,
+    load_parts_state,
+    make_noise,
+    parts_state,
+)
+from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.rl.returns import polyak_update, td_target
+from neurenix.rl.spaces import flat_dim
+from neurenix.tensor import Tensor, no_grad
+
+
+class DDPG(Agent):
+    algorithm = "ddpg"
+    action_space_types = ("box",)
+    n_critics = 1  # TD3 learns two
+    _parts = (
+        "actor",
+        "actor_target",
+        "critic",
+        "critic_target",
+        "actor_optimizer",
+        "critic_optimizer",
+        "noise",
+    )
+
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        actor_hidden_dims: list[int] = (64, 64),
+        critic_hidden_dims: list[int] = (64, 64),
+        actor_learning_rate: float = 0.001,
+        critic_learning_rate: float = 0.001,
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        buffer_size: int = 10000,
+        batch_size: int = 64,
+        exploration_noise: float = 0.1,
+        name: str = "DDPG",
+        learning_starts: int = 100,
+        train_freq: int = 1,
+        gradient_steps: int = 1,
+        noise_type: str = "gaussian",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            gamma=gamma, observation_space=observation_space, action_space=action_space, seed=seed, name=name
+        )
+        check_off_policy_arguments(
+            actor_hidden_dims,
+            critic_hidden_dims,
+            actor_learning_rate,
+            critic_learning_rate,
+            tau,
+            buffer_size,
+            batch_size,
+            learning_starts,
+            train_freq,
+            gradient_steps,
+        )
+        check_range("exploration_noise", exploration_noise, 0.0, float("inf"))
+        self.actor_hidden_dims, self.critic_hidden_dims = list(actor_hidden_dims), list(critic_hidden_dims)
+        self.actor_learning_rate, self.critic_learning_rate = actor_learning_rate, critic_learning_rate
+        self.tau, self.buffer_size, self.batch_size = tau, buffer_size, batch_size
+        self.exploration_noise, self.noise_type = exploration_noise, noise_type
+        self.learning_starts, self.train_freq, self.gradient_steps = (
+            learning_starts,
+            train_freq,
+            gradient_steps,
+        )
+
+        obs_dim, action_dim = input_dim(self.observation_space), flat_dim(self.action_space)
+        self.replay = OffPolicyReplay(
+            self.observation_space,
+            self.action_space,
+            buffer_size,
+            batch_size,
+            learning_starts,
+            train_freq,
+            self.rng,
+        )
+        self.buffer = self.replay.buffer  # the name Agent.save(include_replay_buffer=True) looks for
+        self.actor = nn.mlp(
+            [obs_dim, *self.actor_hidden_dims, action_dim], output_activation="tanh", rng=self.rng
+        )
+        self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, self.n_critics, self.rng)
+        self.actor_target, self.critic_target = self.actor.clone(), self.critic.clone()
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=actor_learning_rate)
+        self.critic_optimizer = Adam(self.critic.parameters(), lr=critic_learning_rate)
+        self.noise = make_noise(noise_type, exploration_noise, action_dim, self.rng)
+
+    # ------------------------------------------------------------------------------------------- acting
+    def _policy(self, obs: np.ndarray) -> np.ndarray:
+        """mu(s) in [-1, 1], (n, A), without a graph."""
+        with no_grad():
+            return self.actor(Tensor(obs)).numpy()
+
+    def _noisy_policy(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip(self._policy(obs) + self.noise.sample(), -1.0, 1.0)
+
+    def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """mu(s) mapped to the box; stochastic predictions add fresh Gaussian noise of scale exploration_noise
+        (never the training noise process, whose per-env state belongs to the training envs)."""
+        unit = self._policy(obs)
+        if not deterministic:
+            noise = self.rng.standard_normal(unit.shape, dtype=np.float32) * self.exploration_noise
+            unit = np.clip(unit + noise, -1.0, 1.0)
+        return self.replay.scaler.to_box(unit)
+
+    # -------------------------------------------------------------------------------------- loop hooks
+    def _on_train_start(self, env: VecEnv) -> None:
+        self.replay.start(env.num_envs, self.total_steps)
+        self.noise.start(env.num_envs)
+
+    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.replay.explore(obs, self.total_steps, self._noisy_policy)
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
+        self.replay.store(obs, actions, step)
+        self.noise.reset(step.terminated | step.truncated)
+
+    def _update_due(self) -> bool:
+        return self.replay.due(self.total_steps)
+
+    def _on_env_step(self, n_transitions: int) -> None:
+        """No per-step schedule: exploration is fixed noise (or the policy's own entropy)."""
+
+    # ------------------------------------------------------------------------------------------ update
+    def update(self) -> dict[str, float]:
+        critic_loss_sum = actor_loss_sum = 0.0
+        for _ in range(self.gradient_steps):
+            batch = self.replay.sample()
+            with no_grad():
+                next_actions = self.actor_target(Tensor(batch.next_observations)).numpy()
+                next_q = self.critic_target(batch.next_observations, next_actions).numpy()[0]
+            targets = td_target(batch.rewards, batch.terminated, next_q, self.gamma)
+
+            critic_loss = F.mse_loss(self.critic(batch.observations, batch.actions), targets)
+            self.critic_optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic_optimizer.step()
+
+            # dQ/da at a = mu(s) flows through the just-updated critic (its weights frozen) into the actor.
+            actions = self.actor(Tensor(batch.observations))
+            actor_loss = -self.critic(batch.observations, actions, frozen=True).mean()
+            self.actor_optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor_optimizer.step()
+
+            polyak_update(self.critic_target.parameters(), self.critic.parameters(), self.tau)
+            polyak_update(self.actor_target.parameters(), self.actor.parameters(), self.tau)
+            critic_loss_sum += critic_loss.item()
+            actor_loss_sum += actor_loss.item()
+        return {
+            "critic_loss": critic_loss_sum / self.gradient_steps,
+            "actor_loss": actor_loss_sum / self.gradient_steps,
+        }
+
+    # ---------------------------------------------------------------------------------------- save/load
+    def state_dict(self) -> dict:
+        return {**self._base_state(), **parts_state(self, self._parts)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._load_base_state(state)
+        load_parts_state(self, self._parts, state)

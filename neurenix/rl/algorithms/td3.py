@@ -1,0 +1,110 @@
+"""Twin Delayed DDPG (Fujimoto et al. 2018): DDPG plus three changes against the critic's overestimation.
+
+1. Clipped double Q: twin critics, both regressed on y = r + gamma (1 - terminated) min_k Q'_k(s', a~').
+2. Target policy smoothing: a~' = clip(mu'(s') + clip(N(0, target_policy_noise^2), -c, c), -1, 1) with
+   c = target_noise_clip, so the target cannot exploit a narrow peak of the critic.
+3. Delayed policy updates: the actor (which follows Q_1 alone) and all target networks change once every
+   `policy_delay` critic steps.
+
+Everything else (networks, replay, exploration, cadence, save/load) is DDPG's, hence the subclass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurenix.nn import functional as F
+from neurenix.rl.agent import check_positive_int, check_range
+from neurenix.rl.algorithms.ddpg import DDPG
+from neurenix.rl.returns import polyak_update, td_target
+from neurenix.tensor import Tensor, no_grad
+
+
+class TD3(DDPG):
+    algorithm = "td3"
+    n_critics = 2
+
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        actor_hidden_dims: list[int] = (64, 64),
+        critic_hidden_dims: list[int] = (64, 64),
+        actor_learning_rate: float = 0.001,
+        critic_learning_rate: float = 0.001,
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        buffer_size: int = 10000,
+        batch_size: int = 64,
+        exploration_noise: float = 0.1,
+        name: str = "TD3",
+        learning_starts: int = 100,
+        train_freq: int = 1,
+        gradient_steps: int = 1,
+        noise_type: str = "gaussian",
+        policy_delay: int = 2,
+        target_policy_noise: float = 0.2,
+        target_noise_clip: float = 0.5,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            actor_hidden_dims=actor_hidden_dims,
+            critic_hidden_dims=critic_hidden_dims,
+            actor_learning_rate=actor_learning_rate,
+            critic_learning_rate=critic_learning_rate,
+            gamma=gamma,
+            tau=tau,
+            buffer_size=buffer_size,
+            batch_size=batch_size,
+            exploration_noise=exploration_noise,
+            name=name,
+            learning_starts=learning_starts,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            noise_type=noise_type,
+            seed=seed,
+        )
+        check_positive_int("policy_delay", policy_delay)
+        check_range("target_policy_noise", target_policy_noise, 0.0, float("inf"))
+        check_range("target_noise_clip", target_noise_clip, 0.0, float("inf"))
+        self.policy_delay = policy_delay
+        self.target_policy_noise, self.target_noise_clip = target_policy_noise, target_noise_clip
+
+    def update(self) -> dict[str, float]:
+        critic_loss_sum, actor_losses = 0.0, []
+        for _ in range(self.gradient_steps):
+            batch = self.replay.sample()
+            with no_grad():
+                smoothing = self.rng.standard_normal(batch.actions.shape, dtype=np.float32)
+                smoothing *= self.target_policy_noise
+                np.clip(smoothing, -self.target_noise_clip, self.target_noise_clip, out=smoothing)
+                next_actions = self.actor_target(Tensor(batch.next_observations)).numpy() + smoothing
+                np.clip(next_actions, -1.0, 1.0, out=next_actions)
+                next_q = self.critic_target(batch.next_observations, next_actions).numpy().min(axis=0)
+            targets = td_target(batch.rewards, batch.terminated, next_q, self.gamma)
+
+            # Both critics regress on the one target: the mean over (critic, sample) of the squared errors.
+            critic_loss = F.mse_loss(self.critic(batch.observations, batch.actions), targets)
+            self.critic_optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic_optimizer.step()
+            critic_loss_sum += critic_loss.item()
+
+            # The critic optimizer's step count is the number of gradient steps so far (saved with it).
+            if self.critic_optimizer.step_count % self.policy_delay == 0:
+                actions = self.actor(Tensor(batch.observations))
+                actor_loss = -self.critic(batch.observations, actions, frozen=True, members=1).mean()
+                self.actor_optimizer.zero_grad()
+                actor_loss.backward()
+                self.actor_optimizer.step()
+                polyak_update(self.critic_target.parameters(), self.critic.parameters(), self.tau)
+                polyak_update(self.actor_target.parameters(), self.actor.parameters(), self.tau)
+                actor_losses.append(actor_loss.item())
+        losses = {"critic_loss": critic_loss_sum / self.gradient_steps}
+        if actor_losses:  # absent from the updates where the delay skipped the actor
+            losses["actor_loss"] = float(np.mean(actor_losses))
+        return losses
