@@ -1,0 +1,332 @@
+"""DDPG, TD3 and SAC: the math each update rests on, the shared replay plumbing, save/load and determinism."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from neurenix.errors import ConfigError
+from neurenix.rl import DDPG, SAC, TD3, load_agent, make_env
+from neurenix.rl.algorithms import sac as sac_module
+from neurenix.rl.algorithms import td3 as td3_module
+from neurenix.rl.algorithms.continuous import OrnsteinUhlenbeckNoise, QEnsemble, ensemble_linear
+from neurenix.rl.distributions import SquashedGaussian
+from neurenix.rl.environment import StepResult
+from neurenix.rl.returns import polyak_update
+from neurenix.tensor import Tensor
+
+PENDULUM_OBS = {"type": "box", "shape": (3,), "low": -8.0, "high": 8.0}
+PENDULUM_ACTION = {"type": "box", "shape": (1,), "low": -2.0, "high": 2.0}
+TWO_D_ACTION = {"type": "box", "shape": (2,), "low": [-1.0, 0.0], "high": [1.0, 4.0]}
+ALGORITHMS = (DDPG, TD3, SAC)
+
+
+def small(cls, seed=0, action_space=PENDULUM_ACTION, **kwargs):
+    settings = dict(
+        actor_hidden_dims=[16, 16],
+        critic_hidden_dims=[16, 16],
+        batch_size=32,
+        buffer_size=1000,
+        learning_starts=100,
+        seed=seed,
+    )
+    settings.update(kwargs)
+    return cls(PENDULUM_OBS, action_space, **settings)
+
+
+def params(module):
+    return np.concatenate([p.numpy().ravel() for p in module.parameters()])
+
+
+def fill_replay(agent, n=200, seed=0):
+    """Random transitions straight into the buffer, so an update can run without an env."""
+    rng = np.random.default_rng(seed)
+    action_dim = agent.buffer.actions.shape[1]
+    agent.buffer.add(
+        rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+        rng.uniform(-1, 1, (n, action_dim)).astype(np.float32),
+        rng.standard_normal(n).astype(np.float32),
+        rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+        (rng.random(n) < 0.1).astype(np.float32),
+    )
+
+
+# ------------------------------------------------------------------------------------------ squashed Gaussian
+def _normal_cdf(x, mean, std):
+    return 0.5 * (1.0 + math.erf((x - mean) / (std * math.sqrt(2.0))))
+
+
+def test_squashed_gaussian_log_prob_matches_a_numerical_change_of_variables():
+    """log pi(a) against the density of a = tanh(u) computed from u's CDF: P(a - h < A < a + h) / 2h."""
+    mean = np.array([[0.0, 0.5], [-1.0, 2.0], [3.0, -2.5], [0.2, 0.0]], dtype=np.float64)
+    log_std = np.array([[0.0, -1.0], [0.5, -0.5], [-0.3, 0.3], [-2.0, 1.0]], dtype=np.float64)
+    actions, log_prob = SquashedGaussian(Tensor(mean), Tensor(log_std)).rsample(np.random.default_rng(3))
+    a, std = actions.numpy(), np.exp(log_std)
+    numeric = np.zeros(len(a))
+    for row in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            h = 1e-5 * (1.0 - abs(a[row, i]))  # stay inside (-1, 1) where tanh saturates
+            upper = _normal_cdf(math.atanh(a[row, i] + h), mean[row, i], std[row, i])
+            lower = _normal_cdf(math.atanh(a[row, i] - h), mean[row, i], std[row, i])
+            numeric[row] += math.log((upper - lower) / (2 * h))
+    np.testing.assert_allclose(log_prob.numpy(), numeric, rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------ critic ensembles
+@pytest.mark.parametrize("relu", [True, False])
+def test_ensemble_linear_gradients_match_finite_differences(check_grad, relu):
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((5, 3)), rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 1, 4))
+    check_grad(lambda x, w, b: ensemble_linear(x, w, b, relu=relu), x, w, b)
+    stacked = rng.standard_normal((2, 5, 3))
+    check_grad(lambda x, w, b: ensemble_linear(x, w, b, relu=relu), stacked, w, b)
+
+
+def test_frozen_ensemble_passes_gradient_to_its_input_only():
+    critic = QEnsemble(3, 1, [8, 8], members=2, rng=np.random.default_rng(0))
+    obs = np.random.default_rng(1).standard_normal((6, 3)).astype(np.float32)
+    actions = Tensor(np.zeros((6, 1), dtype=np.float32), requires_grad=True)
+    critic(obs, actions, frozen=True).sum().backward()
+    assert actions.grad is not None and np.abs(actions.grad.numpy()).sum() > 0
+    assert all(p.grad is None for p in critic.parameters())
+
+
+def test_q_ensemble_members_are_independent_critics_on_the_concatenation():
+    critic = QEnsemble(3, 2, [8, 4], members=2, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    obs, actions = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    q = critic(obs.astype(np.float32), actions.astype(np.float32)).numpy()
+    assert q.shape == (2, 5)
+    layers = [(layer.weight.numpy(), layer.bias.numpy()) for layer in critic._layers]
+    for k in range(2):
+        h = np.concatenate([obs, actions], axis=1)
+        for i, (w, b) in enumerate(layers):
+            h = h @ w[k] + b[k]
+            h = np.maximum(h, 0) if i < len(layers) - 1 else h
+        np.testing.assert_allclose(q[k], h[:, 0], rtol=1e-5, atol=1e-5)
+    first = critic(obs.astype(np.float32), actions.astype(np.float32), frozen=True, members=1).numpy()
+    np.testing.assert_array_equal(first, q[:1])
+
+
+# --------------------------------------------------------------------------------------------- soft updates
+def test_polyak_update_moves_target_by_tau():
+    target, online = Tensor(np.full(3, 1.0)), Tensor(np.array([3.0, 5.0, -1.0]))
+    polyak_update([target], [online], tau=0.25)
+    np.testing.assert_allclose(target.numpy(), [1.5, 2.0, 0.5])
+
+
+@pytest.mark.parametrize("cls", ALGORITHMS)
+def test_targets_follow_their_networks_by_tau_after_each_update(cls):
+    agent = small(cls, tau=0.1, policy_delay=1) if cls is TD3 else small(cls, tau=0.1)
+    fill_replay(agent)
+    pairs = [(agent.critic_target, agent.critic)]
+    if cls is not SAC:
+        pairs.append((agent.actor_target, agent.actor))
+    before = [params(target) for target, _ in pairs]
+    np.testing.assert_array_equal(before[0], params(agent.critic))  # targets start as copies
+    agent.update()
+    for (target, online), old in zip(pairs, before):
+        assert not np.array_equal(params(online), old)
+        np.testing.assert_allclose(params(target), 0.1 * params(online) + 0.9 * old, rtol=1e-5, atol=1e-6)
+
+
+def test_td3_delays_the_actor_and_the_targets():
+    agent = small(TD3, policy_delay=3)
+    fill_replay(agent)
+    actor, target = params(agent.actor), params(agent.critic_target)
+    for _ in range(2):
+        losses = agent.update()
+        assert "actor_loss" not in losses
+    np.testing.assert_array_equal(params(agent.actor), actor)
+    np.testing.assert_array_equal(params(agent.critic_target), target)
+    assert "actor_loss" in agent.update()
+    assert not np.array_equal(params(agent.actor), actor)
+    assert not np.array_equal(params(agent.critic_target), target)
+
+
+# ------------------------------------------------------------------------------------------ twin minimum
+def _set_target_critics(agent, values):
+    """Make target critic k output the constant values[k] for every input."""
+    last = agent.critic_target._layers[-1]
+    last.weight.numpy()[...] = 0.0
+    last.bias.numpy()[...] = np.asarray(values, dtype=np.float32).reshape(-1, 1, 1)
+
+
+@pytest.mark.parametrize("cls, module", [(TD3, td3_module), (SAC, sac_module)])
+def test_target_takes_the_minimum_of_the_twin_critics(cls, module, monkeypatch):
+    seen = []
+    real = module.td_target
+    monkeypatch.setattr(
+        module, "td_target", lambda r, d, v, gamma: seen.append(v.copy()) or real(r, d, v, gamma)
+    )
+    agent = small(cls)
+    fill_replay(agent)
+    start = agent.state_dict()
+    for values in ([3.0, -2.0], [-2.0, 3.0], [3.0, 3.0]):
+        agent.load_state_dict(start)  # the same batch and the same sampled next actions each time
+        _set_target_critics(agent, values)
+        agent.update()
+    np.testing.assert_allclose(seen[0], seen[1])
+    np.testing.assert_allclose(seen[2] - seen[0], 5.0, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ temperature
+@pytest.mark.parametrize("target_entropy, direction", [(50.0, 1), (-50.0, -1)])
+def test_alpha_rises_below_the_target_entropy_and_falls_above_it(target_entropy, direction):
+    agent = small(SAC, target_entropy=target_entropy, alpha=0.5)
+    fill_replay(agent)
+    losses = agent.update()
+    assert np.sign(losses["alpha"] - 0.5) == direction
+    assert np.sign(agent.temperature.alpha - 0.5) == direction
+
+
+def test_fixed_alpha_stays_fixed_and_auto_target_is_minus_action_dim():
+    agent = small(SAC, action_space=TWO_D_ACTION, auto_alpha=False, alpha=0.3)
+    fill_replay(agent)
+    agent.update()
+    assert agent.temperature.alpha == pytest.approx(0.3) and agent.entropy_target == -2.0
+
+
+# --------------------------------------------------------------------------------- replay, cadence, exploration
+def test_warm_up_acts_uniformly_over_the_box_without_the_policy():
+    agent = small(SAC, action_space=TWO_D_ACTION, learning_starts=2000, buffer_size=3000)
+    agent._on_train_start(make_env("Pendulum-v1", n_envs=2))
+    agent._sample = None  # the policy must not be consulted before learning_starts
+    units, boxes = [], []
+    for step in range(0, 2000, 2):
+        agent.total_steps = step
+        unit, box = agent._explore(np.zeros((2, 3), dtype=np.float32))
+        units.append(unit)
+        boxes.append(box)
+    units, boxes = np.concatenate(units), np.concatenate(boxes)
+    np.testing.assert_allclose(boxes, agent.replay.scaler.to_box(units))
+    assert boxes[:, 0].min() >= -1.0 and boxes[:, 0].max() <= 1.0
+    assert boxes[:, 1].min() >= 0.0 and boxes[:, 1].max() <= 4.0
+    np.testing.assert_allclose(boxes.mean(axis=0), [0.0, 2.0], atol=0.1)
+    np.testing.assert_allclose(boxes.std(axis=0), [2 / math.sqrt(12), 4 / math.sqrt(12)], rtol=0.05)
+    assert len(np.unique(units[:, 0])) == len(units)  # fresh draws, not a repeated block
+
+
+@pytest.mark.parametrize("cls", ALGORITHMS)
+def test_cadence_runs_gradient_steps_every_train_freq_after_learning_starts(cls):
+    agent = small(cls, learning_starts=120, train_freq=4, gradient_steps=3)
+    agent.train(make_env("Pendulum-v1", seed=0), total_steps=200)
+    updates = len([t for t in range(1, 201) if t >= 120 and t % 4 == 0])
+    assert agent.updates == updates
+    assert agent.critic_optimizer.step_count == 3 * updates
+    assert len(agent.buffer) == 200
+
+
+def test_store_keeps_the_true_final_observation_and_only_termination():
+    agent = small(DDPG, noise_type="ornstein_uhlenbeck")
+    agent.noise.start(2)
+    for _ in range(5):
+        agent.noise.sample()
+    final = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
+    step = StepResult(
+        next_obs=np.zeros((2, 3), dtype=np.float32),  # the reset observations of the next episodes
+        rewards=np.array([1.0, 2.0], dtype=np.float32),
+        terminated=np.array([False, True]),
+        truncated=np.array([True, False]),
+        final_obs=final,
+        episodes=[],
+    )
+    before = agent.noise.x.copy()
+    assert np.all(before != 0)
+    agent._store(np.ones((2, 3), dtype=np.float32), np.zeros((2, 1), dtype=np.float32), step)
+    np.testing.assert_array_equal(agent.buffer.next_observations[:2], final)
+    np.testing.assert_array_equal(agent.buffer.terminated[:2], [0.0, 1.0])
+    np.testing.assert_array_equal(agent.noise.x, 0.0)  # both episodes ended: both processes restart
+
+
+def test_ornstein_uhlenbeck_noise_is_correlated_and_resets_per_env():
+    noise = OrnsteinUhlenbeckNoise(0.5, 1, np.random.default_rng(0))
+    noise.start(2)
+    xs = np.array([noise.sample().copy() for _ in range(4000)])[:, :, 0]
+    lag_one = np.corrcoef(xs[1:, 0], xs[:-1, 0])[0, 1]
+    assert lag_one > 0.95
+    noise.reset(np.array([True, False]))
+    assert noise.x[0, 0] == 0.0 and noise.x[1, 0] == xs[-1, 1]
+
+
+# ------------------------------------------------------------------------------------------- save and load
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (DDPG, {"noise_type": "ornstein_uhlenbeck"}),
+        (DDPG, {}),
+        (TD3, {}),
+        (SAC, {}),
+        (SAC, {"auto_alpha": False}),
+    ],
+)
+def test_save_load_gives_identical_actions_and_resumes_exactly(cls, kwargs, tmp_path):
+    agent = small(cls, **kwargs)
+    agent.train(make_env("Pendulum-v1", seed=0), total_steps=300)
+    agent.save(tmp_path / "ckpt", include_replay_buffer=True)
+    restored = load_agent(tmp_path / "ckpt")
+    assert type(restored) is cls and restored.hyperparameters() == agent.hyperparameters()
+    states = np.random.default_rng(0).uniform(-1, 1, (50, 3)).astype(np.float32)
+    np.testing.assert_array_equal(
+        restored.predict(states, deterministic=True), agent.predict(states, deterministic=True)
+    )
+    for a in (agent, restored):
+        a.train(make_env("Pendulum-v1", seed=7), total_steps=150)
+    for name in ("actor", "critic", "critic_target"):
+        np.testing.assert_array_equal(params(getattr(restored, name)), params(getattr(agent, name)))
+    assert restored.state_dict().keys() == agent.state_dict().keys()
+    if cls is SAC:
+        assert restored.temperature.alpha == agent.temperature.alpha
+
+
+@pytest.mark.parametrize("cls", ALGORITHMS)
+def test_same_seed_same_numbers_and_different_seed_differs(cls):
+    runs = []
+    for seed in (0, 0, 1):
+        agent = small(cls, seed=seed)
+        result = agent.train(make_env("Pendulum-v1", seed=seed), total_steps=250)
+        runs.append((result["episode_rewards"], result["critic_loss"], params(agent.actor)))
+    assert runs[0][:2] == runs[1][:2]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    assert not np.array_equal(runs[0][2], runs[2][2])
+
+
+@pytest.mark.parametrize("cls", ALGORITHMS)
+def test_actions_land_in_the_box(cls):
+    agent = small(cls, action_space=TWO_D_ACTION)
+    states = np.random.default_rng(0).uniform(-8, 8, (200, 3)).astype(np.float32)
+    for deterministic in (True, False):
+        actions = agent.predict(states, deterministic=deterministic)
+        assert actions.shape == (200, 2)
+        assert np.all(actions >= [-1.0, 0.0]) and np.all(actions <= [1.0, 4.0])
+
+
+# ------------------------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    "cls, kwargs, name",
+    [
+        (DDPG, {"tau": 0.0}, "tau"),
+        (DDPG, {"actor_hidden_dims": []}, "actor_hidden_dims"),
+        (DDPG, {"noise_type": "pink"}, "noise_type"),
+        (DDPG, {"exploration_noise": -0.1}, "exploration_noise"),
+        (TD3, {"policy_delay": 0}, "policy_delay"),
+        (TD3, {"target_noise_clip": -1.0}, "target_noise_clip"),
+        (SAC, {"alpha": 0.0}, "alpha"),
+        (SAC, {"target_entropy": "high"}, "target_entropy"),
+        (SAC, {"gradient_steps": 0}, "gradient_steps"),
+        (SAC, {"learning_starts": -1}, "learning_starts"),
+    ],
+)
+def test_bad_hyperparameters_raise_config_errors_naming_the_argument(cls, kwargs, name):
+    with pytest.raises(ConfigError, match=name):
+        small(cls, **kwargs)
+
+
+@pytest.mark.parametrize("cls", ALGORITHMS)
+def test_discrete_and_unbounded_action_spaces_are_refused(cls):
+    with pytest.raises(ConfigError, match="box"):
+        cls(PENDULUM_OBS, {"type": "discrete", "n": 2})
+    with pytest.raises(ConfigError, match="bounded"):
+        cls(PENDULUM_OBS, {"type": "box", "shape": (1,)})
