@@ -1,10 +1,13 @@
-"""Replay storage: preallocated float32 arrays with a circular write position, sampled as named tuples."""
+"""Replay and rollout storage: preallocated arrays (float32 unless integer actions), served as named tuples."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
+
+from neurenix.rl.returns import gae
 
 
 class ReplayBatch(NamedTuple):
@@ -103,3 +106,114 @@ class ReplayBuffer:
             getattr(self, name)[:n] = state[name]
         self.size = n
         self.position = int(state["position"]) % self.buffer_size
+
+
+class RolloutBatch(NamedTuple):
+    observations: np.ndarray  # (B, *obs_shape), as the policy saw them (normalised if normalisation is on)
+    actions: np.ndarray  # (B,) int64 for discrete, (B, *action_shape) float32: the unclipped sample
+    old_values: np.ndarray  # (B,) V(s) when the action was taken
+    old_log_prob: np.ndarray  # (B,) log pi_old(a|s) when the action was taken
+    advantages: np.ndarray  # (B,) GAE advantages
+    returns: np.ndarray  # (B,) value targets: advantages + old_values
+
+
+# The RolloutBuffer arrays behind each RolloutBatch field, in field order.
+_BATCH_FIELDS = ("observations", "actions", "values", "log_probs", "advantages", "returns")
+
+
+class RolloutBuffer:
+    """One on-policy rollout: `n_steps` vectorized steps from `n_envs` envs, in preallocated time-major arrays.
+
+    `terminated` and `truncated` are stored apart on purpose: both end the GAE trace, but only a truncation
+    bootstraps, from `final_values` = V(true final observation) recorded at that step. Advantages and returns
+    are filled by `compute_returns_and_advantages` once the rollout is full; `minibatches` then serves flat
+    (n_steps * n_envs) views in random order.
+    """
+
+    def __init__(
+        self,
+        n_steps: int,
+        n_envs: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...] = (),
+        discrete_actions: bool = True,
+    ) -> None:
+        if n_steps < 1 or n_envs < 1:
+            raise ValueError(f"n_steps and n_envs must be >= 1, got {n_steps} and {n_envs}")
+        self.n_steps, self.n_envs = int(n_steps), int(n_envs)
+        shape = (self.n_steps, self.n_envs)
+        self.observations = np.zeros((*shape, *obs_shape), dtype=np.float32)
+        self.actions = np.zeros((*shape, *action_shape), dtype=np.int64 if discrete_actions else np.float32)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.log_probs = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.final_values = np.zeros(shape, dtype=np.float32)
+        self.advantages = np.zeros(shape, dtype=np.float32)
+        self.returns = np.zeros(shape, dtype=np.float32)
+        self.position = 0
+
+    @property
+    def full(self) -> bool:
+        return self.position == self.n_steps
+
+    def reset(self) -> None:
+        self.position = 0
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        values: np.ndarray,
+        log_probs: np.ndarray,
+        final_values: np.ndarray,
+    ) -> None:
+        """Store one vectorized step (one row per env)."""
+        if self.full:
+            raise RuntimeError("the rollout buffer is full: compute advantages, consume it, then reset()")
+        t = self.position
+        self.observations[t] = obs
+        self.actions[t] = actions
+        self.rewards[t] = rewards
+        self.terminated[t] = terminated
+        self.truncated[t] = truncated
+        self.values[t] = values
+        self.log_probs[t] = log_probs
+        self.final_values[t] = final_values
+        self.position += 1
+
+    def compute_returns_and_advantages(
+        self, last_values: np.ndarray, gamma: float, gae_lambda: float
+    ) -> None:
+        """GAE over the full rollout; `last_values` (n_envs,) = V of the observation that follows it."""
+        self.advantages[...] = gae(
+            self.rewards,
+            self.values,
+            self.terminated,
+            self.truncated,
+            self.final_values,
+            last_values,
+            gamma,
+            gae_lambda,
+        )
+        np.add(self.advantages, self.values, out=self.returns)
+
+    def _flat(self, name: str) -> np.ndarray:
+        array = getattr(self, name)
+        return array.reshape(self.n_steps * self.n_envs, *array.shape[2:])
+
+    def full_batch(self) -> RolloutBatch:
+        """The whole rollout as one batch of flat views (no copy), in time-major order."""
+        return RolloutBatch(*(self._flat(name) for name in _BATCH_FIELDS))
+
+    def minibatches(self, batch_size: int, rng: np.random.Generator) -> Iterator[RolloutBatch]:
+        """One pass over the rollout in a random order drawn from `rng`; the last batch may be smaller."""
+        flat = self.full_batch()
+        order = rng.permutation(self.n_steps * self.n_envs)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield RolloutBatch(*(array[idx] for array in flat))
