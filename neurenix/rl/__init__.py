@@ -1,8 +1,10 @@
 """Reinforcement learning: spaces, environments, policies, value functions, the Agent loop and algorithms."""
 
 from neurenix.rl.agent import Agent
+from neurenix.rl.algorithms.a2c import A2C
 from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.algorithms.dqn import DQN
+from neurenix.rl.algorithms.ppo import PPO
 from neurenix.rl.algorithms.sac import SAC
 from neurenix.rl.algorithms.td3 import TD3
 from neurenix.rl.buffers import ReplayBuffer
@@ -20,8 +22,10 @@ from neurenix.rl.registry import load_agent
 from neurenix.rl.value import QFunction, ValueFunction, ValueNetworkFunction
 
 __all__ = [
+    "A2C",
     "DDPG",
     "DQN",
+    "PPO",
     "SAC",
     "TD3",
     "Agent",

@@ -8,8 +8,10 @@ from pathlib import Path
 from neurenix.checkpoint import load_checkpoint
 from neurenix.errors import CheckpointError, ConfigError
 from neurenix.rl.agent import Agent, check_agent_meta, restore_state
+from neurenix.rl.algorithms.a2c import A2C
 from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.algorithms.dqn import DQN
+from neurenix.rl.algorithms.ppo import PPO
 from neurenix.rl.algorithms.sac import SAC
 from neurenix.rl.algorithms.td3 import TD3
 
@@ -18,6 +20,8 @@ ALGORITHMS: dict[str, type[Agent]] = {
     "ddpg": DDPG,
     "td3": TD3,
     "sac": SAC,
+    "a2c": A2C,
+    "ppo": PPO,
 }
 
 
