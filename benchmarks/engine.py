@@ -30,6 +30,7 @@ class NumpyMLP:
         self.params = [w.copy() for w in weights]
         self.m = [np.zeros_like(w) for w in self.params]
         self.v = [np.zeros_like(w) for w in self.params]
+        self.scratch = [np.empty_like(w) for w in self.params]
         self.activation, self.lr, self.betas, self.eps, self.t = activation, lr, betas, eps, 0
 
     def step(self, x, y):
@@ -56,12 +57,23 @@ class NumpyMLP:
                 g = g * (1 - a * a) if self.activation == "tanh" else g * (pre[layer - 1] > 0)
         self.t += 1
         b1, b2 = self.betas
-        for w, gw, m, v in zip(p, grads, self.m, self.v):
+        step_size = self.lr / (1 - b1**self.t)
+        inv_bias2 = 1.0 / np.sqrt(1 - b2**self.t)
+        # In place with one scratch array per parameter: the best plain numpy does without fusing kernels.
+        for w, gw, m, v, tmp in zip(p, grads, self.m, self.v, self.scratch):
             m *= b1
-            m += (1 - b1) * gw
+            np.multiply(gw, 1 - b1, out=tmp)
+            m += tmp
             v *= b2
-            v += (1 - b2) * gw * gw
-            w -= (self.lr / (1 - b1**self.t)) * m / (np.sqrt(v) / np.sqrt(1 - b2**self.t) + self.eps)
+            np.multiply(gw, gw, out=tmp)
+            tmp *= 1 - b2
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp *= inv_bias2
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            w -= tmp
         return loss
 
 

@@ -17,7 +17,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     def backward(g):
         g2 = g.reshape(-1, g.shape[-1])
         x2 = xd.reshape(-1, xd.shape[-1])
-        grads = (g @ w, g2.T @ x2)
+        # The first layer's input is data (observations): skip the matmul whose result nobody reads.
+        grads = (g @ w if x.requires_grad else None, g2.T @ x2 if weight.requires_grad else None)
         return grads + (g2.sum(axis=0),) if bias is not None else grads
 
     parents = (x, weight) if bias is None else (x, weight, bias)
