@@ -325,8 +325,10 @@ def test_bad_hyperparameters_raise_config_errors_naming_the_argument(cls, kwargs
 
 
 @pytest.mark.parametrize("cls", ALGORITHMS)
-def test_discrete_and_unbounded_action_spaces_are_refused(cls):
+def test_discrete_unbounded_and_matrix_action_spaces_are_refused(cls):
     with pytest.raises(ConfigError, match="box"):
         cls(PENDULUM_OBS, {"type": "discrete", "n": 2})
     with pytest.raises(ConfigError, match="bounded"):
         cls(PENDULUM_OBS, {"type": "box", "shape": (1,)})
+    with pytest.raises(ConfigError, match="1-D"):
+        cls(PENDULUM_OBS, {"type": "box", "shape": (2, 2), "low": -1.0, "high": 1.0})

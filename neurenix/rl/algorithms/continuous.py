@@ -20,7 +20,7 @@ from neurenix.nn.init import uniform_fan_in
 from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.buffers import ReplayBatch, ReplayBuffer
 from neurenix.rl.environment import StepResult
-from neurenix.rl.spaces import BoxScaler, flat_dim
+from neurenix.rl.spaces import BoxScaler
 from neurenix.tensor import Tensor, from_op
 
 
@@ -71,15 +71,17 @@ class OffPolicyReplay:
         train_freq: int,
         rng: np.random.Generator,
     ) -> None:
+        if len(action_space.shape) != 1:
+            raise ConfigError(f"continuous actions must be a 1-D box, got shape {action_space.shape}")
         try:
             self.scaler = BoxScaler(action_space)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        self.action_dim = flat_dim(action_space)
+        self.action_dim = action_space.shape[0]
         self.buffer = ReplayBuffer(
             buffer_size,
             observation_space.shape,
-            action_shape=action_space.shape,
+            action_shape=(self.action_dim,),
             discrete_actions=False,
             rng=rng,
         )
@@ -93,7 +95,7 @@ class OffPolicyReplay:
         """Draw the unit actions for the rest of the warm-up, (vector steps, n_envs, A), from the agent's rng."""
         self.n_envs = n_envs
         remaining = -(-max(self.learning_starts - total_steps, 0) // n_envs)
-        shape = (remaining, n_envs, *self.buffer.actions.shape[1:])
+        shape = (remaining, n_envs, self.action_dim)
         self._warmup = self.rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
         self._warmup_start = total_steps
 
@@ -137,6 +139,8 @@ def ensemble_linear(
     """
     w, b, xd = weight.numpy(), bias.numpy(), x.numpy()
     if members is not None:
+        if not frozen:
+            raise ValueError("members= selects a slice of the weights, which can only be used frozen")
         w, b = w[:members], b[:members]
     out = np.matmul(xd, w)
     out += b
@@ -146,8 +150,12 @@ def ensemble_linear(
     def backward(g):
         if relu:
             g = g * (out > 0.0)
-        # A shared x receives (K, B, in); the engine sums it over the members.
-        grad_x = np.matmul(g, np.swapaxes(w, -1, -2)) if x.requires_grad else None
+        # A shared x receives (K, B, in); the engine sums it over the members. For the Q head (out = 1) the
+        # product is an outer product, which a broadcast multiply computes ~4x faster than numpy's matmul.
+        grad_x = None
+        if x.requires_grad:
+            w_t = np.swapaxes(w, -1, -2)
+            grad_x = g * w_t if w.shape[-1] == 1 else np.matmul(g, w_t)
         if frozen:
             return (grad_x,)
         return grad_x, np.matmul(np.swapaxes(xd, -1, -2), g), g.sum(axis=1, keepdims=True)
@@ -226,19 +234,13 @@ class GaussianNoise:
     def reset(self, done: np.ndarray) -> None:
         """Stateless: nothing to reset at an episode's end."""
 
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        del state
-
 
 class OrnsteinUhlenbeckNoise:
     """Temporally correlated noise (Lillicrap et al. 2016): x += theta (mu - x) dt + sigma sqrt(dt) N(0, 1).
 
     theta = 0.15, dt = 0.01 and mu = 0 as in the DDPG paper and SB3; the stationary std is sigma / sqrt(2 theta)
-    ~ 1.8 sigma. One process per env, reset to 0 where that env's episode ended, so no episode starts with the
-    last one's drift.
+    ~ 1.8 sigma. One process per env, restarted at 0 with each episode so that no episode inherits the last one's
+    drift. Hence no state to checkpoint: `train` begins new episodes, even when it resumes a run.
     """
 
     theta, dt = 0.15, 1e-2
@@ -248,8 +250,7 @@ class OrnsteinUhlenbeckNoise:
         self.x = np.zeros((0, action_dim), dtype=np.float32)
 
     def start(self, n_envs: int) -> None:
-        if self.x.shape[0] != n_envs:  # a resumed run with the same n_envs keeps its processes' state
-            self.x = np.zeros((n_envs, self.action_dim), dtype=np.float32)
+        self.x = np.zeros((n_envs, self.action_dim), dtype=np.float32)
 
     def sample(self) -> np.ndarray:
         shock = self.rng.standard_normal(self.x.shape, dtype=np.float32) * (self.sigma * math.sqrt(self.dt))
@@ -258,12 +259,6 @@ class OrnsteinUhlenbeckNoise:
 
     def reset(self, done: np.ndarray) -> None:
         self.x[done] = 0.0
-
-    def state_dict(self) -> dict:
-        return {"x": self.x.copy()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.x = np.asarray(state["x"], dtype=np.float32).reshape(-1, self.action_dim).copy()
 
 
 NOISE_TYPES = {"gaussian": GaussianNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckNoise}
@@ -279,11 +274,11 @@ def make_noise(noise_type: str, sigma: float, action_dim: int, rng: np.random.Ge
 
 # ---------------------------------------------------------------------------------------------------- state
 def parts_state(owner: Any, names: Sequence[str]) -> dict:
-    """{name: owner.name.state_dict()} for networks, target networks, optimizers and noise alike."""
+    """{name: owner.name.state_dict()} for networks, target networks and optimizers alike."""
     return {name: getattr(owner, name).state_dict() for name in names}
 
 
 def load_parts_state(owner: Any, names: Sequence[str], state: dict) -> None:
-    """The inverse of `parts_state`; a part with no arrays or scalars (stateless noise) saves as absent."""
+    """The inverse of `parts_state`; a missing part is a KeyError (a CheckpointError for `Agent.load`)."""
     for name in names:
-        getattr(owner, name).load_state_dict(state.get(name, {}))
+        getattr(owner, name).load_state_dict(state[name])

@@ -46,7 +46,6 @@ class DDPG(Agent):
         "critic_target",
         "actor_optimizer",
         "critic_optimizer",
-        "noise",
     )
 
     def __init__(
