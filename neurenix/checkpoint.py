@@ -1,5 +1,6 @@
 """Checkpoints that can never run code when loaded: arrays in `arrays.npz` (read with allow_pickle=False) and
-metadata in `meta.json` (format version, what wrote it, and a sha256 per array).
+metadata in `meta.json` (format version, what wrote it, a sha256 per array, and since format 2 a sha256 of the
+metadata itself, so that a corrupted counter or hyperparameter is caught like a corrupted array).
 
 A checkpoint is a directory, replaced atomically: the new one is written beside it under a temporary name and
 fsynced, the old one is renamed to `<name>.previous`, the new one renamed into place, then the old one removed.
@@ -12,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ import numpy as np
 
 from neurenix.errors import CheckpointError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added `meta_sha256`; version 1 checkpoints (without it) still load
+META_CHECKSUM = "meta_sha256"
 ARRAYS_FILE = "arrays.npz"
 META_FILE = "meta.json"
 _ALLOWED_KINDS = "biuf"  # bool, int, uint, float: never object, string or void arrays
@@ -62,18 +63,25 @@ def save_checkpoint(directory: str | os.PathLike, arrays: dict[str, np.ndarray],
     meta = dict(meta)
     meta["format_version"] = FORMAT_VERSION
     meta["arrays"] = {name: _describe(array) for name, array in arrays.items()}
+    meta.pop(META_CHECKSUM, None)
+    meta[META_CHECKSUM] = meta_checksum(meta)
     staging = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    with open(staging / ARRAYS_FILE, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    with open(staging / META_FILE, "w") as f:
-        json.dump(meta, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(staging / ARRAYS_FILE, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        with open(staging / META_FILE, "w") as f:
+            json.dump(meta, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        # A full disk or a second Ctrl-C mid-write: leave no half-written directory behind.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     previous = _previous(directory)
     if directory.exists():
         if previous.exists():
@@ -99,10 +107,11 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray]
     arrays = _read_arrays(directory / ARRAYS_FILE)
     described = meta["arrays"]
     if set(described) != set(arrays):
-        missing = sorted(set(described) - set(arrays))
-        extra = sorted(set(arrays) - set(described))
+        missing = _some(set(described) - set(arrays))
+        extra = _some(set(arrays) - set(described))
         raise CheckpointError(
-            f"Checkpoint {directory} is inconsistent: arrays missing {missing}, unexpected {extra}."
+            f"Checkpoint {directory} is inconsistent: {ARRAYS_FILE} and {META_FILE} do not belong together "
+            f"(arrays missing: {missing}; unexpected: {extra}). Were files copied between checkpoints?"
         )
     for name, array in arrays.items():
         if _describe(array) != described[name]:
@@ -113,11 +122,24 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray]
     return arrays, meta
 
 
+def meta_checksum(meta: dict) -> str:
+    """sha256 of the metadata's canonical JSON (sorted keys, no spaces), `meta_sha256` itself left out."""
+    body = {key: value for key, value in meta.items() if key != META_CHECKSUM}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _some(names: set[str], limit: int = 3) -> str:
+    shown = ", ".join(sorted(names)[:limit]) or "none"
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _read_meta(path: Path) -> dict:
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise CheckpointError(f"Cannot read {path}: {error.strerror or error}.") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"Checkpoint metadata {path} is not UTF-8 text; the file is corrupt.") from None
     try:
         meta = json.loads(text)
     except ValueError as error:
@@ -135,6 +157,13 @@ def _read_meta(path: Path) -> dict:
         raise CheckpointError(
             f"Checkpoint {path.parent} has format version {version}, newer than this Neurenix reads "
             f"({FORMAT_VERSION}). Upgrade Neurenix to load it."
+        )
+    if version < 1:
+        raise CheckpointError(f"Checkpoint metadata {path} has an invalid format_version {version}.")
+    if version >= 2 and meta.get(META_CHECKSUM) != meta_checksum(meta):
+        raise CheckpointError(
+            f"Checkpoint metadata {path} does not match its checksum ({META_CHECKSUM}); the file is corrupt "
+            "or was edited. Use another checkpoint (checkpoints/best or checkpoints/last)."
         )
     described = meta.get("arrays")
     if not isinstance(described, dict) or not all(
@@ -157,11 +186,21 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise CheckpointError(f"Checkpoint arrays {path} are missing.") from None
     except ValueError as error:
-        # numpy raises ValueError for object arrays when pickling is disallowed: refuse, never unpickle.
-        raise CheckpointError(f"Checkpoint arrays {path} are refused: {error}.") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
+        if "pickle" not in str(error):
+            raise CheckpointError(
+                f"Checkpoint arrays {path} are unreadable (truncated or corrupt: {error})."
+            ) from None
+        # numpy's answer to object arrays and pickle files when pickling is off: refuse, never unpickle.
         raise CheckpointError(
-            f"Checkpoint arrays {path} are unreadable (truncated or corrupt: {error})."
+            f"Checkpoint arrays {path} are refused: they hold pickled Python objects, which could run code "
+            "when loaded; a Neurenix checkpoint holds only numbers."
+        ) from None
+    except Exception as error:
+        # A damaged zip or .npy header surfaces as almost any exception (BadZipFile, EOFError, KeyError,
+        # NotImplementedError for a flipped compression method, RuntimeError for a flipped encryption flag,
+        # struct and zlib errors...): every one of them means the file is corrupt.
+        raise CheckpointError(
+            f"Checkpoint arrays {path} are unreadable (truncated or corrupt: {type(error).__name__}: {error})."
         ) from None
     for name, array in arrays.items():
         if array.dtype.kind not in _ALLOWED_KINDS:

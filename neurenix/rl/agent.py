@@ -297,6 +297,10 @@ class Agent:
 
     def _load_base_state(self, state: dict) -> None:
         counters = state["counters"]
+        for name in ("total_steps", "episodes", "updates"):
+            value = counters[name]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"counter {name} must be a non-negative integer, got {value!r}")
         self.total_steps = int(counters["total_steps"])
         self.episodes = int(counters["episodes"])
         self.updates = int(counters["updates"])
@@ -392,16 +396,44 @@ def check_agent_meta(meta: dict, path: Any, expected_class: str | None = None) -
 
 
 def restore_state(agent: Agent, arrays: dict, meta: dict, path: Any) -> None:
+    _, expected = flatten_state(agent.state_dict())
+    problem = _type_mismatch(expected, meta.get("state", {}), "state")
+    if problem:
+        raise CheckpointError(f"Checkpoint {path} has malformed metadata: {problem}.")
     try:
         state = unflatten_state(arrays, meta.get("state", {}))
         replay = state.pop("replay_buffer", None)
         agent.load_state_dict(state)
         if replay is not None and isinstance(getattr(agent, "buffer", None), ReplayBuffer):
             agent.buffer.load_state_dict(replay)
-    except (KeyError, ValueError, TypeError) as error:
+    except Exception as error:
+        # Every algorithm's load_state_dict indexes and converts what the file holds; whatever it raises on a
+        # state of the wrong shape (KeyError, TypeError, AttributeError, ...) means the checkpoint does not fit.
         raise CheckpointError(
-            f"Checkpoint {path} does not match this agent's networks or state: {error}."
+            f"Checkpoint {path} does not match this agent's networks or state: {type(error).__name__}: {error}."
         ) from None
+
+
+def _type_mismatch(expected: Any, actual: Any, where: str) -> str | None:
+    """Where the JSON state `actual` differs in kind from `expected` (a fresh agent's own state): loaders
+    convert with int()/float(), which would quietly accept counters written as strings. Numbers of either kind
+    match each other, and null matches anything (optional values); keys only one side has are left to the
+    loader."""
+    if expected is None or actual is None:
+        return None
+    kinds = {(bool,): "true or false", (int, float): "a number", (str,): "a string", (list,): "a list"}
+    kinds[(dict,)] = "a mapping"
+    kind = next((k for k in kinds if isinstance(expected, k)), None)
+    if kind is None:
+        return None
+    if not isinstance(actual, kind) or (isinstance(actual, bool) and kind != (bool,)):
+        return f"{where} is {actual!r:.40}, expected {kinds[kind]}"
+    if isinstance(expected, dict):
+        for key in (key for key in expected if key in actual):
+            problem = _type_mismatch(expected[key], actual[key], f"{where}.{key}")
+            if problem:
+                return problem
+    return None
 
 
 def input_dim(observation_space: Any) -> int:

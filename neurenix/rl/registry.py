@@ -55,9 +55,12 @@ def load_agent(path: str | Path) -> Agent:
             action_space=meta["action_space"],
             **meta["hyperparameters"],
         )
-    except (ConfigError, TypeError, ValueError, KeyError) as error:
+    except Exception as error:
+        # The constructor validates its arguments, but a file may hold anything: whatever a value it rejects
+        # raises (including MemoryError for absurd sizes), the checkpoint cannot be built.
         raise CheckpointError(
-            f"Checkpoint {path} has hyperparameters or spaces this version cannot build: {error}."
+            f"Checkpoint {path} has hyperparameters or spaces this version cannot build: "
+            f"{type(error).__name__}: {error}."
         ) from None
     restore_state(agent, arrays, meta, path)
     return agent
