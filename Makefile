@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/dqn_cartpole.yaml
+# An interpreter with stable-baselines3 for the speed comparison (see benchmarks/speed.py); optional.
+SB3_PYTHON ?=
 
 .PHONY: install train test bench lint clean
 
@@ -24,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/speed.py $(if $(SB3_PYTHON),--sb3-python $(SB3_PYTHON))
 	$(BIN)/python benchmarks/learning.py
 
 lint: $(STAMP)

@@ -14,6 +14,7 @@ KeyboardInterrupt) carrying the summary; a run that fails is marked `failed` and
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -102,8 +103,12 @@ def resume(
                 f"{path} already completed ({previous.get('total_steps')} steps); nothing to "
                 "resume. Start a new run with a larger train.total_steps."
             )
+        # A killed writer's temporaries are garbage now that we hold the lock, and would pile up run after run.
+        runs.remove_leftovers(path)
         checkpoint = runs.resolve_checkpoint(path / "checkpoints" / "last")
         agent = load_agent(str(checkpoint)) if checkpoint is not None else None
+        if agent is not None:
+            check_checkpoint_fits(agent, checkpoint, path, config)
         step = agent.total_steps if agent is not None else 0
         for name in ("metrics.csv", "updates.csv", "evals.csv"):
             runs.truncate_csv_after(path / name, step)
@@ -463,6 +468,7 @@ def evaluate(
     train_cfg = cfg.get("train") or {}
     ckpt = _checkpoint_dir(path, checkpoint)
     agent = load_agent(str(ckpt))
+    check_checkpoint_fits(agent, ckpt, path, cfg)
     seed = int(cfg.get("seed") or 0) + EVAL_CLI_SEED_OFFSET if seed is None else seed
     env = make_env(env_cfg.get("id"), n_envs=1, seed=seed, **(env_cfg.get("kwargs") or {}))
     try:
@@ -517,6 +523,45 @@ def _checkpoint_dir(run_dir: Path, checkpoint: str | os.PathLike | None) -> Path
             "holding arrays.npz and meta.json."
         )
     return path
+
+
+def check_checkpoint_fits(agent: Any, checkpoint: Path, run_dir: Path, config: dict) -> None:
+    """Refuse a checkpoint of another algorithm, other spaces or other hyperparameters than the run's config
+    (a file copied over from another run): evaluating or continuing it would measure or train something else
+    than what the run's config.yaml says. Raises CheckpointError (exit 1)."""
+    from neurenix.errors import CheckpointError
+    from neurenix.rl.spaces import to_spec
+
+    differences = []
+    algorithm = str(config.get("algorithm", "")).lower()
+    if agent.algorithm != algorithm:
+        differences.append(f"algorithm {agent.algorithm} (the run's: {algorithm})")
+    for label in ("observation", "action"):
+        wanted = (config.get("spaces") or {}).get(label)
+        space = getattr(agent, f"{label}_space", None)
+        found = config_mod._plain(to_spec(space)) if space is not None else None
+        if wanted is not None and found != wanted:
+            differences.append(f"{label} space {_space(found)} (the run's: {_space(wanted)})")
+    if not differences:  # the same algorithm: its hyperparameters are comparable key by key
+        saved = json.loads(json.dumps(config_mod._plain(agent.hyperparameters())))
+        wanted = {**(config.get("agent") or {}), "n_envs": (config.get("env") or {}).get("n_envs")}
+        for key in sorted(saved.keys() & wanted.keys()):
+            if wanted[key] is not None and saved[key] != wanted[key]:
+                differences.append(f"agent.{key} = {saved[key]!r} (the run's: {wanted[key]!r})")
+    if differences:
+        raise CheckpointError(
+            f"Checkpoint {checkpoint} does not belong to run {run_dir}: it has {'; '.join(differences[:3])}. "
+            "Was it copied from another run? Use the run's own checkpoints, or that run's directory."
+        )
+
+
+def _space(spec: Any) -> str:
+    """`discrete(2)`, `box[4]`: enough to tell two spaces apart in a message (bounds would fill the line)."""
+    if not isinstance(spec, dict):
+        return repr(spec)
+    if spec.get("type") == "discrete":
+        return f"discrete({spec.get('n')})"
+    return f"{spec.get('type')}{list(spec.get('shape') or [])}"
 
 
 # ----------------------------------------------------------------------------------------------------- helpers

@@ -125,9 +125,10 @@ def replace_dir(tmp: Path, final: Path) -> None:
     `resolve_checkpoint` falls back to it, so there is always one loadable checkpoint on disk.
     """
     old = final.with_name(final.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
     if final.exists():
+        # Only now is a leftover `.old` redundant: when `final` is missing, `.old` is the one loadable copy.
+        if old.exists():
+            shutil.rmtree(old)
         os.rename(final, old)
     os.rename(tmp, final)
     fsync_dir(final.parent)
@@ -149,6 +150,28 @@ def save_checkpoint(agent: Any, directory: Path, include_replay_buffer: bool = F
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def remove_leftovers(run_dir: Path) -> list[str]:
+    """Delete what a writer killed mid-write left in `run_dir` and its `checkpoints/`: temporary files and
+    directories (hidden names holding `.tmp`) and `<checkpoint>.old` copies whose checkpoint is in place.
+    Returns the names removed. Only the holder of the run's lock may call it: a live writer's temporaries look
+    the same."""
+    removed = []
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            temporary = path.name.startswith(".") and ".tmp" in path.name
+            superseded = path.name.endswith(".old") and (folder / path.name[: -len(".old")]).is_dir()
+            if not (temporary or superseded):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.relative_to(run_dir).as_posix())
+    return removed
 
 
 def resolve_checkpoint(directory: Path) -> Path | None:
@@ -179,7 +202,13 @@ class RunLock:
             self._acquire_by_pid()
             return self
         for _ in range(100):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise RunDirError(
+                    f"cannot write in {self.path.parent}: {exc.strerror}. Choose a writable place "
+                    "with --runs-root DIR or --run-dir DIR."
+                ) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
