@@ -48,9 +48,9 @@ class A2C(ActorCritic):
         normalize_rewards: bool = False,
         seed: int | None = None,
     ) -> None:
-        """See the module docstring. `std` fixes the Gaussian's standard deviation (in the unit box) instead of
-        learning a state-independent log-std starting at `log_std_init`; `n_envs` applies when `train` is given
-        an env id."""
+        """See the module docstring. For box actions, `std` fixes the Gaussian's standard deviation (in the unit
+        box) instead of learning a state-independent log-std starting at `log_std_init`. `n_envs` applies when
+        `train` is given an env id."""
         super().__init__(
             observation_space,
             action_space,

@@ -207,10 +207,11 @@ class ActorCritic(Agent):
             self.obs_normalizer.update(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
         x = self._inputs(obs)
         with no_grad():
-            dist = self._distribution(Tensor(x))
+            inputs = Tensor(x)
+            dist = self._distribution(inputs)
             actions = dist.sample(self.rng)
             log_probs = dist.log_prob(actions).numpy()
-            values = self.critic(Tensor(x)).numpy()[:, 0]
+            values = self.critic(inputs).numpy()[:, 0]
         self._acted = (x, values, log_probs)
         return actions, self._to_env(actions)
 

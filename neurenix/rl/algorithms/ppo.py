@@ -86,9 +86,9 @@ class PPO(ActorCritic):
         seed: int | None = None,
     ) -> None:
         """See the module docstring. `target_kl=None` disables early stopping; `clip_range_vf=None` disables
-        value clipping; `std` fixes the Gaussian's standard deviation (in the unit box) instead of learning a
-        state-independent log-std starting at `log_std_init`; `n_envs` applies when `train` is given an env id.
-        """
+        value clipping. For box actions, `std` fixes the Gaussian's standard deviation (in the unit box) instead
+        of learning a state-independent log-std starting at `log_std_init`. `n_envs` applies when `train` is given
+        an env id."""
         super().__init__(
             observation_space,
             action_space,
@@ -131,11 +131,7 @@ class PPO(ActorCritic):
         learning_rate = self._apply_lr_schedule()
         clip_ratio = self.clip_ratio * self._schedule(self.clip_schedule)
         history: dict[str, list[float]] = {
-            "policy_loss": [],
-            "value_loss": [],
-            "entropy": [],
-            "approx_kl": [],
-            "clip_fraction": [],
+            key: [] for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
         }
         epochs, kl_exceeded = 0, False
         for _ in range(self.n_epochs):
