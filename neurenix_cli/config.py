@@ -52,6 +52,7 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any, float | None]] = {
     "target_reward": (float | None, None, None),
     "log_every": (int, 1000, 1),
     "save_replay_buffer": (bool, False, None),
+    "tensorboard": (bool, False, None),
 }
 TRAIN_HELP = {
     "total_steps": "environment steps to train for (summed over env.n_envs)",
@@ -63,6 +64,7 @@ TRAIN_HELP = {
     "target_reward": "stop early once an evaluation's mean return reaches this",
     "log_every": "steps between rows of updates.csv (losses averaged over the updates in between)",
     "save_replay_buffer": "also save an off-policy agent's replay buffer in checkpoints/last (exact resumes)",
+    "tensorboard": "also write TensorBoard event files into RUN_DIR/tensorboard (needs neurenix[tensorboard])",
 }
 
 
@@ -352,6 +354,19 @@ def validate(raw: dict, source: str = "<config>", origins: dict[str, str] | None
             "no training budget: train.total_steps and train.episodes are both unset.",
             "Set one of them, e.g. `train: {total_steps: 50000}`.",
         )
+    if train["tensorboard"]:
+        # Checked here, not when the writer opens: asking for TensorBoard and silently getting none would only
+        # be noticed after the run, and nothing may be trained or written for a config that cannot run.
+        from neurenix_cli.extras import MissingExtraError, install_hint, require
+
+        try:
+            require("tensorboardX", "tensorboard", "train.tensorboard")
+        except MissingExtraError:
+            raise check.error(
+                "train.tensorboard",
+                "needs the optional package tensorboardX, which is not installed.",
+                f"Install it with `{install_hint('tensorboard')}`, or set train.tensorboard: false.",
+            ) from None
 
     config = {
         "algorithm": name,

@@ -139,6 +139,7 @@ class _Session(Callback):
         self.loss_counts: dict[str, int] = {}
         self.latest_losses: dict[str, float] = {}
         self.last_ui = -math.inf
+        self.tensorboard: Any = None  # a TensorBoardLog when train.tensorboard is set
 
     # ------------------------------------------------------------------------------------------------ the run
     def run(self, agent: Any, previous: dict | None) -> dict:
@@ -167,6 +168,10 @@ class _Session(Callback):
                 agent = config_mod.make_agent(cfg, env.observation_space, env.action_space)
             self.agent = agent
             self.start_steps, self.start_episodes = agent.total_steps, agent.episodes
+            if tc["tensorboard"]:
+                from neurenix_cli.tensorboard_log import TensorBoardLog
+
+                self.tensorboard = TensorBoardLog(self.path, resume_step=self.start_steps)
             # A resumed run's "mean return of the last 100 episodes" continues from the rows already on disk.
             self.returns.extend(float(r["return"]) for r in runs.read_csv(self.path / "metrics.csv")[-100:])
             self.next_eval = _next_multiple(agent.total_steps, self.eval_every)
@@ -244,6 +249,8 @@ class _Session(Callback):
             env.close()
             if self.eval_env is not None:
                 self.eval_env.close()
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             log_file.close()
 
     def _safe_finish(self, message: str) -> None:
@@ -262,6 +269,8 @@ class _Session(Callback):
                 "wall_s": self.wall_s(),
             }
         )
+        if self.tensorboard is not None:
+            self.tensorboard.episode(info["total_steps"], float(info["reward"]), int(info["length"]))
         return False
 
     def on_update(self, info: dict) -> bool:
@@ -292,6 +301,8 @@ class _Session(Callback):
             self._save_last()
             for log in (self.metrics, self.updates_log, self.evals):
                 log.sync()
+            if self.tensorboard is not None:
+                self.tensorboard.flush()
             self._write_summary("running")
         now = time.monotonic()
         if now - self.last_ui >= 0.2:
@@ -320,6 +331,8 @@ class _Session(Callback):
         mean = statistics.fmean(rewards)
         std = statistics.pstdev(rewards) if len(rewards) > 1 else 0.0
         self.evals.write({"step": step, "mean_reward": mean, "std_reward": std, "episodes": len(rewards)})
+        if self.tensorboard is not None:
+            self.tensorboard.evaluation(step, mean, std)
         self.latest_eval, self.latest_eval_step = mean, step
         line = f"step {step}: eval {mean:.2f} +/- {std:.2f} over {len(rewards)} episodes"
         if self.best_eval is None or mean > self.best_eval:
@@ -349,6 +362,9 @@ class _Session(Callback):
         row = {"step": step, "updates": getattr(self, "updates_done", None)}
         row.update({k: self.loss_sums[k] / self.loss_counts[k] for k in self.loss_sums})
         self.updates_log.write(row)
+        if self.tensorboard is not None:
+            losses = {k: self.loss_sums[k] / self.loss_counts[k] for k in self.loss_sums}
+            self.tensorboard.update(step, losses, self.progress().steps_per_s)
         self.loss_sums.clear()
         self.loss_counts.clear()
         self.last_log_step = step

@@ -75,9 +75,10 @@ def classify(exc: BaseException) -> tuple[int, str]:
             )
         return 128 + signum, f"interrupted by {name}."
     from neurenix.errors import CheckpointError, ConfigError, EnvironmentNotFoundError, NeurenixError
+    from neurenix_cli.extras import MissingExtraError
     from neurenix_cli.runs import RunDirError
 
-    if isinstance(exc, (ConfigError, EnvironmentNotFoundError, RunDirError)):
+    if isinstance(exc, (ConfigError, EnvironmentNotFoundError, RunDirError, MissingExtraError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, CheckpointError):
         return EXIT_FAILED, f"checkpoint problem: {exc}"

@@ -84,6 +84,14 @@ def train(
             help="Seconds between plain progress lines (off a terminal, and in train.log).",
         ),
     ] = 10.0,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Also write TensorBoard event files into RUN_DIR/tensorboard (the same as "
+            "train.tensorboard: true; needs `pip install 'neurenix[tensorboard]'`).",
+        ),
+    ] = False,
 ) -> None:
     """Train an agent from a YAML config into a new run directory.
 
@@ -102,6 +110,11 @@ def train(
                 "CONFIG, --set, --seed and --run-dir.",
                 param_hint="--resume",
             )
+        if tensorboard:
+            raise typer.BadParameter(
+                "--resume keeps the run's own train.tensorboard setting: drop --tensorboard.",
+                param_hint="--tensorboard",
+            )
         path = resume
         call = lambda: experiment.resume(resume, reporter, log_interval_s=log_interval)  # noqa: E731
     else:
@@ -110,6 +123,8 @@ def train(
                 "give a YAML config (e.g. `neurenix train configs/dqn_cartpole.yaml`) or `--resume RUN_DIR`.",
                 param_hint="CONFIG",
             )
+        if tensorboard:
+            overrides = [*overrides, "train.tensorboard=true"]
         cfg = load_config(config, overrides, seed)
         path = (
             run_dir
@@ -137,3 +152,4 @@ def _render(summary: dict, as_json: bool) -> None:
         typer.echo(json.dumps({k: summary.get(k) for k in JSON_KEYS}))
     else:
         print_table("run summary", summary_rows(summary))
+
