@@ -19,6 +19,8 @@ import typer
 
 from neurenix_cli.commands import eval as eval_command
 from neurenix_cli.commands import list as list_command
+from neurenix_cli.commands import plot as plot_command
+from neurenix_cli.commands import show as show_command
 from neurenix_cli.commands import train as train_command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -115,6 +117,8 @@ def boundary(command: Callable[..., Any]) -> Callable[..., Any]:
 app.command("train", epilog=EXIT_CODES_HELP)(boundary(train_command.train))
 app.command("eval", epilog=EXIT_CODES_HELP)(boundary(eval_command.evaluate))
 app.command("list")(boundary(list_command.list_))
+app.command("show")(boundary(show_command.show))
+app.command("plot")(boundary(plot_command.plot))
 
 
 def _sigterm(signum: int, frame: Any) -> None:

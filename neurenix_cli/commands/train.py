@@ -143,6 +143,8 @@ def train(
             _render(summary, as_json)
         raise
     _render(summary, as_json)
+    if not (quiet or as_json):
+        _print_curve(path)
 
 
 def _render(summary: dict, as_json: bool) -> None:
@@ -153,3 +155,11 @@ def _render(summary: dict, as_json: bool) -> None:
     else:
         print_table("run summary", summary_rows(summary))
 
+
+def _print_curve(run_dir: Path) -> None:
+    import sys
+
+    from neurenix_cli.curves import run_chart
+
+    sys.stdout.write(run_chart(run_dir, sys.stdout))
+    sys.stdout.flush()
