@@ -464,9 +464,11 @@ def evaluate(
     checkpoint: str | os.PathLike | None = None,
     seed: int | None = None,
     deterministic: bool = True,
+    video_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Evaluate a run's checkpoint (`best`, `last`, a path; default best, else last) for `episodes` episodes on
-    a fresh env seeded `seed` (default: the run's seed + 20000). Writes `run_dir/eval.json`; returns the same."""
+    a fresh env seeded `seed` (default: the run's seed + 20000). Writes `run_dir/eval.json`; returns the same.
+    `video_dir`: also record each episode there as an mp4 (gymnasium's RecordVideo; the [video] extra)."""
     from neurenix.rl import load_agent
     from neurenix.rl.environment import make_env
 
@@ -486,7 +488,16 @@ def evaluate(
     agent = load_agent(str(ckpt))
     check_checkpoint_fits(agent, ckpt, path, cfg)
     seed = int(cfg.get("seed") or 0) + EVAL_CLI_SEED_OFFSET if seed is None else seed
-    env = make_env(env_cfg.get("id"), n_envs=1, seed=seed, **(env_cfg.get("kwargs") or {}))
+    if video_dir is None:
+        env = make_env(env_cfg.get("id"), n_envs=1, seed=seed, **(env_cfg.get("kwargs") or {}))
+    else:
+        from neurenix.rl.environment import VecEnv
+        from neurenix_cli.video import recording_env
+
+        # The same single env make_env builds, seeded the same way, only rendering and recording.
+        env = VecEnv(
+            [recording_env(env_cfg.get("id"), env_cfg.get("kwargs") or {}, video_dir, episodes)], seed=seed
+        )
     try:
         rewards = [
             float(r)
@@ -510,6 +521,10 @@ def evaluate(
         "run_dir": str(path),
         "env_id": env_cfg.get("id"),
     }
+    if video_dir is not None:
+        from neurenix_cli.video import videos_of
+
+        result["videos"] = videos_of(video_dir, episodes)
     runs.atomic_write_json(path / "eval.json", result)
     return result
 

@@ -33,13 +33,27 @@ def evaluate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only one JSON object with the result.")
     ] = False,
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video",
+            metavar="DIR",
+            show_default=False,
+            help="Record each episode as DIR/eval-episode-<i>.mp4 (needs `pip install 'neurenix[video]'`).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a trained run: mean +/- std, min and max return over N episodes; also writes RUN_DIR/eval.json."""
     from neurenix_cli import experiment
     from neurenix_cli.reporting import print_table
 
     result = experiment.evaluate(
-        run_dir, episodes=episodes, checkpoint=checkpoint, seed=seed, deterministic=not stochastic
+        run_dir,
+        episodes=episodes,
+        checkpoint=checkpoint,
+        seed=seed,
+        deterministic=not stochastic,
+        video_dir=video,
     )
     if as_json:
         typer.echo(json.dumps(result))
@@ -55,5 +69,6 @@ def evaluate(
             ("checkpoint", f"{result['checkpoint']} (step {result['checkpoint_steps']})"),
             ("actions", "greedy" if result["deterministic"] else "stochastic"),
             ("env seed", str(result["seed"])),
+            *([("videos", f"{len(result['videos'])} in {video}")] if video is not None else []),
         ],
     )
