@@ -21,6 +21,7 @@ from neurenix_cli.commands import eval as eval_command
 from neurenix_cli.commands import list as list_command
 from neurenix_cli.commands import plot as plot_command
 from neurenix_cli.commands import show as show_command
+from neurenix_cli.commands import sweep as sweep_command
 from neurenix_cli.commands import train as train_command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -119,6 +120,7 @@ app.command("eval", epilog=EXIT_CODES_HELP)(boundary(eval_command.evaluate))
 app.command("list")(boundary(list_command.list_))
 app.command("show")(boundary(show_command.show))
 app.command("plot")(boundary(plot_command.plot))
+app.command("sweep", epilog=EXIT_CODES_HELP)(boundary(sweep_command.sweep))
 
 
 def _sigterm(signum: int, frame: Any) -> None:
