@@ -20,6 +20,7 @@ import typer
 from neurenix_cli.commands import eval as eval_command
 from neurenix_cli.commands import list as list_command
 from neurenix_cli.commands import plot as plot_command
+from neurenix_cli.commands import schema as schema_command
 from neurenix_cli.commands import show as show_command
 from neurenix_cli.commands import sweep as sweep_command
 from neurenix_cli.commands import train as train_command
@@ -121,6 +122,7 @@ app.command("list")(boundary(list_command.list_))
 app.command("show")(boundary(show_command.show))
 app.command("plot")(boundary(plot_command.plot))
 app.command("sweep", epilog=EXIT_CODES_HELP)(boundary(sweep_command.sweep))
+app.command("schema")(boundary(schema_command.schema))
 
 
 def _sigterm(signum: int, frame: Any) -> None:
