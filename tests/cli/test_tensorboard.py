@@ -69,3 +69,30 @@ def test_resume_keeps_the_runs_own_setting(cli, tmp_path):
     result = cli("train", "--resume", tmp_path, "--tensorboard")
     assert result.exit_code == 2
     assert "--tensorboard" in result.stderr
+
+
+def test_a_resumed_run_hides_the_events_after_its_checkpoint(tmp_path):
+    """Resuming at step 5 drops the CSV rows after it; TensorBoard must drop the old events after it too."""
+    import time
+
+    from neurenix_cli.tensorboard_log import TensorBoardLog
+
+    first = TensorBoardLog(tmp_path)
+    for step in range(1, 9):
+        first.episode(step, 1.0, step)
+    first.close()
+    time.sleep(1.1)  # event files are named by the second they were opened in
+    resumed = TensorBoardLog(tmp_path, resume_step=5)
+    for step in range(6, 8):
+        resumed.episode(step, 2.0, step)
+    resumed.close()
+    assert len(list((tmp_path / "tensorboard").iterdir())) == 2
+    assert scalars(tmp_path)["episode/return"] == [
+        (1, 1.0),
+        (2, 1.0),
+        (3, 1.0),
+        (4, 1.0),
+        (5, 1.0),
+        (6, 2.0),
+        (7, 2.0),
+    ]
