@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from neurenix.rl.buffers import RolloutBuffer
 from neurenix.rl.callbacks import Callback
 from neurenix_cli import config as config_mod
 from neurenix_cli import runs
@@ -286,7 +287,10 @@ class _Session(Callback):
         return False
 
     def on_step(self, total_steps: int) -> bool:
-        if self.stop_signal is not None:
+        # An on-policy agent part way through a rollout goes on until the rollout is full and its update done:
+        # a checkpoint holds no partial rollout, so stopping or saving earlier would waste the steps since.
+        between_updates = not _mid_rollout(self.agent)
+        if self.stop_signal is not None and between_updates:
             return True
         stop = False
         if self.eval_every and self.eval_episodes and total_steps >= self.next_eval:
@@ -296,7 +300,7 @@ class _Session(Callback):
                 self.stop_reason = f"target_reward {self.target_reward:g} reached at step {total_steps}"
                 self.reporter.event(f"step {total_steps}: {self.stop_reason}; stopping")
                 stop = True
-        if self.checkpoint_every and total_steps >= self.next_checkpoint:
+        if self.checkpoint_every and total_steps >= self.next_checkpoint and between_updates:
             self.next_checkpoint = _next_multiple(total_steps, self.checkpoint_every)
             self._save_last()
             for log in (self.metrics, self.updates_log, self.evals):
@@ -337,16 +341,34 @@ class _Session(Callback):
         line = f"step {step}: eval {mean:.2f} +/- {std:.2f} over {len(rewards)} episodes"
         if self.best_eval is None or mean > self.best_eval:
             self.best_eval, self.best_eval_step = mean, step
-            runs.save_checkpoint(self.agent, self.path / "checkpoints" / "best")
+            self._save("best")
             line += " (new best, checkpoints/best saved)"
         self.reporter.event(line)
         self._write_summary("running")
         return mean
 
     def _save_last(self) -> None:
-        runs.save_checkpoint(
-            self.agent, self.path / "checkpoints" / "last", self.config["train"]["save_replay_buffer"]
-        )
+        self._save("last", self.config["train"]["save_replay_buffer"])
+
+    def _save(self, name: str, include_replay_buffer: bool = False) -> None:
+        """Save checkpoints/<name>, unless the agent's state holds NaN or inf. The loop checks each update's
+        losses, but an update whose loss was finite can still leave non-finite parameters, noticed only at the
+        next update: saving in between would replace the last good checkpoint with a diverged one."""
+        import numpy as np
+
+        from neurenix.checkpoint import flatten_state
+        from neurenix.errors import TrainingDivergedError
+
+        arrays, _ = flatten_state(self.agent.state_dict())
+        bad = sorted(k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all())
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise TrainingDivergedError(
+                f"Training diverged: the parameters {shown} became NaN or infinite by step "
+                f"{self.agent.total_steps}; checkpoints/{name} keeps the last finite state. Lower the "
+                "learning rate, clip gradients (max_grad_norm) or normalise observations."
+            )
+        runs.save_checkpoint(self.agent, self.path / "checkpoints" / name, include_replay_buffer)
 
     def _final_eval(self) -> float | None:
         if not self.eval_episodes:
@@ -445,7 +467,7 @@ def _graceful_signals(session: _Session) -> Iterator[None]:
         session.stop_signal = signum
         with contextlib.suppress(Exception):
             session.reporter.event(
-                f"{signal.Signals(signum).name} received: stopping after this step and saving "
+                f"{signal.Signals(signum).name} received: finishing the current update, then saving "
                 "checkpoints/last (send it again to stop at once)"
             )
 
@@ -596,6 +618,12 @@ def _space(spec: Any) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
+def _mid_rollout(agent: Any) -> bool:
+    """Whether an on-policy agent holds a partly collected rollout (which its checkpoint would not keep)."""
+    buffer = getattr(agent, "buffer", None)
+    return isinstance(buffer, RolloutBuffer) and 0 < buffer.position < buffer.n_steps
+
+
 def _next_multiple(step: int, every: int) -> int:
     """The first multiple of `every` after `step` (with n_envs > 1 steps jump by n_envs, hence `>=` checks)."""
     return (step // every + 1) * every if every else 0

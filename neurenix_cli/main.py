@@ -41,7 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-_state = {"debug": False}
+_state = {"debug": False, "console": False}
 
 
 def _version(value: bool) -> None:
@@ -107,13 +107,25 @@ def boundary(command: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
             raise  # usage errors Typer itself reports (exit 2), and deliberate exits
         except BaseException as exc:
+            _ignore_further_signals()
             code, message = classify(exc)
             if _state["debug"]:
                 traceback.print_exception(exc, file=sys.stderr)
             typer.echo(f"error: {message}" if code in (EXIT_FAILED, EXIT_USAGE) else message, err=True)
             raise typer.Exit(code) from None
+        finally:
+            _ignore_further_signals()
 
     return wrapper
+
+
+def _ignore_further_signals() -> None:
+    """The console script is on its way out, its exit code decided: a Ctrl-C now (pressed again while a run
+    shuts down) must not turn exit 130 into `Aborted!` (exit 1) or a death by SIGINT with a traceback. Callers
+    of the app inside their own process (tests, notebooks) keep their handlers."""
+    if _state["console"]:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 app.command("train", epilog=EXIT_CODES_HELP)(boundary(train_command.train))
@@ -135,6 +147,7 @@ def run() -> None:
     """The `neurenix` console script. SIGTERM outside training becomes the same clean exit (143) as Ctrl-C's 130;
     during training `experiment.train` turns both into a graceful stop."""
     signal.signal(signal.SIGTERM, _sigterm)
+    _state["console"] = True
     app(prog_name="neurenix")
 
 

@@ -146,8 +146,11 @@ def save_checkpoint(agent: Any, directory: Path, include_replay_buffer: bool = F
         else:
             agent.save(str(tmp))
         replace_dir(tmp, directory)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # numpy's writers name no file: say which checkpoint could not be written (e.g. a full disk).
+            raise OSError(exc.errno, exc.strerror or str(exc), str(directory)) from exc
         raise
     return directory
 
