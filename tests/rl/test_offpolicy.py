@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+from neurenix.checkpoint import flatten_state
 from neurenix.errors import ConfigError
 from neurenix.rl import DDPG, SAC, TD3, load_agent, make_env
 from neurenix.rl.algorithms import sac as sac_module
@@ -281,6 +283,37 @@ def test_save_load_gives_identical_actions_and_resumes_exactly(cls, kwargs, tmp_
         assert restored.temperature.alpha == agent.temperature.alpha
 
 
+class ConstantBandit(gym.Env):
+    """One step per episode from the same observation, so an env restarted by a resume cannot differ."""
+
+    observation_space = gym.spaces.Box(-8.0, 8.0, (3,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.array([0.5, -0.5, 1.0], dtype=np.float32), {}
+
+    def step(self, action):
+        return np.array([0.5, -0.5, 1.0], dtype=np.float32), -(float(action[0] - 1.0) ** 2), True, False, {}
+
+
+@pytest.mark.parametrize("cls", ALGORITHMS)
+@pytest.mark.parametrize("stop_at", [60, 160])  # during the warm-up (learning_starts 100), and after it
+def test_a_run_resumed_from_a_checkpoint_matches_the_uninterrupted_run_bit_for_bit(cls, stop_at, tmp_path):
+    straight = small(cls)
+    straight.train(ConstantBandit(), total_steps=300)
+    first = small(cls)
+    first.train(ConstantBandit(), total_steps=stop_at)
+    first.save(tmp_path / "ckpt", include_replay_buffer=True)
+    resumed = load_agent(tmp_path / "ckpt")
+    resumed.train(ConstantBandit(), total_steps=300 - stop_at)
+    expected, got = flatten_state(straight.state_dict()), flatten_state(resumed.state_dict())
+    assert got[1] == expected[1], "counters, optimizer steps and RNG state"
+    assert got[0].keys() == expected[0].keys()
+    for name, array in expected[0].items():
+        np.testing.assert_array_equal(got[0][name], array, err_msg=name)
+    np.testing.assert_array_equal(resumed.buffer.actions, straight.buffer.actions)
+
+
 @pytest.mark.parametrize("cls", ALGORITHMS)
 def test_same_seed_same_numbers_and_different_seed_differs(cls):
     runs = []
@@ -301,6 +334,46 @@ def test_actions_land_in_the_box(cls):
         actions = agent.predict(states, deterministic=deterministic)
         assert actions.shape == (200, 2)
         assert np.all(actions >= [-1.0, 0.0]) and np.all(actions <= [1.0, 4.0])
+
+
+# ---------------------------------------------------------------------------------------- documented usage
+def test_the_documented_ddpg_and_sac_usage_runs_as_written():
+    env = make_env("Pendulum-v1", seed=0)
+    observation_space, action_space = env.observation_space, env.action_space
+    ddpg = DDPG(
+        observation_space=observation_space,
+        action_space=action_space,
+        actor_hidden_dims=[64, 64],
+        critic_hidden_dims=[64, 64],
+        actor_learning_rate=0.001,
+        critic_learning_rate=0.001,
+        gamma=0.99,
+        tau=0.005,  # Soft target update rate
+        buffer_size=10000,
+        batch_size=64,
+        exploration_noise=0.1,  # Gaussian exploration noise
+        name="DDPG",
+    )
+    sac = SAC(
+        observation_space=observation_space,
+        action_space=action_space,
+        actor_hidden_dims=[64, 64],
+        critic_hidden_dims=[64, 64],
+        actor_learning_rate=0.0003,
+        critic_learning_rate=0.0003,
+        alpha_learning_rate=0.0003,  # Temperature learning rate
+        gamma=0.99,
+        tau=0.005,
+        alpha=0.2,  # Initial temperature
+        auto_alpha=True,  # Automatic temperature tuning
+        buffer_size=10000,
+        batch_size=64,
+        name="SAC",
+    )
+    for agent in (ddpg, sac):
+        metrics = agent.train(env=env, episodes=2, max_steps=100, verbose=True)
+        assert metrics["episodes"] == 2 and metrics["total_steps"] == 200 and agent.updates == 101
+        assert agent.act(np.zeros(3, dtype=np.float32)).shape == (1,)
 
 
 # ------------------------------------------------------------------------------------------- validation

@@ -56,9 +56,13 @@ def check_off_policy_arguments(
 class OffPolicyReplay:
     """The replay buffer, the warm-up before `learning_starts` and the `train_freq` cadence.
 
-    Until `learning_starts` env steps have been taken, actions are uniform in the box (drawn for the whole
-    warm-up in one call: gymnasium's `Box.sample()` costs ~14 µs a step); after that the algorithm's exploring
+    Until `learning_starts` env steps have been taken, actions are uniform in the box, drawn for the whole
+    warm-up in one call (gymnasium's `Box.sample()` costs ~14 µs a step); after that the algorithm's exploring
     policy acts. An update is due every `train_freq` vectorized steps once `learning_starts` steps are stored.
+
+    The warm-up actions not yet used are part of the state: a run resumed mid-warm-up must take the actions the
+    uninterrupted run would have, and must not draw them again from the (restored) rng, whose stream the
+    uninterrupted run spends on replay sampling and noise instead.
     """
 
     def __init__(
@@ -88,23 +92,21 @@ class OffPolicyReplay:
         self.batch_size, self.learning_starts, self.train_freq = batch_size, learning_starts, train_freq
         self.rng = rng
         self.n_envs = 1
-        self._warmup = np.empty((0, 1, self.action_dim), dtype=np.float32)
-        self._warmup_start = 0
+        self.warmup_actions = np.empty((0, self.action_dim), dtype=np.float32)  # unused, in order of use
 
     def start(self, n_envs: int, total_steps: int) -> None:
-        """Draw the unit actions for the rest of the warm-up, (vector steps, n_envs, A), from the agent's rng."""
+        """Draw the unit actions for the rest of the warm-up from the agent's rng, unless they are at hand."""
         self.n_envs = n_envs
-        remaining = -(-max(self.learning_starts - total_steps, 0) // n_envs)
-        shape = (remaining, n_envs, self.action_dim)
-        self._warmup = self.rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
-        self._warmup_start = total_steps
+        rows = -(-max(self.learning_starts - total_steps, 0) // n_envs) * n_envs
+        if len(self.warmup_actions) != rows:
+            self.warmup_actions = self.rng.uniform(-1.0, 1.0, (rows, self.action_dim)).astype(np.float32)
 
     def explore(
         self, obs: np.ndarray, total_steps: int, policy: Callable[[np.ndarray], np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
         """(unit actions to store, box actions for the env): warm-up draws, then `policy(obs)` in [-1, 1]."""
         if total_steps < self.learning_starts:
-            unit = self._warmup[(total_steps - self._warmup_start) // self.n_envs]
+            unit, self.warmup_actions = np.split(self.warmup_actions, [self.n_envs])
         else:
             unit = policy(obs)
         return unit, self.scaler.to_box(unit)
@@ -124,6 +126,14 @@ class OffPolicyReplay:
 
     def sample(self) -> ReplayBatch:
         return self.buffer.sample(self.batch_size)
+
+    def state_dict(self) -> dict:
+        return {"warmup_actions": self.warmup_actions.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.warmup_actions = np.asarray(state["warmup_actions"], dtype=np.float32).reshape(
+            -1, self.action_dim
+        )
 
 
 # ------------------------------------------------------------------------------------------ critic ensembles
@@ -274,7 +284,7 @@ def make_noise(noise_type: str, sigma: float, action_dim: int, rng: np.random.Ge
 
 # ---------------------------------------------------------------------------------------------------- state
 def parts_state(owner: Any, names: Sequence[str]) -> dict:
-    """{name: owner.name.state_dict()} for networks, target networks and optimizers alike."""
+    """{name: owner.name.state_dict()} for networks, targets, optimizers and the replay's warm-up alike."""
     return {name: getattr(owner, name).state_dict() for name in names}
 
 

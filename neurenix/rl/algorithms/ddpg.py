@@ -46,6 +46,7 @@ class DDPG(Agent):
         "critic_target",
         "actor_optimizer",
         "critic_optimizer",
+        "replay",
     )
 
     def __init__(

@@ -155,6 +155,7 @@ class SAC(Agent):
             "temperature",
             "actor_optimizer",
             "critic_optimizer",
+            "replay",
         ]
         if auto_alpha:
             self.alpha_optimizer = Adam(self.temperature.parameters(), lr=alpha_learning_rate)
