@@ -144,6 +144,38 @@ class _Checker:
         return value
 
 
+MAX_VALUES = 1_000_000  # far beyond any config, far below what hangs a validation
+
+
+def _check_expanded_size(raw: dict, check: _Checker) -> None:
+    """Refuse a config whose YAML aliases refer to themselves or expand to more than MAX_VALUES values (a
+    "billion laughs" document): every walk over such a value, even printing it in an error, never ends."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any, active: frozenset[int]) -> int:
+        if not isinstance(value, (list, dict)):
+            return 1
+        if id(value) in active:
+            raise ValueError("refers to itself through a YAML alias")
+        if id(value) not in sizes:
+            children = value.values() if isinstance(value, dict) else value
+            sizes[id(value)] = 1 + sum(size(child, active | {id(value)}) for child in children)
+        return sizes[id(value)]
+
+    for key, value in raw.items():
+        try:
+            total = size(value, frozenset())
+            problem = f"expands to {total:,} values" if total > MAX_VALUES else ""
+        except ValueError as exc:
+            problem = str(exc)
+        except RecursionError:
+            problem = "nests lists or mappings too deeply"
+        if problem:
+            raise check.error(
+                str(key), f"{problem}.", "Write the values out; a config needs no such structure."
+            )
+
+
 # ----------------------------------------------------------------------------------------------------- entry points
 def load_config(
     path: str | Path, overrides: collections.abc.Sequence[str] = (), seed: int | None = None
@@ -191,6 +223,10 @@ def read_yaml(path: str | Path) -> dict:
             f"is not valid YAML at {where}: {problem}.",
             "Fix the syntax there (indent with spaces, `key: value` pairs).",
         ) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigFileError(
+            str(path), "", "nests lists or mappings too deeply to read.", "A config needs a few levels."
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -228,7 +264,7 @@ def apply_overrides(
             )
         try:
             value = yaml.safe_load(value_text) if value_text.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             value = value_text  # not YAML (e.g. an unbalanced bracket): take it as the literal string
         node = raw
         parts = key.split(".")
@@ -262,6 +298,7 @@ def validate(raw: dict, source: str = "<config>", origins: dict[str, str] | None
 
     check = _Checker(source, origins)
     raw = check.mapping(raw, "")
+    _check_expanded_size(raw, check)
     check.unknown_keys(raw, TOP_KEYS, "")
 
     # algorithm
@@ -919,7 +956,12 @@ def _mentioned_key(message: str, keys: list[str]) -> str | None:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    import reprlib
+
+    # reprlib bounds the work, not just the text: repr() of a large value would build all of it first.
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 3, 8, 8, 60, 60
+    text = short.repr(value)
     kind = type(value).__name__
     if value is None:
         return "null"

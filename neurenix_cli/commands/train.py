@@ -75,6 +75,14 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only one JSON object with the run's summary.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Only validate CONFIG with its --set/--seed overrides and print the resolved config as "
+            "YAML; nothing is trained or written. Exit 0 if valid, 2 if not.",
+        ),
+    ] = False,
     log_interval: Annotated[
         float,
         typer.Option(
@@ -115,6 +123,12 @@ def train(
                 "--resume keeps the run's own train.tensorboard setting: drop --tensorboard.",
                 param_hint="--tensorboard",
             )
+        if check:
+            raise typer.BadParameter(
+                "--check validates a CONFIG before training; a run being resumed was validated when it "
+                "started.",
+                param_hint="--check",
+            )
         path = resume
         call = lambda: experiment.resume(resume, reporter, log_interval_s=log_interval)  # noqa: E731
     else:
@@ -126,6 +140,11 @@ def train(
         if tensorboard:
             overrides = [*overrides, "train.tensorboard=true"]
         cfg = load_config(config, overrides, seed)
+        if check:
+            from neurenix_cli.config import dump_yaml
+
+            typer.echo(dump_yaml(cfg), nl=False)
+            return
         path = (
             run_dir
             if run_dir is not None
