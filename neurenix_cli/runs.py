@@ -7,6 +7,7 @@ crash) only ever sees the old or the new version, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import errno
@@ -15,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,21 +77,34 @@ def make_dirs(path: Path) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Replace `path` with `text`: write a temporary sibling, fsync it, rename it over `path`, fsync the dir."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a run's files are as readable as any other output
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            os.fchmod(fd, 0o644)  # mkstemp makes 0600; a run's files are as readable as any other output
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike) -> Iterator[None]:
+    """Give an OSError the file name it lacks: writes and fsyncs (and numpy's writers) raise ENOSPC without
+    one, and "No space left on device" alone does not say which file of the run could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
@@ -140,18 +154,16 @@ def save_checkpoint(agent: Any, directory: Path, include_replay_buffer: bool = F
     """`agent.save` into a temporary sibling, then swap it in with `replace_dir`."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
-        if include_replay_buffer:
-            agent.save(str(tmp), include_replay_buffer=True)
-        else:
-            agent.save(str(tmp))
-        replace_dir(tmp, directory)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            # numpy's writers name no file: say which checkpoint could not be written (e.g. a full disk).
-            raise OSError(exc.errno, exc.strerror or str(exc), str(directory)) from exc
-        raise
+    with naming(directory):
+        try:
+            if include_replay_buffer:
+                agent.save(str(tmp), include_replay_buffer=True)
+            else:
+                agent.save(str(tmp))
+            replace_dir(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return directory
 
 
@@ -324,15 +336,17 @@ class CsvLog:
             self._file.flush()
 
     def write(self, row: dict[str, Any]) -> None:
-        if self._writer is None:
-            self.fieldnames = list(row)
-            self._start(need_header=True)
-        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
-        self._file.flush()
+        with naming(self.path):
+            if self._writer is None:
+                self.fieldnames = list(row)
+                self._start(need_header=True)
+            self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+            self._file.flush()
 
     def sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        with naming(self.path):
+            self._file.flush()
+            os.fsync(self._file.fileno())
 
     def close(self) -> None:
         if not self._file.closed:

@@ -7,6 +7,7 @@ Driven in-process (Typer's CliRunner) so that faults can be injected exactly whe
 
 from __future__ import annotations
 
+import csv
 import errno
 import json
 import os
@@ -186,22 +187,23 @@ def test_a_disk_that_fills_up_at_a_checkpoint_keeps_the_previous_one(tmp_path, m
 
 
 def test_a_disk_that_fills_up_while_appending_metrics_fails_clearly_and_resumes(tmp_path, monkeypatch):
-    real_write = runs.CsvLog.write
+    real_writerow = csv.DictWriter.writerow
     rows = []
 
-    def write(self, row):
+    def writerow(self, row):
         rows.append(row)
         if len(rows) == 60:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-        real_write(self, row)
+            raise OSError(errno.ENOSPC, "No space left on device")  # as a buffered write reports it: no name
+        return real_writerow(self, row)
 
-    monkeypatch.setattr(runs.CsvLog, "write", write)
+    monkeypatch.setattr(csv.DictWriter, "writerow", writerow)
     run = tmp_path / "run"
     result = invoke("train", config(tmp_path), "--run-dir", run, "--quiet")
     assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert f"{run}/" in result.stderr and ".csv" in result.stderr, "the message names the file"
     assert "Traceback" not in result.stderr
     check_csvs(run, n_envs=1)
-    monkeypatch.setattr(runs.CsvLog, "write", real_write)
+    monkeypatch.setattr(csv.DictWriter, "writerow", real_writerow)
     resumed = invoke("train", "--resume", run, "--json")
     assert resumed.exit_code == 0, resumed.output
     assert len(check_csvs(run, n_envs=1)) == load_last(run).episodes
@@ -217,8 +219,9 @@ def test_a_summary_write_on_a_full_disk_keeps_the_previous_summary(tmp_path, mon
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", fsync)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as error:
         runs.atomic_write_json(run / "summary.json", {"status": "half"})
+    assert error.value.filename == str(run / "summary.json")
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert (run / "summary.json").read_text() == before
     assert temporaries(run) == []
