@@ -76,11 +76,20 @@ def ppo_chain() -> Chain:
 def kill_points(rng: random.Random, chain: Chain) -> list[int]:
     """Sorted steps to interrupt at, far enough apart that each session makes progress past its checkpoint."""
     gap = chain.checkpoint_every + 200
-    low, high = 300, chain.budget - 1500
+    low, high = 300, int(chain.budget * 0.7)  # the last resume needs work left for its own kill
     while True:
         points = sorted(rng.randint(low, high) for _ in chain.kills)
         if all(b - a >= gap for a, b in zip(points, points[1:])):
             return points
+
+
+def wait_for_checkpoint_write(run: Path, proc: Proc) -> None:
+    """Spin until a checkpoint's temporary directory appears (a write lasts a few milliseconds)."""
+    checkpoints = run / "checkpoints"
+    deadline = time.monotonic() + 20
+    while not any(p.name.startswith(".last.") for p in checkpoints.iterdir()):
+        assert proc.popen.poll() is None and time.monotonic() < deadline, "no checkpoint write seen"
+        time.sleep(0.0005)
 
 
 def check_after_kill(run: Path, proc: Proc, signum: signal.Signals, n_envs: int) -> None:
@@ -117,20 +126,28 @@ def test_a_run_killed_at_random_moments_resumes_to_its_budget(tmp_path, make_cha
     points = kill_points(rng, chain)
     run, logs = tmp_path / "run", tmp_path / "logs"
     proc = Proc(["train", *chain.args, "--run-dir", run, "--json"], logs)
+    killed_mid_write = False
     for signum, point in zip(kills, points):
         proc.wait_until(lambda: progress(run) >= point)  # noqa: B023 - used before the loop moves on
-        time.sleep(rng.uniform(0, 0.05))
+        if signum == signal.SIGKILL and not killed_mid_write:
+            # The first kill -9 waits for a checkpoint being written (its temporary directory exists).
+            wait_for_checkpoint_write(run, proc)
+            killed_mid_write = True
+        else:
+            time.sleep(rng.uniform(0, 0.05))
         proc.popen.send_signal(signum)
         assert proc.wait() == EXPECTED_EXIT[signum], proc.stderr
         check_after_kill(run, proc, signum, chain.n_envs)
         proc = Proc(["train", "--resume", run, "--json"], logs)
 
-    # The last resume is killed once more during its start-up (loading, truncating the CSVs), then completes.
-    time.sleep(rng.uniform(0.05, 0.6))
-    proc.popen.kill()
-    proc.wait()
-    check_csvs(run, chain.n_envs, torn_tail_ok=True)
-    proc = Proc(["train", "--resume", run, "--json"], logs)
+    # The last resume is killed once more at a random moment of its start-up (imports, loading the checkpoint,
+    # truncating the CSVs, the first steps), then completes.
+    time.sleep(rng.uniform(0.2, 0.9))
+    if proc.popen.poll() is None:  # a fast machine may have finished the run already
+        proc.popen.kill()
+        proc.wait()
+        check_csvs(run, chain.n_envs, torn_tail_ok=True)
+        proc = Proc(["train", "--resume", run, "--json"], logs)
     assert proc.wait(timeout=120) == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "completed" and result["total_steps"] == chain.budget
