@@ -1,9 +1,10 @@
 """Neurenix: reinforcement learning on a small numpy autograd engine."""
 
-from neurenix._threads import configure_blas_threads
+from neurenix._runtime import configure_allocator, configure_blas_threads
 from neurenix.tensor import Tensor, manual_seed, no_grad, ones, tensor, where, zeros
 
 BLAS_THREADS = configure_blas_threads()
+TUNED_ALLOCATOR = configure_allocator()
 
 __version__ = "0.1.0"
 
