@@ -82,7 +82,7 @@ def save_checkpoint(directory: str | os.PathLike, arrays: dict[str, np.ndarray],
         # A full disk or a second Ctrl-C mid-write: leave no half-written directory behind.
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    previous = _previous(directory)
+    previous = previous_path(directory)
     if directory.exists():
         if previous.exists():
             shutil.rmtree(previous)
@@ -97,8 +97,8 @@ def save_checkpoint(directory: str | os.PathLike, arrays: dict[str, np.ndarray],
 def load_checkpoint(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Read and verify a checkpoint; every problem is a CheckpointError that names the path."""
     directory = Path(directory)
-    if not directory.exists() and _previous(directory).exists():
-        directory = _previous(directory)
+    if not directory.exists() and previous_path(directory).exists():
+        directory = previous_path(directory)
     if not directory.is_dir():
         raise CheckpointError(
             f"No checkpoint at {directory}: expected a directory holding {ARRAYS_FILE} and {META_FILE}."
@@ -219,7 +219,8 @@ def _describe(array: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _previous(directory: Path) -> Path:
+def previous_path(directory: Path) -> Path:
+    """Where the replaced checkpoint waits during a save: the one loadable copy if a crash hits mid-swap."""
     return directory.with_name(directory.name + ".previous")
 
 

@@ -132,44 +132,18 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def replace_dir(tmp: Path, final: Path) -> None:
-    """Move the finished directory `tmp` to `final`, replacing what was there.
-
-    Two renames: `final` -> `final.old`, `tmp` -> `final`. A crash between them leaves `final.old` complete, and
-    `resolve_checkpoint` falls back to it, so there is always one loadable checkpoint on disk.
-    """
-    old = final.with_name(final.name + ".old")
-    if final.exists():
-        # Only now is a leftover `.old` redundant: when `final` is missing, `.old` is the one loadable copy.
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(final, old)
-    os.rename(tmp, final)
-    fsync_dir(final.parent)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def save_checkpoint(agent: Any, directory: Path, include_replay_buffer: bool = False) -> Path:
-    """`agent.save` into a temporary sibling, then swap it in with `replace_dir`."""
+    """`agent.save`, which stages the checkpoint and swaps it in atomically (see neurenix.checkpoint: the old
+    copy waits as `<name>.previous` between the two renames); an OS error names the checkpoint."""
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     with naming(directory):
-        try:
-            if include_replay_buffer:
-                agent.save(str(tmp), include_replay_buffer=True)
-            else:
-                agent.save(str(tmp))
-            replace_dir(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        agent.save(str(directory), include_replay_buffer=include_replay_buffer)
     return directory
 
 
 def remove_leftovers(run_dir: Path) -> list[str]:
     """Delete what a writer killed mid-write left in `run_dir` and its `checkpoints/`: temporary files and
-    directories (hidden names holding `.tmp`) and `<checkpoint>.old` copies whose checkpoint is in place.
+    directories (hidden names holding `.tmp`) and `<checkpoint>.previous` copies whose checkpoint is in place.
     Returns the names removed. Only the holder of the run's lock may call it: a live writer's temporaries look
     the same."""
     removed = []
@@ -178,7 +152,9 @@ def remove_leftovers(run_dir: Path) -> list[str]:
             continue
         for path in sorted(folder.iterdir()):
             temporary = path.name.startswith(".") and ".tmp" in path.name
-            superseded = path.name.endswith(".old") and (folder / path.name[: -len(".old")]).is_dir()
+            superseded = (
+                path.name.endswith(".previous") and (folder / path.name[: -len(".previous")]).is_dir()
+            )
             if not (temporary or superseded):
                 continue
             if path.is_dir() and not path.is_symlink():
@@ -190,11 +166,13 @@ def remove_leftovers(run_dir: Path) -> list[str]:
 
 
 def resolve_checkpoint(directory: Path) -> Path | None:
-    """`directory` if it exists, else the `.old` copy a crash mid-swap left behind, else None."""
+    """`directory` if it exists, else the `.previous` copy a crash mid-swap left behind, else None."""
     if directory.is_dir():
         return directory
-    old = directory.with_name(directory.name + ".old")
-    return old if old.is_dir() else None
+    from neurenix.checkpoint import previous_path  # lazily: `list runs` and --help stay free of numpy
+
+    previous = previous_path(directory)
+    return previous if previous.is_dir() else None
 
 
 # ----------------------------------------------------------------------------------------------------- lock

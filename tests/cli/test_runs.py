@@ -58,16 +58,18 @@ def test_run_lock_excludes_a_second_holder_and_records_the_pid(tmp_path):
     runs.RunLock(tmp_path).acquire().release()  # free again
 
 
-def test_replace_dir_swaps_and_a_crash_mid_swap_falls_back_to_the_old_copy(tmp_path):
+def test_checkpoint_saves_swap_in_place_and_a_crash_mid_swap_falls_back_to_the_previous_copy(tmp_path):
+    from neurenix.rl import DQN
+
     final = tmp_path / "last"
-    for version in ("1", "2"):
-        tmp = tmp_path / f".tmp{version}"
-        tmp.mkdir()
-        (tmp / "meta.json").write_text(version)
-        runs.replace_dir(tmp, final)
-    assert (final / "meta.json").read_text() == "2" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
-    os.rename(final, tmp_path / "last.old")  # as if killed between the two renames
-    assert runs.resolve_checkpoint(final) == tmp_path / "last.old"
+    agent = DQN({"type": "box", "shape": (4,)}, {"type": "discrete", "n": 2}, hidden_dims=[8], seed=0)
+    for steps in (1, 2):
+        agent.total_steps = steps
+        runs.save_checkpoint(agent, final)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+    os.rename(final, tmp_path / "last.previous")  # as if killed between the two renames
+    assert runs.resolve_checkpoint(final) == tmp_path / "last.previous"
+    assert runs.resolve_checkpoint(tmp_path / "best") is None
 
 
 def test_slug_keeps_names_file_safe():

@@ -277,7 +277,7 @@ def test_a_second_ctrl_c_between_the_renames_of_the_final_swap_leaves_a_loadable
 ):
     """The worst moment for a second Ctrl-C: the shutdown save has moved checkpoints/last aside and not yet
     put the new one in place."""
-    real_on_step, real_rename = experiment._Session.on_step, os.rename
+    real_on_step, real_replace = experiment._Session.on_step, os.replace
     state = {"stopping": False, "second": False}
 
     def on_step(self, total_steps):
@@ -286,14 +286,14 @@ def test_a_second_ctrl_c_between_the_renames_of_the_final_swap_leaves_a_loadable
             os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C: the graceful handler takes it
         return real_on_step(self, total_steps)
 
-    def rename(src, dst):
-        real_rename(src, dst)
+    def replace(src, dst):
+        real_replace(src, dst)
         if state["stopping"] and Path(src).name == "last" and not state["second"]:
             state["second"] = True
-            os.kill(os.getpid(), signal.SIGINT)  # the second, with only last.old on disk
+            os.kill(os.getpid(), signal.SIGINT)  # the second, with only last.previous on disk
 
     monkeypatch.setattr(experiment._Session, "on_step", on_step)
-    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "replace", replace)
     run = tmp_path / "run"
     result = invoke("train", config(tmp_path), "--run-dir", run, "--quiet")
     assert state["second"], "the second Ctrl-C was sent"
