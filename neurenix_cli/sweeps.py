@@ -189,11 +189,15 @@ def train_job(config: dict, run_dir: str) -> dict:
 _stop: Any = None  # in a worker process: the sweep's "start no new run" event
 
 
-def _init_worker(stop: Any) -> None:
+def _init_worker(stop: Any, blas_threads: int) -> None:
     """Ctrl-C reaches every process of the terminal's group: a worker between runs ignores it (the sweep
-    process decides what happens next), while a training run handles it as `neurenix train` does."""
+    process decides what happens next), while a training run handles it as `neurenix train` does.
+
+    Each worker's runs get their share of the cores for BLAS: two runs that each want every core stall each
+    other (neurenix/_runtime.py). A NEURENIX_BLAS_THREADS the user set stands."""
     global _stop
     _stop = stop
+    os.environ.setdefault("NEURENIX_BLAS_THREADS", str(blas_threads))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -214,7 +218,10 @@ def run_local(
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     results: dict[str, dict] = {}
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(stop,)) as pool:
+    share = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(stop, share)
+    ) as pool:
         pending = {pool.submit(train_job, job.config, str(job.run_dir)): job for job in jobs}
         try:
             while pending:
@@ -263,6 +270,7 @@ def _forward(signum: int, run_dirs: Sequence[Path]) -> None:
 def ray_train_job(config: dict, name: str) -> dict:
     """A Ray task: train into a temporary directory on this node and return the summary and every file of the
     run directory (relative path -> bytes), so the driver needs no shared filesystem."""
+    os.environ.setdefault("NEURENIX_BLAS_THREADS", "1")  # the one CPU Ray gave this task
     scratch = Path(tempfile.mkdtemp(prefix="neurenix-sweep-"))
     try:
         run_dir = scratch / name

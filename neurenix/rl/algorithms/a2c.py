@@ -78,6 +78,10 @@ class A2C(ActorCritic):
             seed=seed,
         )
 
+    def _minibatch_rows(self) -> int:
+        """A2C's one gradient step per rollout takes all of it."""
+        return self.n_steps * self.n_envs
+
     def update(self) -> dict[str, float]:
         self.buffer.compute_returns_and_advantages(self._values(self._obs), self.gamma, self.gae_lambda)
         learning_rate = self._apply_lr_schedule()

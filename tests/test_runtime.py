@@ -1,0 +1,68 @@
+"""The process settings in neurenix/_runtime.py: how many BLAS threads a training run uses, and when."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from neurenix import _runtime
+from neurenix.rl import A2C, DQN, SAC, Callback
+
+PENDULUM_OBS = {"type": "box", "low": -8.0, "high": 8.0, "shape": [3]}
+PENDULUM_ACTIONS = {"type": "box", "low": -2.0, "high": 2.0, "shape": [1]}
+CARTPOLE_OBS = {"type": "box", "low": -5.0, "high": 5.0, "shape": [4]}
+TWO_ACTIONS = {"type": "discrete", "n": 2}
+
+
+def blas_threads_now() -> int:
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+def test_training_threads_follow_the_size_of_the_largest_matmul(monkeypatch):
+    monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
+    monkeypatch.setattr(_runtime, "available_cores", lambda: 4)
+    assert _runtime.training_blas_threads(_runtime.PARALLEL_MATMUL_MACS) == 4
+    assert _runtime.training_blas_threads(_runtime.PARALLEL_MATMUL_MACS - 1) == 1
+
+
+@pytest.mark.parametrize(("value", "expected"), [("3", 3), ("0", 1), ("many", None)])
+def test_the_environment_variable_decides_when_it_is_a_number(monkeypatch, value, expected):
+    monkeypatch.setenv("NEURENIX_BLAS_THREADS", value)
+    monkeypatch.setattr(_runtime, "available_cores", lambda: 4)
+    assert _runtime.configured_blas_threads() == expected
+    small, large = _runtime.training_blas_threads(1), _runtime.training_blas_threads(10**9)
+    assert (small, large) == ((expected, expected) if expected else (1, 4))
+
+
+def test_largest_matmul_is_minibatch_rows_times_the_largest_weight():
+    sac = SAC(PENDULUM_OBS, PENDULUM_ACTIONS, actor_hidden_dims=[256, 256], critic_hidden_dims=[400, 300])
+    sac.batch_size = 256
+    assert sac._largest_matmul() == 256 * 400 * 300  # a critic ensemble's (2, 400, 300) weight, per member
+    dqn = DQN(CARTPOLE_OBS, TWO_ACTIONS, hidden_dims=[256, 256], batch_size=64)
+    assert dqn._largest_matmul() == 64 * 256 * 256
+    a2c = A2C(CARTPOLE_OBS, TWO_ACTIONS, n_envs=8, n_steps=5)
+    assert a2c._largest_matmul() == 40 * 64 * 64
+
+
+class RecordThreads(Callback):
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def on_step(self, total_steps: int) -> bool:
+        self.seen.add(blas_threads_now())
+        return False
+
+
+@pytest.mark.parametrize("large", [True, False])
+def test_train_runs_with_the_chosen_threads_and_restores_the_default(monkeypatch, large):
+    monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
+    monkeypatch.setattr(_runtime, "available_cores", lambda: 2)
+    before = blas_threads_now()
+    agent = SAC(PENDULUM_OBS, PENDULUM_ACTIONS, batch_size=16, learning_starts=10, seed=0)
+    monkeypatch.setattr(agent, "_largest_matmul", lambda: _runtime.PARALLEL_MATMUL_MACS if large else 1)
+    record = RecordThreads()
+    agent.train("Pendulum-v1", total_steps=20, callback=record)
+    assert record.seen == {2 if large else 1}
+    assert blas_threads_now() == before
+    assert np.isfinite(agent._last_losses["critic_loss"])
