@@ -105,6 +105,44 @@ def test_linear_gradients(check_grad):
     assert out.shape == (2,)
 
 
+@pytest.mark.parametrize(
+    ("activation", "reference"), [("relu", lambda z: np.maximum(z, 0.0)), ("tanh", np.tanh)]
+)
+def test_linear_with_a_fused_activation(check_grad, activation, reference):
+    w = _rng(1).standard_normal((5, 3))
+    b = _rng(2).standard_normal(5)
+    x = _rng(3).standard_normal((6, 3))
+    out = check_grad(lambda x, w, b: F.linear(x, w, b, activation), x, w, b)
+    np.testing.assert_allclose(out.numpy(), reference(x @ w.T + b), rtol=1e-12)
+    with pytest.raises(ValueError, match="sigmoid"):
+        F.linear(Tensor(x), Tensor(w), Tensor(b), "sigmoid")
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_sequential_fuses_linear_and_activation_without_changing_values_or_gradients(activation):
+    fused = nn.mlp([3, 16, 16, 2], activation=activation, output_activation="tanh", rng=_rng(4))
+    assert [name for _, name in fused._steps] == [activation, activation, "tanh"]
+    x = _rng(5).standard_normal((7, 3)).astype(np.float32)
+
+    def composed(net):
+        """The same layers applied one module at a time, each activation its own graph node."""
+        h = Tensor(x)
+        for layer in net:
+            h = layer(h)
+        return h
+
+    values, reference = fused(x), composed(fused)
+    np.testing.assert_array_equal(values.numpy(), reference.numpy())
+    grads = []
+    for out in (values, reference):
+        for p in fused.parameters():
+            p.grad = None
+        (out * out).sum().backward()
+        grads.append([p.grad.numpy().copy() for p in fused.parameters()])
+    for fused_grad, reference_grad in zip(*grads):
+        np.testing.assert_allclose(fused_grad, reference_grad, rtol=1e-5, atol=1e-7)
+
+
 # ---------------------------------------------------------------- activations, Sequential, mlp
 
 

@@ -7,14 +7,28 @@ import numpy as np
 from neurenix.tensor import Tensor, from_op
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias as one op: weight is (out, in) like torch; x is (..., in)."""
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+    """activation(x @ weight.T + bias) as one op: weight is (out, in) like torch; x is (..., in).
+
+    `activation` is None, "relu" or "tanh", applied in place on the product: an MLP layer is one node of the
+    graph and one output array instead of two.
+    """
     xd, w = x.numpy(), weight.numpy()
     out = xd @ w.T
     if bias is not None:
         out += bias.numpy()
+    if activation == "relu":
+        np.maximum(out, 0.0, out=out)
+    elif activation == "tanh":
+        np.tanh(out, out=out)
+    elif activation is not None:
+        raise ValueError(f"linear() fuses 'relu' or 'tanh', not {activation!r}")
 
     def backward(g):
+        if activation == "relu":
+            g = g * (out > 0.0)
+        elif activation == "tanh":
+            g = g * (1.0 - out * out)
         g2 = g.reshape(-1, g.shape[-1])
         x2 = xd.reshape(-1, xd.shape[-1])
         # The first layer's input is data (observations): skip the matmul whose result nobody reads.

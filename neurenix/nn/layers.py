@@ -88,13 +88,17 @@ class Sequential(Module):
         for i, module in enumerate(modules):
             setattr(self, str(i), module)
         object.__setattr__(self, "_layers", tuple(modules))
+        object.__setattr__(self, "_steps", _fuse_activations(modules))
 
     def forward(self, *inputs: Tensor) -> Tensor:
         """Several inputs are concatenated on the last axis first: critic(states, actions) is Q(s, a)."""
         inputs = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
         x = inputs[0] if len(inputs) == 1 else Tensor.cat(inputs, dim=-1)
-        for layer in self._layers:
-            x = layer(x)
+        for layer, activation in self._steps:
+            if activation is None:
+                x = layer(x)
+            else:
+                x = F.linear(x, layer.weight, layer.bias, activation)
         return x
 
     def __getitem__(self, index: int) -> Module:
@@ -111,6 +115,23 @@ class Sequential(Module):
 
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
+_FUSABLE = {ReLU: "relu", Tanh: "tanh"}
+
+
+def _fuse_activations(modules: Sequence[Module]) -> tuple[tuple[Module, str | None], ...]:
+    """(module, None) steps, except that a Linear followed by a ReLU or Tanh becomes one (linear, name) step."""
+    steps: list[tuple[Module, str | None]] = []
+    i = 0
+    while i < len(modules):
+        module = modules[i]
+        following = type(modules[i + 1]) if i + 1 < len(modules) else None
+        if type(module) is Linear and following in _FUSABLE:
+            steps.append((module, _FUSABLE[following]))
+            i += 2
+        else:
+            steps.append((module, None))
+            i += 1
+    return tuple(steps)
 
 
 def mlp(
