@@ -74,9 +74,12 @@ class ReplayBuffer:
         self.position = (self.position + n) % self.buffer_size
         self.size = min(self.size + n, self.buffer_size)
 
-    def sample(self, batch_size: int) -> ReplayBatch:
-        """Uniform with replacement, as SB3 does: one vectorized draw, no per-item Python."""
-        idx = self.rng.integers(0, self.size, size=batch_size)
+    def sample(self, batch_size: int, batches: int | None = None) -> ReplayBatch:
+        """Uniform with replacement, as SB3 does: one vectorized draw, no per-item Python.
+
+        With `batches=n`, n minibatches at once: every array gains a leading axis of n.
+        """
+        idx = self.rng.integers(0, self.size, size=batch_size if batches is None else (batches, batch_size))
         return ReplayBatch(
             self.observations[idx],
             self.actions[idx],

@@ -163,6 +163,20 @@ def test_replay_sampling_is_uniform_over_the_filled_part():
     assert counts.min() > 800 and counts.max() < 1200
 
 
+def test_replay_samples_several_minibatches_at_once():
+    buffer = ReplayBuffer(100, (2,), rng=np.random.default_rng(0))
+    ids = np.arange(30, dtype=np.float32)
+    buffer.add(np.stack([ids, -ids], 1), ids.astype(np.int64), ids, np.stack([ids, -ids], 1) + 0.5, ids % 2)
+    batches = buffer.sample(8, batches=5)
+    assert batches.observations.shape == (5, 8, 2) and batches.rewards.shape == (5, 8)
+    # Every row is one whole stored transition.
+    np.testing.assert_array_equal(batches.observations[..., 0], batches.rewards)
+    np.testing.assert_array_equal(batches.next_observations[..., 1], -batches.rewards + 0.5)
+    np.testing.assert_array_equal(batches.actions, batches.rewards.astype(np.int64))
+    np.testing.assert_array_equal(batches.terminated, batches.rewards % 2)
+    assert len(np.unique(batches.rewards)) > 8  # the minibatches are not copies of one another
+
+
 # -------------------------------------------------------------------------------------------------- policies
 @settings(max_examples=30, deadline=None)
 @given(

@@ -147,20 +147,27 @@ class DQN(Agent):
         )
 
     def update(self) -> dict[str, float]:
+        batches = self.buffer.sample(self.batch_size, batches=self.gradient_steps)
+        # The target network changes only between env steps, so it is the same for every minibatch of this
+        # update: one forward over all of them replaces `gradient_steps` small ones (RL Zoo's 128 x 64 rows).
+        with no_grad():
+            next_obs = batches.next_observations.reshape(-1, *batches.next_observations.shape[2:])
+            next_q = self.target_network(Tensor(next_obs)).numpy()
+            next_q = next_q.reshape(self.gradient_steps, self.batch_size, -1)
         total_loss = 0.0
-        for _ in range(self.gradient_steps):
-            batch = self.buffer.sample(self.batch_size)
-            with no_grad():
-                next_obs = Tensor(batch.next_observations)
-                next_q = self.target_network(next_obs).numpy()
-                if self.double_q:
-                    # Double DQN: the online network picks the next action, the target network values it.
-                    best = self.q_network(next_obs).numpy().argmax(axis=1)
-                    next_values = np.take_along_axis(next_q, best[:, None], axis=1)[:, 0]
-                else:
-                    next_values = next_q.max(axis=1)
-            targets = td_target(batch.rewards, batch.terminated, next_values, self.gamma)
-            total_loss += self.value_function.update(batch.observations, targets, actions=batch.actions)
+        for i in range(self.gradient_steps):
+            if self.double_q:
+                # Double DQN: the online network, as it is at this step, picks the next action; the target
+                # network values it.
+                with no_grad():
+                    best = self.q_network(Tensor(batches.next_observations[i])).numpy().argmax(axis=1)
+                next_values = np.take_along_axis(next_q[i], best[:, None], axis=1)[:, 0]
+            else:
+                next_values = next_q[i].max(axis=1)
+            targets = td_target(batches.rewards[i], batches.terminated[i], next_values, self.gamma)
+            total_loss += self.value_function.update(
+                batches.observations[i], targets, actions=batches.actions[i]
+            )
         return {"loss": total_loss / self.gradient_steps, "epsilon": float(self.policy.epsilon)}
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
