@@ -69,7 +69,8 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         if self.flat is not None:
-            self.flat.grad.fill(0.0)
+            # No fill: the next backward copies into a gradient whose flag is down rather than adding to it, and
+            # `step` reads only gradients that were written.
             for p in self.params:
                 p._has_grad = False
         else:

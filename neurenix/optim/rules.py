@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -72,13 +73,13 @@ class Adam(Optimizer):
         np.multiply(grad, grad, out=scratch)
         scratch *= 1.0 - beta2
         v += scratch
-        bias1 = 1.0 - beta1**self.step_count
-        bias2 = 1.0 - beta2**self.step_count
+        # lr/b1 * m / (sqrt(v)/sqrt(b2) + eps) = (lr sqrt(b2)/b1) * m / (sqrt(v) + eps sqrt(b2)): the bias
+        # corrections move into two scalars, one pass over the parameters fewer.
+        sqrt_bias2 = math.sqrt(1.0 - beta2**self.step_count)
         np.sqrt(v, out=scratch)
-        scratch *= 1.0 / np.sqrt(bias2)
-        scratch += self.eps
+        scratch += self.eps * sqrt_bias2
         np.divide(m, scratch, out=scratch)
-        scratch *= self.lr / bias1
+        scratch *= self.lr * sqrt_bias2 / (1.0 - beta1**self.step_count)
         data -= scratch
 
 
