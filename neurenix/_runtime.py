@@ -1,19 +1,20 @@
 """Process-wide settings that decide how fast the engine runs on a small CPU machine.
 
-BLAS threads: one by default, and every core for the training runs whose gradient steps multiply large enough
-matrices (`training_blas_threads`); NEURENIX_BLAS_THREADS fixes the number for everything. Measured on the 2-core
-machine we target, one gradient step:
+BLAS threads: one by default, and every core for the gradient steps of a training run whose matmuls are large
+enough (`training_blas_threads`, applied around `Agent.update` only); NEURENIX_BLAS_THREADS fixes the number
+for everything. Measured on the 2-core machine we target, one gradient step with one and with two threads:
 
-    SAC 256-256 at batch 256   8.6 ms with one thread, 6.1-6.6 ms with two
-    TD3 400-300 at batch 256  10.3 ms                  6.6 ms
-    DQN 256-256 at batch 64    0.82 ms                 1.02-1.15 ms (the second thread costs more than it does)
+    SAC 256-256 at batch 256   8.6 ms -> 5.7-6.2 ms
+    TD3 400-300 at batch 256  10.3 ms -> 6.3-6.6 ms
+    DQN 256-256 at batch 64    0.71 ms -> 0.57-0.61 ms
 
-A (64, 256) @ (256, 256) product gains ~40% from a second thread alone, yet a DQN step built of them loses: its
-operands are small enough that the handing over between cores costs more than half the arithmetic saves. Acting
-(batch 1) never benefits. OpenBLAS computes each output element on one thread in the same order whatever the
-thread count, so the choice does not change any number a run produces. Two threads stall when another process
-holds the second core (a 256-wide step took 5,000-47,000 µs instead of 550-1,170 µs), so parallel sweeps give
-each run its share of the cores through NEURENIX_BLAS_THREADS.
+Acting stays on one thread: a whole DQN run with two threads throughout took 18-26 s, erratically, against a
+steady 18-19 s with two threads for its gradient steps alone (batch-1 products gain nothing from a second
+thread, and a run alternates them with env steps thousands of times). OpenBLAS computes each output element on
+one thread in the same order whatever the thread count, so the choice does not change any number a run
+produces. Two threads stall when another process holds the second core (a 256-wide step took 5,000-47,000 µs
+instead of 550-1,170 µs), so parallel sweeps give each run its share of the cores through
+NEURENIX_BLAS_THREADS.
 
 Allocator: glibc serves arrays above 128 KiB with mmap and returns them to the OS on free, so every 0.5-1 MB
 activation or gradient of a 256-wide network at batch 256 is page-faulted in again on each gradient step.
@@ -26,17 +27,19 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_BYTES = 256 * 1024 * 1024  # glibc's maximum for this setting on 64-bit
 _TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
 
-# Multiply-adds of the largest matmul in a gradient step from which a training run uses every core: a batch of
-# 256 through a 256-wide layer (SAC, TD3, DDPG as RL Zoo runs them) is above it; DQN's batch of 64 is not.
-PARALLEL_MATMUL_MACS = 256 * 256 * 256
+# Multiply-adds of the largest matmul in a gradient step from which its gradient steps use every core: RL Zoo's
+# DQN (batch 64 through 256-256) and SAC, TD3, DDPG (batch 256) reach it; 64-wide PPO and A2C do not.
+PARALLEL_MATMUL_MACS = 64 * 256 * 256
 
 
 def configured_blas_threads() -> int | None:
@@ -69,9 +72,27 @@ def training_blas_threads(largest_matmul_macs: int) -> int:
     return available_cores() if largest_matmul_macs >= PARALLEL_MATMUL_MACS else 1
 
 
-def blas_threads(threads: int) -> threadpool_limits:
-    """A context manager that runs its body with `threads` BLAS threads and restores the previous number."""
-    return threadpool_limits(limits=threads, user_api="blas")
+_blas_libraries: list | None = None
+
+
+@contextmanager
+def blas_threads(threads: int) -> Iterator[None]:
+    """Run the body with `threads` BLAS threads, then restore the previous number.
+
+    Through threadpoolctl's per-library controllers, found once: a switch costs ~1 µs, where entering and
+    leaving `threadpool_limits` costs ~160 µs, too much around every gradient step of SAC.
+    """
+    global _blas_libraries
+    if _blas_libraries is None:
+        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    previous = [library.get_num_threads() for library in _blas_libraries]
+    for library in _blas_libraries:
+        library.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        for library, number in zip(_blas_libraries, previous):
+            library.set_num_threads(number)
 
 
 def configure_allocator() -> bool:

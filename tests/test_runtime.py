@@ -45,7 +45,7 @@ def test_largest_matmul_is_minibatch_rows_times_the_largest_weight():
     assert a2c._largest_matmul() == 40 * 64 * 64
 
 
-class RecordThreads(Callback):
+class RecordActingThreads(Callback):
     def __init__(self) -> None:
         self.seen: set[int] = set()
 
@@ -55,14 +55,31 @@ class RecordThreads(Callback):
 
 
 @pytest.mark.parametrize("large", [True, False])
-def test_train_runs_with_the_chosen_threads_and_restores_the_default(monkeypatch, large):
+def test_gradient_steps_run_with_the_chosen_threads_and_acting_with_one(monkeypatch, large):
     monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
     monkeypatch.setattr(_runtime, "available_cores", lambda: 2)
     before = blas_threads_now()
     agent = SAC(PENDULUM_OBS, PENDULUM_ACTIONS, batch_size=16, learning_starts=10, seed=0)
     monkeypatch.setattr(agent, "_largest_matmul", lambda: _runtime.PARALLEL_MATMUL_MACS if large else 1)
-    record = RecordThreads()
-    agent.train("Pendulum-v1", total_steps=20, callback=record)
-    assert record.seen == {2 if large else 1}
+    updating: set[int] = set()
+    update = agent.update
+
+    def recorded_update():
+        updating.add(blas_threads_now())
+        return update()
+
+    monkeypatch.setattr(agent, "update", recorded_update)
+    acting = RecordActingThreads()
+    agent.train("Pendulum-v1", total_steps=20, callback=acting)
+    assert updating == {2 if large else 1}
+    assert acting.seen == {before} == {1}
     assert blas_threads_now() == before
     assert np.isfinite(agent._last_losses["critic_loss"])
+
+
+def test_blas_threads_restores_the_previous_number_after_an_error():
+    before = blas_threads_now()
+    with pytest.raises(RuntimeError), _runtime.blas_threads(before + 1):
+        assert blas_threads_now() == before + 1
+        raise RuntimeError
+    assert blas_threads_now() == before

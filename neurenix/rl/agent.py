@@ -160,68 +160,69 @@ class Agent:
         episode_target = None if episodes is None else self.episodes + episodes
         callbacks = as_callback(callback, verbose)
 
-        # The BLAS threads pay off only for large products (see neurenix/_runtime.py); results do not depend on them.
-        with blas_threads(training_blas_threads(self._largest_matmul())):
-            base_seed = vec.seed if vec.seed is not None else self.seed
-            obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
-            self._on_train_start(vec)
-            rewards: list[float] = []
-            lengths: list[int] = []
-            start = time.perf_counter()
-            start_steps = self.total_steps
-            callbacks.on_train_start(self)
-            stop = False
-            while not stop:
-                stored_actions, env_actions = self._explore(obs)
-                step = vec.step(env_actions)
-                if not np.isfinite(step.next_obs).all():
-                    raise TrainingDivergedError(
-                        f"The environment returned a non-finite observation at step {self.total_steps}."
-                    )
-                self._store(obs, stored_actions, step)
-                obs = self._obs = step.next_obs
-                self.total_steps += vec.num_envs
-                self.progress = self._progress(step_target, episode_target)
-                self._on_env_step(vec.num_envs)
-                if self._update_due():
+        update_threads = training_blas_threads(self._largest_matmul())
+        base_seed = vec.seed if vec.seed is not None else self.seed
+        obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
+        self._on_train_start(vec)
+        rewards: list[float] = []
+        lengths: list[int] = []
+        start = time.perf_counter()
+        start_steps = self.total_steps
+        callbacks.on_train_start(self)
+        stop = False
+        while not stop:
+            stored_actions, env_actions = self._explore(obs)
+            step = vec.step(env_actions)
+            if not np.isfinite(step.next_obs).all():
+                raise TrainingDivergedError(
+                    f"The environment returned a non-finite observation at step {self.total_steps}."
+                )
+            self._store(obs, stored_actions, step)
+            obs = self._obs = step.next_obs
+            self.total_steps += vec.num_envs
+            self.progress = self._progress(step_target, episode_target)
+            self._on_env_step(vec.num_envs)
+            if self._update_due():
+                # Only gradient steps multiply matrices large enough for several BLAS threads (neurenix/_runtime.py).
+                with blas_threads(update_threads):
                     losses = self.update()
-                    self.updates += 1
-                    self._check_finite(losses)
-                    self._last_losses = losses
-                    stop = callbacks.on_update(
-                        {"total_steps": self.total_steps, "updates": self.updates, **losses}
-                    )
-                for ended in step.episodes:
-                    self.episodes += 1
-                    rewards.append(ended.reward)
-                    lengths.append(ended.length)
-                    info = {
-                        "episode": self.episodes,
-                        "reward": ended.reward,
-                        "length": ended.length,
-                        "total_steps": self.total_steps,
-                        "env_index": ended.env_index,
-                        "terminated": ended.terminated,
-                        **self._last_losses,
-                    }
-                    stop = callbacks.on_episode_end(info) or stop
-                stop = callbacks.on_step(self.total_steps) or stop
-                if step_target is not None and self.total_steps >= step_target:
-                    stop = True
-                if episode_target is not None and self.episodes >= episode_target:
-                    stop = True
-            wall = time.perf_counter() - start
-            result = {
-                "episodes": self.episodes,
-                "total_steps": self.total_steps,
-                "updates": self.updates,
-                "episode_rewards": rewards,
-                "episode_lengths": lengths,
-                "mean_reward": float(np.mean(rewards[-100:])) if rewards else float("nan"),
-                "wall_time": wall,
-                "steps_per_second": (self.total_steps - start_steps) / max(wall, 1e-9),
-                **self._last_losses,
-            }
+                self.updates += 1
+                self._check_finite(losses)
+                self._last_losses = losses
+                stop = callbacks.on_update(
+                    {"total_steps": self.total_steps, "updates": self.updates, **losses}
+                )
+            for ended in step.episodes:
+                self.episodes += 1
+                rewards.append(ended.reward)
+                lengths.append(ended.length)
+                info = {
+                    "episode": self.episodes,
+                    "reward": ended.reward,
+                    "length": ended.length,
+                    "total_steps": self.total_steps,
+                    "env_index": ended.env_index,
+                    "terminated": ended.terminated,
+                    **self._last_losses,
+                }
+                stop = callbacks.on_episode_end(info) or stop
+            stop = callbacks.on_step(self.total_steps) or stop
+            if step_target is not None and self.total_steps >= step_target:
+                stop = True
+            if episode_target is not None and self.episodes >= episode_target:
+                stop = True
+        wall = time.perf_counter() - start
+        result = {
+            "episodes": self.episodes,
+            "total_steps": self.total_steps,
+            "updates": self.updates,
+            "episode_rewards": rewards,
+            "episode_lengths": lengths,
+            "mean_reward": float(np.mean(rewards[-100:])) if rewards else float("nan"),
+            "wall_time": wall,
+            "steps_per_second": (self.total_steps - start_steps) / max(wall, 1e-9),
+            **self._last_losses,
+        }
         callbacks.on_train_end(result)
         return result
 
