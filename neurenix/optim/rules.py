@@ -43,9 +43,14 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Kingma & Ba (2015), as torch.optim.Adam: p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)."""
+    """Kingma & Ba (2015), as torch.optim.Adam: p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
 
-    state_names = ("exp_avg", "exp_avg_sq")
+    The state holds the discounted sums s1 = b1 s1 + g and s2 = b2 s2 + g^2, torch's m and v divided by
+    (1 - b1) and (1 - b2): each takes one pass over the parameters fewer to update than m = b1 m + (1 - b1) g,
+    and the factors move into two scalars of the step.
+    """
+
+    state_names = ("grad_sum", "grad_sq_sum")
 
     def __init__(
         self,
@@ -65,21 +70,20 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         if self.weight_decay:
             grad = grad + self.weight_decay * data
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        np.multiply(grad, 1.0 - beta1, out=scratch)
-        m += scratch
-        v *= beta2
+        s1, s2 = state["grad_sum"], state["grad_sq_sum"]
+        s1 *= beta1
+        s1 += grad
+        s2 *= beta2
         np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - beta2
-        v += scratch
-        # lr/b1 * m / (sqrt(v)/sqrt(b2) + eps) = (lr sqrt(b2)/b1) * m / (sqrt(v) + eps sqrt(b2)): the bias
-        # corrections move into two scalars, one pass over the parameters fewer.
-        sqrt_bias2 = math.sqrt(1.0 - beta2**self.step_count)
-        np.sqrt(v, out=scratch)
-        scratch += self.eps * sqrt_bias2
-        np.divide(m, scratch, out=scratch)
-        scratch *= self.lr * sqrt_bias2 / (1.0 - beta1**self.step_count)
+        s2 += scratch
+        # With m = (1 - b1) s1, v = (1 - b2) s2 and c = sqrt((1 - b2^t) / (1 - b2)), torch's step is
+        # lr (1 - b1) c / (1 - b1^t) * s1 / (sqrt(s2) + eps c).
+        t = self.step_count
+        c = math.sqrt((1.0 - beta2**t) / (1.0 - beta2))
+        np.sqrt(s2, out=scratch)
+        scratch += self.eps * c
+        np.divide(s1, scratch, out=scratch)
+        scratch *= self.lr * (1.0 - beta1) * c / (1.0 - beta1**t)
         data -= scratch
 
 
