@@ -76,25 +76,25 @@ class VecEnv:
         observations = []
         finals = None
         episodes: list[EpisodeEnd] = []
+        returns, lengths, cap = self._returns, self._lengths, self.max_episode_steps
         for i, env in enumerate(self.envs):
-            action = int(actions[i]) if self._discrete_actions else actions[i]
-            obs, reward, term, trunc = _step(env, action)
+            obs, reward, term, trunc = _step(env, int(actions[i]) if self._discrete_actions else actions[i])
             rewards[i] = reward
-            self._returns[i] += reward
-            self._lengths[i] += 1
-            if not term and self.max_episode_steps is not None and self._lengths[i] >= self.max_episode_steps:
+            returns[i] += reward
+            lengths[i] += 1
+            if not term and cap is not None and lengths[i] >= cap:
                 trunc = True
             if term or trunc:
                 terminated[i], truncated[i] = term, trunc and not term
                 if finals is None:
                     finals = {}
                 finals[i] = obs
-                episodes.append(EpisodeEnd(i, float(self._returns[i]), int(self._lengths[i]), bool(term)))
-                self._returns[i] = 0.0
-                self._lengths[i] = 0
+                episodes.append(EpisodeEnd(i, float(returns[i]), int(lengths[i]), bool(term)))
+                returns[i] = 0.0
+                lengths[i] = 0
                 obs = _reset(env, None)
             observations.append(obs)
-        next_obs = np.stack(observations).astype(np.float32, copy=False)
+        next_obs = np.array(observations, dtype=np.float32)
         final_obs = next_obs
         if finals:
             final_obs = next_obs.copy()
