@@ -27,6 +27,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import statistics
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -93,6 +96,57 @@ def blas_threads(threads: int) -> Iterator[None]:
     finally:
         for library, number in zip(_blas_libraries, previous):
             library.set_num_threads(number)
+
+
+class UpdateThreads:
+    """Runs gradient steps with whichever of one thread and every core is faster here, now, by timing both.
+
+    A second thread wins on an idle machine and loses badly when the other core is taken (another training, a
+    noisy neighbour of a virtual machine): measured on the 2-core machine we target, the same DQN run took 17 s
+    or 23 s depending on the host. The choice starts from a few updates of each, interleaved, and the other
+    choice is timed again once every RECHECK_S seconds of updating, so a run follows the machine. Results do not
+    depend on it (see the module docstring); only the wall time does.
+    """
+
+    PROBES = 3  # timed updates of each choice before the first decision
+    RECHECK_S = 5.0
+
+    def __init__(self, most: int) -> None:
+        self.choices = (1, most) if most > 1 else (1,)
+        self.timings = {threads: deque(maxlen=2 * self.PROBES) for threads in self.choices}
+        self.best = self.choices[-1]
+        self.warm = False  # the first update allocates what the others reuse: not timed
+        self.probing = True
+        self.since_check = 0.0
+
+    @contextmanager
+    def run(self) -> Iterator[None]:
+        threads = self._next()
+        start = time.perf_counter()
+        with blas_threads(threads):
+            yield
+        elapsed = time.perf_counter() - start
+        if not self.warm:
+            self.warm = True
+            return
+        self.timings[threads].append(elapsed)
+        self.since_check += elapsed
+        self.best = min(self.choices, key=lambda t: statistics.median(self.timings[t] or [float("inf")]))
+
+    def _next(self) -> int:
+        if len(self.choices) == 1 or not self.warm:
+            return self.best
+        if self.probing:
+            fewest = min(self.choices, key=lambda t: len(self.timings[t]))
+            if len(self.timings[fewest]) < self.PROBES:
+                return fewest
+            self.probing = False
+        if self.since_check < self.RECHECK_S:
+            return self.best
+        self.since_check = 0.0
+        other = next(t for t in self.choices if t != self.best)
+        self.timings[other].clear()  # its old timings tell nothing about the machine now
+        return other
 
 
 def configure_allocator() -> bool:

@@ -7,7 +7,7 @@ import pytest
 import neurenix
 import neurenix.nn.functional as F
 from neurenix import nn
-from neurenix.tensor import Tensor
+from neurenix.tensor import Tensor, no_grad
 
 
 def _rng(seed=0):
@@ -133,6 +133,10 @@ def test_sequential_fuses_linear_and_activation_without_changing_values_or_gradi
 
     values, reference = fused(x), composed(fused)
     np.testing.assert_array_equal(values.numpy(), reference.numpy())
+    with no_grad():  # acting: plain arrays, no graph
+        acted = fused(x)
+    assert fused._plain and not acted.requires_grad
+    np.testing.assert_array_equal(acted.numpy(), reference.numpy())
     grads = []
     for out in (values, reference):
         for p in fused.parameters():

@@ -71,7 +71,7 @@ def test_gradient_steps_run_with_the_chosen_threads_and_acting_with_one(monkeypa
     monkeypatch.setattr(agent, "update", recorded_update)
     acting = RecordActingThreads()
     agent.train("Pendulum-v1", total_steps=20, callback=acting)
-    assert updating == {2 if large else 1}
+    assert updating == ({1, 2} if large else {1})  # large: both are timed before the faster is kept
     assert acting.seen == {before} == {1}
     assert blas_threads_now() == before
     assert np.isfinite(agent._last_losses["critic_loss"])
@@ -83,3 +83,53 @@ def test_blas_threads_restores_the_previous_number_after_an_error():
         assert blas_threads_now() == before + 1
         raise RuntimeError
     assert blas_threads_now() == before
+
+
+class FakeClock:
+    """Stands in for time.perf_counter in neurenix._runtime: fake updates advance it, so no test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def run_updates(
+    tuner: _runtime.UpdateThreads, clock: FakeClock, count: int, cost: dict[int, float]
+) -> list[int]:
+    """`count` fake updates whose duration depends on the BLAS threads they run with; the threads used."""
+    used = []
+    for _ in range(count):
+        with tuner.run():
+            threads = blas_threads_now()
+            used.append(threads)
+            clock.now += cost[threads]
+    return used
+
+
+def test_update_threads_keep_the_faster_choice_and_follow_a_change(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_runtime, "time", clock)
+    tuner = _runtime.UpdateThreads(2)
+    fast_two, slow_two = {1: 0.4, 2: 0.1}, {1: 0.4, 2: 2.0}
+    used = run_updates(tuner, clock, 1 + 2 * tuner.PROBES, fast_two)
+    assert sorted(used[1:]) == [1] * tuner.PROBES + [2] * tuner.PROBES  # probes interleave both
+    assert tuner.best == 2
+    used = run_updates(tuner, clock, 100, fast_two)  # 10 s of updates: two rechecks of one thread
+    assert used.count(1) == 2
+    # The second core becomes slow (another process took it): within a few updates the run moves to one
+    # thread, and two threads come back only as a recheck every RECHECK_S seconds of updating.
+    used = run_updates(tuner, clock, 50, slow_two)
+    assert tuner.best == 1
+    assert used[:6].count(1) >= 1 and used[6:].count(1) >= 0.8 * len(used[6:])
+    # ... and back when the core is free again.
+    run_updates(tuner, clock, 50, fast_two)
+    assert tuner.best == 2
+
+
+def test_update_threads_without_a_choice_never_probe(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_runtime, "time", clock)
+    tuner = _runtime.UpdateThreads(1)
+    assert run_updates(tuner, clock, 5, {1: 0.0}) == [1] * 5

@@ -14,15 +14,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: st
     graph and one output array instead of two.
     """
     xd, w = x.numpy(), weight.numpy()
-    out = xd @ w.T
-    if bias is not None:
-        out += bias.numpy()
-    if activation == "relu":
-        np.maximum(out, 0.0, out=out)
-    elif activation == "tanh":
-        np.tanh(out, out=out)
-    elif activation is not None:
-        raise ValueError(f"linear() fuses 'relu' or 'tanh', not {activation!r}")
+    out = linear_values(xd, w, None if bias is None else bias.numpy(), activation)
 
     def backward(g):
         if activation == "relu":
@@ -42,6 +34,22 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: st
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return from_op(out, parents, backward)
+
+
+def linear_values(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: str | None
+) -> np.ndarray:
+    """The forward of `linear` on plain arrays: what acting uses, where no graph is recorded."""
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    if activation == "relu":
+        np.maximum(out, 0.0, out=out)
+    elif activation == "tanh":
+        np.tanh(out, out=out)
+    elif activation is not None:
+        raise ValueError(f"linear() fuses 'relu' or 'tanh', not {activation!r}")
+    return out
 
 
 def relu(x: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 import neurenix
-from neurenix._runtime import blas_threads, training_blas_threads
+from neurenix._runtime import UpdateThreads, training_blas_threads
 from neurenix.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from neurenix.errors import CheckpointError, ConfigError, TrainingDivergedError
 from neurenix.nn import Module
@@ -160,7 +160,7 @@ class Agent:
         episode_target = None if episodes is None else self.episodes + episodes
         callbacks = as_callback(callback, verbose)
 
-        update_threads = training_blas_threads(self._largest_matmul())
+        update_threads = UpdateThreads(training_blas_threads(self._largest_matmul()))
         base_seed = vec.seed if vec.seed is not None else self.seed
         obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
         self._on_train_start(vec)
@@ -184,7 +184,7 @@ class Agent:
             self._on_env_step(vec.num_envs)
             if self._update_due():
                 # Only gradient steps multiply matrices large enough for several BLAS threads (neurenix/_runtime.py).
-                with blas_threads(update_threads):
+                with update_threads.run():
                     losses = self.update()
                 self.updates += 1
                 self._check_finite(losses)
