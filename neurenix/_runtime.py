@@ -1,20 +1,20 @@
 """Process-wide settings that decide how fast the engine runs on a small CPU machine.
 
-BLAS threads: one by default, and every core for the gradient steps of a training run whose matmuls are large
-enough (`training_blas_threads`, applied around `Agent.update` only); NEURENIX_BLAS_THREADS fixes the number
-for everything. Measured on the 2-core machine we target, one gradient step with one and with two threads:
+BLAS threads: one by default. The gradient steps of a training run whose matmuls are large enough
+(`training_blas_threads`) may use every core: `UpdateThreads` times them with one thread and with every core
+and keeps the faster, since that depends on what else the machine runs. NEURENIX_BLAS_THREADS fixes the
+number for everything. Measured on the 2-core machine we target, one gradient step with one and two threads:
 
     SAC 256-256 at batch 256   8.6 ms -> 5.7-6.2 ms
     TD3 400-300 at batch 256  10.3 ms -> 6.3-6.6 ms
     DQN 256-256 at batch 64    0.71 ms -> 0.57-0.61 ms
 
-Acting stays on one thread: a whole DQN run with two threads throughout took 18-26 s, erratically, against a
-steady 18-19 s with two threads for its gradient steps alone (batch-1 products gain nothing from a second
-thread, and a run alternates them with env steps thousands of times). OpenBLAS computes each output element on
-one thread in the same order whatever the thread count, so the choice does not change any number a run
-produces. Two threads stall when another process holds the second core (a 256-wide step took 5,000-47,000 µs
-instead of 550-1,170 µs), so parallel sweeps give each run its share of the cores through
-NEURENIX_BLAS_THREADS.
+Acting stays on one thread: batch-1 products gain nothing from a second thread, and a DQN run with two
+threads throughout took 18-26 s where two threads for its gradient steps alone gave 16-19 s. OpenBLAS
+computes each output element on one thread in the same order whatever the thread count (parameters after DQN,
+DDPG, SAC and TD3 updates hash the same), so the choice does not change any number a run produces. Two
+threads stall when another process holds the second core (a 256-wide step took 5,000-47,000 µs instead of
+550-1,170 µs), so parallel sweeps give each run its share of the cores through NEURENIX_BLAS_THREADS.
 
 Allocator: glibc serves arrays above 128 KiB with mmap and returns them to the OS on free, so every 0.5-1 MB
 activation or gradient of a 256-wide network at batch 256 is page-faulted in again on each gradient step.
