@@ -167,3 +167,29 @@ def test_dqn_learns_cartpole():
     agent.train(env, total_steps=30_000, max_steps=500)
     rewards = agent.evaluate(make_env("CartPole-v1", seed=1000), episodes=20)
     assert np.mean(rewards) >= 195
+
+
+def test_target_network_is_the_online_network_after_each_refresh_and_only_copied_after_updates(monkeypatch):
+    import neurenix.rl.algorithms.dqn as dqn_module
+    from neurenix.rl.callbacks import Callback
+
+    copies = []
+    real_copy = dqn_module.polyak_update
+    monkeypatch.setattr(
+        dqn_module, "polyak_update", lambda *args, **kwargs: (copies.append(1), real_copy(*args, **kwargs))
+    )
+    agent = small_dqn(update_target_every=5, train_freq=50, gradient_steps=3, learning_starts=50)
+
+    class CheckRefresh(Callback):
+        def on_step(self, total_steps):
+            # At a refresh the target takes the online weights; an update at the same step (every 50th) comes
+            # after the refresh, as in SB3, so the check skips those steps.
+            if total_steps % 5 == 0 and total_steps % 50 != 0 and total_steps > 50:
+                online, target = agent.q_network.parameters(), agent.target_network.parameters()
+                assert all(np.array_equal(o.numpy(), t.numpy()) for o, t in zip(online, target))
+            return False
+
+    agent.train(make_env("CartPole-v1", seed=0), total_steps=400, callback=CheckRefresh())
+    assert agent.updates == 7  # at steps 100, 150, ..., 400: a batch of 64 needs 64 stored transitions
+    # One copy at the first refresh and one after each update, not one every 5 steps (80).
+    assert len(copies) <= agent.updates + 1

@@ -114,6 +114,7 @@ class DQN(Agent):
         )
         self.buffer = ReplayBuffer(buffer_size, self.observation_space.shape, rng=self.rng)
         self._n_envs = 1
+        self._target_synced_at = -1  # the update count at the last target copy (-1: copy at the next chance)
 
     def _on_train_start(self, env: VecEnv) -> None:
         self._n_envs = env.num_envs
@@ -135,8 +136,12 @@ class DQN(Agent):
         if (
             self.total_steps // self.update_target_every
             != (self.total_steps - n_transitions) // self.update_target_every
+            and self.updates != self._target_synced_at
         ):
+            # Skipped while no update has changed the online network since the last copy: with RL Zoo's
+            # settings (a copy every 10 steps, updates every 256) 25 of 26 copies would copy what is there.
             polyak_update(self.target_network.parameters(), self.q_network.parameters(), tau=1.0)
+            self._target_synced_at = self.updates
 
     def _update_due(self) -> bool:
         vector_steps = self.total_steps // self._n_envs
@@ -193,6 +198,7 @@ class DQN(Agent):
         self._load_base_state(state)
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["target_network"])
+        self._target_synced_at = -1
         self.optimizer.load_state_dict(state["optimizer"])
         exploration = state["exploration"]
         self.policy.t, self.policy.epsilon = int(exploration["t"]), float(exploration["epsilon"])
