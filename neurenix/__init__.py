@@ -1,6 +1,6 @@
 """Neurenix: reinforcement learning on a small numpy autograd engine."""
 
-from neurenix._runtime import configure_allocator, configure_blas_threads
+from neurenix._runtime import available_cores, configure_allocator, configure_blas_threads
 from neurenix.tensor import Tensor, manual_seed, no_grad, ones, tensor, where, zeros
 
 BLAS_THREADS = configure_blas_threads()
@@ -8,4 +8,14 @@ TUNED_ALLOCATOR = configure_allocator()
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "manual_seed", "no_grad", "ones", "tensor", "where", "zeros", "__version__"]
+__all__ = [
+    "Tensor",
+    "available_cores",
+    "manual_seed",
+    "no_grad",
+    "ones",
+    "tensor",
+    "where",
+    "zeros",
+    "__version__",
+]

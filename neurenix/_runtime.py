@@ -3,7 +3,7 @@
 BLAS threads: one by default. The gradient steps of a training run whose matmuls are large enough
 (`training_blas_threads`) may use every core: `UpdateThreads` times them with one thread and with every core
 and keeps the faster, since that depends on what else the machine runs. NEURENIX_BLAS_THREADS fixes the
-number for everything. Measured on the 2-core machine we target, one gradient step with one and two threads:
+number for everything; NEURENIX_MAX_BLAS_THREADS only caps "every core". Measured on the 2-core machine we target, one gradient step with one and two threads:
 
     SAC 256-256 at batch 256   8.6 ms -> 5.7-6.2 ms
     TD3 400-300 at batch 256  10.3 ms -> 6.3-6.6 ms
@@ -14,7 +14,7 @@ threads throughout took 18-26 s where two threads for its gradient steps alone g
 computes each output element on one thread in the same order whatever the thread count (parameters after DQN,
 DDPG, SAC and TD3 updates hash the same), so the choice does not change any number a run produces. Two
 threads stall when another process holds the second core (a 256-wide step took 5,000-47,000 µs instead of
-550-1,170 µs), so parallel sweeps give each run its share of the cores through NEURENIX_BLAS_THREADS.
+550-1,170 µs), so parallel sweeps give each run its share of the cores through NEURENIX_MAX_BLAS_THREADS.
 
 Allocator: glibc serves arrays above 128 KiB with mmap and returns them to the OS on free, so every 0.5-1 MB
 activation or gradient of a 256-wide network at batch 256 is page-faulted in again on each gradient step.
@@ -54,10 +54,15 @@ def configured_blas_threads() -> int | None:
 
 
 def available_cores() -> int:
+    """The cores this process may use, capped by NEURENIX_MAX_BLAS_THREADS (a sweep's share per run)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        return max(1, min(cores, int(os.environ["NEURENIX_MAX_BLAS_THREADS"])))
+    except (KeyError, ValueError):
+        return cores
 
 
 def configure_blas_threads() -> int:
@@ -67,56 +72,74 @@ def configure_blas_threads() -> int:
     return threads
 
 
-def training_blas_threads(largest_matmul_macs: int) -> int:
-    """BLAS threads for a training run whose largest matmul per gradient step has this many multiply-adds."""
+def training_blas_threads(largest_matmul_macs: int) -> tuple[int, ...]:
+    """The BLAS thread counts a training run may use for its gradient steps, by its largest matmul.
+
+    One choice when NEURENIX_BLAS_THREADS fixes it, when the products are too small to share, or when a BLAS
+    other than OpenBLAS is loaded (only OpenBLAS is known here to give the same numbers with any thread count);
+    otherwise one thread and every core, for `UpdateThreads` to time.
+    """
     configured = configured_blas_threads()
     if configured is not None:
-        return configured
-    return available_cores() if largest_matmul_macs >= PARALLEL_MATMUL_MACS else 1
+        return (configured,)
+    cores = available_cores()
+    if largest_matmul_macs < PARALLEL_MATMUL_MACS or cores == 1 or not _only_openblas():
+        return (1,)
+    return (1, cores)
+
+
+def _only_openblas() -> bool:
+    return all(library.internal_api == "openblas" for library in _libraries())
 
 
 _blas_libraries: list | None = None
+
+
+def _libraries() -> list:
+    """threadpoolctl's controllers of the loaded BLAS libraries, found once."""
+    global _blas_libraries
+    if _blas_libraries is None:
+        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_libraries
 
 
 @contextmanager
 def blas_threads(threads: int) -> Iterator[None]:
     """Run the body with `threads` BLAS threads, then restore the previous number.
 
-    Through threadpoolctl's per-library controllers, found once: a switch costs ~1 µs, where entering and
-    leaving `threadpool_limits` costs ~160 µs, too much around every gradient step of SAC.
+    Through threadpoolctl's per-library controllers: a switch costs ~1 µs, where entering and leaving
+    `threadpool_limits` costs ~160 µs, too much around every gradient step of SAC.
     """
-    global _blas_libraries
-    if _blas_libraries is None:
-        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-    previous = [library.get_num_threads() for library in _blas_libraries]
-    for library in _blas_libraries:
+    libraries = _libraries()
+    previous = [library.get_num_threads() for library in libraries]
+    for library in libraries:
         library.set_num_threads(threads)
     try:
         yield
     finally:
-        for library, number in zip(_blas_libraries, previous):
+        for library, number in zip(libraries, previous):
             library.set_num_threads(number)
 
 
 class UpdateThreads:
-    """Runs gradient steps with whichever of one thread and every core is faster here, now, by timing both.
+    """Runs gradient steps with whichever of its thread counts is faster here, now, by timing them.
 
     A second thread wins on an idle machine and loses badly when the other core is taken (another training, a
     noisy neighbour of a virtual machine): measured on the 2-core machine we target, the same DQN run took 17 s
-    or 23 s depending on the host. The choice starts from a few updates of each, interleaved, and the other
-    choice is timed again once every RECHECK_S seconds of updating, so a run follows the machine. Results do not
-    depend on it (see the module docstring); only the wall time does.
+    or 23 s depending on the host. Each choice is first timed on a few updates, interleaved; then the faster
+    runs, and every RECHECK_S seconds of updating the other is timed afresh, so a run follows the machine. The
+    current choice's own timings keep coming, so a choice that slows down is left within a few updates.
+    Results do not depend on the choice (see `training_blas_threads`); only the wall time does.
     """
 
-    PROBES = 3  # timed updates of each choice before the first decision
+    PROBES = 3  # fresh timed updates of a choice before it can be judged
     RECHECK_S = 5.0
 
-    def __init__(self, most: int) -> None:
-        self.choices = (1, most) if most > 1 else (1,)
-        self.timings = {threads: deque(maxlen=2 * self.PROBES) for threads in self.choices}
-        self.best = self.choices[-1]
+    def __init__(self, choices: tuple[int, ...]) -> None:
+        self.choices = choices
+        self.timings = {threads: deque(maxlen=2 * self.PROBES) for threads in choices}
+        self.best = choices[-1]
         self.warm = False  # the first update allocates what the others reuse: not timed
-        self.probing = True
         self.since_check = 0.0
 
     @contextmanager
@@ -130,17 +153,19 @@ class UpdateThreads:
             self.warm = True
             return
         self.timings[threads].append(elapsed)
-        self.since_check += elapsed
-        self.best = min(self.choices, key=lambda t: statistics.median(self.timings[t] or [float("inf")]))
+        if all(len(self.timings[t]) >= self.PROBES for t in self.choices):
+            if threads == self.best:  # the time between rechecks counts the chosen runs only
+                self.since_check += elapsed
+            best = min(self.choices, key=lambda t: statistics.median(self.timings[t]))
+            if best != self.best:
+                self.best, self.since_check = best, 0.0
 
     def _next(self) -> int:
         if len(self.choices) == 1 or not self.warm:
             return self.best
-        if self.probing:
-            fewest = min(self.choices, key=lambda t: len(self.timings[t]))
-            if len(self.timings[fewest]) < self.PROBES:
-                return fewest
-            self.probing = False
+        unjudged = min(self.choices, key=lambda t: len(self.timings[t]))
+        if len(self.timings[unjudged]) < self.PROBES:
+            return unjudged
         if self.since_check < self.RECHECK_S:
             return self.best
         self.since_check = 0.0

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neurenix import available_cores
 from neurenix.errors import ConfigError
 from neurenix_cli import runs
 from neurenix_cli.config import load_config
@@ -193,11 +194,11 @@ def _init_worker(stop: Any, blas_threads: int) -> None:
     """Ctrl-C reaches every process of the terminal's group: a worker between runs ignores it (the sweep
     process decides what happens next), while a training run handles it as `neurenix train` does.
 
-    Each worker's runs get their share of the cores for BLAS: two runs that each want every core stall each
-    other (neurenix/_runtime.py). A NEURENIX_BLAS_THREADS the user set stands."""
+    Each worker's runs may use at most their share of the cores for BLAS: two runs that each want every core
+    stall each other (neurenix/_runtime.py). A cap the user set stands."""
     global _stop
     _stop = stop
-    os.environ.setdefault("NEURENIX_BLAS_THREADS", str(blas_threads))
+    os.environ.setdefault("NEURENIX_MAX_BLAS_THREADS", str(blas_threads))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -205,7 +206,7 @@ def _init_worker(stop: Any, blas_threads: int) -> None:
 def run_local(
     jobs: Sequence[Job], workers: int | None = None, on_done: Callable[[Job, dict], None] | None = None
 ) -> dict[str, dict]:
-    """Train `jobs` in up to `workers` processes (default: os.cpu_count()); returns run_dir -> summary.
+    """Train `jobs` in up to `workers` processes (default: one per core); returns run_dir -> summary.
 
     On Ctrl-C the running runs stop as `neurenix train` does (checkpoint saved, marked interrupted), no new run
     starts, and SweepInterrupted carries the results; SIGTERM to the sweep process is passed on to the runs.
@@ -213,12 +214,12 @@ def run_local(
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    workers = max(1, min(workers or available_cores(), len(jobs)))
     # spawn, not fork: a fresh interpreter per worker inherits no threads, locks or signal state of the parent.
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     results: dict[str, dict] = {}
-    share = max(1, (os.cpu_count() or 1) // workers)
+    share = max(1, available_cores() // workers)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=(stop, share)
     ) as pool:
@@ -270,7 +271,7 @@ def _forward(signum: int, run_dirs: Sequence[Path]) -> None:
 def ray_train_job(config: dict, name: str) -> dict:
     """A Ray task: train into a temporary directory on this node and return the summary and every file of the
     run directory (relative path -> bytes), so the driver needs no shared filesystem."""
-    os.environ.setdefault("NEURENIX_BLAS_THREADS", "1")  # the one CPU Ray gave this task
+    os.environ.setdefault("NEURENIX_MAX_BLAS_THREADS", "1")  # the one CPU Ray gave this task
     scratch = Path(tempfile.mkdtemp(prefix="neurenix-sweep-"))
     try:
         run_dir = scratch / name
