@@ -419,6 +419,21 @@ def test_optimizer_state_dict_resumes_exactly(make_opt):
         np.testing.assert_array_equal(q.numpy(), p.numpy(), err_msg=name)
 
 
+def test_adam_loads_the_torch_style_moments_of_older_checkpoints():
+    batches = _regression_batches(6)
+    net = nn.mlp([3, 16, 1], activation="tanh", rng=np.random.default_rng(0))
+    opt = optim.Adam(net.parameters(), lr=0.01, betas=(0.8, 0.99))
+    _train(net, opt, batches[:3])
+    state = opt.state_dict()
+    older = {key: value for key, value in state.items() if key not in ("grad_sum", "grad_sq_sum")}
+    older["exp_avg"] = state["grad_sum"] * (1.0 - 0.8)  # what torch and the earlier format hold
+    older["exp_avg_sq"] = state["grad_sq_sum"] * (1.0 - 0.99)
+    fresh = optim.Adam(nn.mlp([3, 16, 1], activation="tanh").parameters(), lr=0.01, betas=(0.8, 0.99))
+    fresh.load_state_dict(older)
+    for name in ("grad_sum", "grad_sq_sum"):
+        np.testing.assert_allclose(fresh.state_dict()[name], state[name], rtol=1e-6)
+
+
 def test_optimizer_state_dict_is_a_snapshot():
     batches = _regression_batches(4)
     net = nn.mlp([3, 8, 1], rng=np.random.default_rng(0))

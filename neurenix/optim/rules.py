@@ -66,6 +66,14 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = (float(betas[0]), float(betas[1])), eps, weight_decay
         super().__init__(params, lr)
 
+    def load_state_dict(self, state: dict) -> None:
+        """Also reads the torch-style exp_avg/exp_avg_sq that checkpoints written before the sums hold."""
+        if "exp_avg" in state and "grad_sum" not in state:
+            state = dict(state)
+            state["grad_sum"] = np.asarray(state.pop("exp_avg")) / (1.0 - self.betas[0])
+            state["grad_sq_sum"] = np.asarray(state.pop("exp_avg_sq")) / (1.0 - self.betas[1])
+        super().load_state_dict(state)
+
     def _update(self, data, grad, state, scratch):
         beta1, beta2 = self.betas
         if self.weight_decay:
