@@ -147,6 +147,19 @@ def test_sequential_fuses_linear_and_activation_without_changing_values_or_gradi
         np.testing.assert_allclose(fused_grad, reference_grad, rtol=1e-5, atol=1e-7)
 
 
+def test_replacing_a_sequential_layer_changes_what_forward_runs():
+    net = nn.mlp([2, 4, 1], rng=_rng(6))
+    x = _rng(7).standard_normal((3, 2)).astype(np.float32)
+    replacement = nn.Linear(2, 4, rng=_rng(8))
+    setattr(net, "0", replacement)
+    expected = np.maximum(x @ replacement.weight.numpy().T + replacement.bias.numpy(), 0.0)
+    expected = expected @ net[2].weight.numpy().T + net[2].bias.numpy()
+    np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-6)
+    with no_grad():
+        np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-6)
+    assert net[0] is replacement and len(nn.Sequential()) == 0
+
+
 # ---------------------------------------------------------------- activations, Sequential, mlp
 
 

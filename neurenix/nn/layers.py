@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,14 +86,22 @@ class Sequential(Module):
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
+        object.__setattr__(self, "_layers", ())
+        object.__setattr__(self, "_steps", ())
+        object.__setattr__(self, "_plain", True)
         for i, module in enumerate(modules):
             setattr(self, str(i), module)
-        object.__setattr__(self, "_layers", tuple(modules))
-        object.__setattr__(self, "_steps", _fuse_activations(modules))
-        # Only Linear steps (an Identity is dropped): the graph-free forward below can run them all.
-        steps = tuple(step for step in self._steps if type(step[0]) is not Identity)
-        object.__setattr__(self, "_plain", all(type(layer) is Linear for layer, _ in steps))
-        object.__setattr__(self, "_steps", steps)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Registering (or replacing) a numbered layer re-derives the fused steps the forward runs."""
+        super().__setattr__(name, value)
+        if isinstance(value, Module) and name.isdigit():
+            layers = tuple(self._modules[key] for key in sorted(self._modules, key=int) if key.isdigit())
+            steps = tuple(step for step in _fuse_activations(layers) if type(step[0]) is not Identity)
+            object.__setattr__(self, "_layers", layers)
+            object.__setattr__(self, "_steps", steps)
+            # Only Linear steps: the graph-free forward can run them all.
+            object.__setattr__(self, "_plain", all(type(layer) is Linear for layer, _ in steps))
 
     def forward(self, *inputs: Tensor) -> Tensor:
         """Several inputs are concatenated on the last axis first: critic(states, actions) is Q(s, a)."""

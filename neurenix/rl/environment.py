@@ -64,9 +64,10 @@ class VecEnv:
     def reset(self, seed: int | None = None) -> np.ndarray:
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return np.stack(
-            [_reset(env, None if seed is None else seed + i) for i, env in enumerate(self.envs)]
-        ).astype(np.float32, copy=False)
+        return np.array(
+            [_reset(env, None if seed is None else seed + i) for i, env in enumerate(self.envs)],
+            dtype=np.float32,
+        )
 
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
