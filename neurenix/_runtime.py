@@ -3,7 +3,8 @@
 BLAS threads: one by default. The gradient steps of a training run whose matmuls are large enough
 (`training_blas_threads`) may use every core: `UpdateThreads` times them with one thread and with every core
 and keeps the faster, since that depends on what else the machine runs. NEURENIX_BLAS_THREADS fixes the
-number for everything; NEURENIX_MAX_BLAS_THREADS only caps "every core". Measured on the 2-core machine we target, one gradient step with one and two threads:
+number for everything; NEURENIX_MAX_BLAS_THREADS only caps "every core". Measured on the 2-core machine we
+target, one gradient step with one and two threads:
 
     SAC 256-256 at batch 256   8.6 ms -> 5.7-6.2 ms
     TD3 400-300 at batch 256  10.3 ms -> 6.3-6.6 ms
@@ -127,13 +128,16 @@ class UpdateThreads:
     A second thread wins on an idle machine and loses badly when the other core is taken (another training, a
     noisy neighbour of a virtual machine): measured on the 2-core machine we target, the same DQN run took 17 s
     or 23 s depending on the host. Each choice is first timed on a few updates, interleaved; then the faster
-    runs, and every RECHECK_S seconds of updating the other is timed afresh, so a run follows the machine. The
-    current choice's own timings keep coming, so a choice that slows down is left within a few updates.
-    Results do not depend on the choice (see `training_blas_threads`); only the wall time does.
+    runs, and after RECHECK_S seconds of it, or RECHECK_UPDATES of its updates if that is longer, the other is
+    timed afresh, so a run follows the machine at a cost of a few percent. (A fixed 5 s made TD3's 1.3 s updates,
+    200 gradient steps each, spend most of a run rechecking the slower choice.) The current choice's own
+    timings keep coming, so a choice that slows down is left within a few updates. Results do not depend on
+    the choice (see `training_blas_threads`); only the wall time does.
     """
 
     PROBES = 3  # fresh timed updates of a choice before it can be judged
     RECHECK_S = 5.0
+    RECHECK_UPDATES = 30
 
     def __init__(self, choices: tuple[int, ...]) -> None:
         self.choices = choices
@@ -166,7 +170,8 @@ class UpdateThreads:
         unjudged = min(self.choices, key=lambda t: len(self.timings[t]))
         if len(self.timings[unjudged]) < self.PROBES:
             return unjudged
-        if self.since_check < self.RECHECK_S:
+        typical = statistics.median(self.timings[self.best])
+        if self.since_check < max(self.RECHECK_S, self.RECHECK_UPDATES * typical):
             return self.best
         self.since_check = 0.0
         other = next(t for t in self.choices if t != self.best)

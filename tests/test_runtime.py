@@ -147,6 +147,15 @@ def test_update_threads_keep_the_faster_choice_and_follow_a_change(monkeypatch):
     assert tuner.best == 2
 
 
+def test_long_updates_are_rechecked_every_recheck_updates_not_every_recheck_s(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_runtime, "time", clock)
+    tuner = _runtime.UpdateThreads((1, 2))
+    used = run_updates(tuner, clock, 1 + 2 * tuner.PROBES + 100, {1: 2.0, 2: 1.3})  # TD3-sized updates
+    rechecks = used[1 + 2 * tuner.PROBES :].count(1) // tuner.PROBES
+    assert 2 <= rechecks <= 100 // tuner.RECHECK_UPDATES  # not one every 5 s (every 4 updates)
+
+
 def test_update_threads_without_a_choice_never_probe(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(_runtime, "time", clock)
