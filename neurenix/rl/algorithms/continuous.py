@@ -16,6 +16,7 @@ import numpy as np
 
 from neurenix.errors import ConfigError
 from neurenix.nn import Module, Parameter
+from neurenix.nn.functional import relu_inplace
 from neurenix.nn.init import uniform_fan_in
 from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.buffers import ReplayBatch, ReplayBuffer
@@ -155,7 +156,7 @@ def ensemble_linear(
     out = np.matmul(xd, w)
     out += b
     if relu:
-        np.maximum(out, 0.0, out=out)
+        relu_inplace(out)
 
     def backward(g):
         if relu:
