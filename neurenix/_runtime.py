@@ -129,15 +129,17 @@ class UpdateThreads:
     noisy neighbour of a virtual machine): measured on the 2-core machine we target, the same DQN run took 17 s
     or 23 s depending on the host. Each choice is first timed on a few updates, interleaved; then the faster
     runs, and after RECHECK_S seconds of it, or RECHECK_UPDATES of its updates if that is longer, the other is
-    timed afresh, so a run follows the machine at a cost of a few percent. (A fixed 5 s made TD3's 1.3 s updates,
-    200 gradient steps each, spend most of a run rechecking the slower choice.) The current choice's own
-    timings keep coming, so a choice that slows down is left within a few updates. Results do not depend on
-    the choice (see `training_blas_threads`); only the wall time does.
+    timed afresh, so a run follows the machine at a cost of a few percent. A choice is judged on PROBES updates
+    or PROBE_S seconds of them, whichever comes first: one TD3 update of 200 gradient steps (1.3 s) is already
+    a steady measure, and timing three of the slower choice at every recheck cost that run ~10%. The current
+    choice's own timings keep coming, so a choice that slows down is left within a few updates. Results do
+    not depend on the choice (see `training_blas_threads`); only the wall time does.
     """
 
-    PROBES = 3  # fresh timed updates of a choice before it can be judged
+    PROBES = 3  # fresh timed updates of a choice before it can be judged ...
+    PROBE_S = 0.5  # ... or fewer, when they take this long together
     RECHECK_S = 5.0
-    RECHECK_UPDATES = 30
+    RECHECK_UPDATES = 15
 
     def __init__(self, choices: tuple[int, ...]) -> None:
         self.choices = choices
@@ -157,19 +159,23 @@ class UpdateThreads:
             self.warm = True
             return
         self.timings[threads].append(elapsed)
-        if all(len(self.timings[t]) >= self.PROBES for t in self.choices):
+        if all(self._judged(t) for t in self.choices):
             if threads == self.best:  # the time between rechecks counts the chosen runs only
                 self.since_check += elapsed
             best = min(self.choices, key=lambda t: statistics.median(self.timings[t]))
             if best != self.best:
                 self.best, self.since_check = best, 0.0
 
+    def _judged(self, threads: int) -> bool:
+        timings = self.timings[threads]
+        return len(timings) >= self.PROBES or sum(timings) >= self.PROBE_S
+
     def _next(self) -> int:
         if len(self.choices) == 1 or not self.warm:
             return self.best
-        unjudged = min(self.choices, key=lambda t: len(self.timings[t]))
-        if len(self.timings[unjudged]) < self.PROBES:
-            return unjudged
+        unjudged = [t for t in self.choices if not self._judged(t)]
+        if unjudged:
+            return min(unjudged, key=lambda t: len(self.timings[t]))
         typical = statistics.median(self.timings[self.best])
         if self.since_check < max(self.RECHECK_S, self.RECHECK_UPDATES * typical):
             return self.best
