@@ -193,3 +193,16 @@ def test_target_network_is_the_online_network_after_each_refresh_and_only_copied
     assert agent.updates == 7  # at steps 100, 150, ..., 400: a batch of 64 needs 64 stored transitions
     # One copy at the first refresh and one after each update, not one every 5 steps (80).
     assert len(copies) <= agent.updates + 1
+
+
+def test_weights_loaded_between_train_calls_reach_the_target_network_at_the_next_refresh():
+    agent = small_dqn(update_target_every=5, train_freq=50, gradient_steps=1, learning_starts=50)
+    env = make_env("CartPole-v1", seed=0)
+    agent.train(env, total_steps=105)  # updates at steps 50 and 100, then a refresh at 105
+    other = small_dqn(seed=7)
+    # No update happens before the refresh at step 110 (the next is at 150): only a copy made despite that
+    # brings the loaded weights into the target.
+    agent.q_network.load_state_dict(other.q_network.state_dict())
+    agent.train(env, total_steps=5)
+    for online, target in zip(agent.q_network.parameters(), agent.target_network.parameters()):
+        np.testing.assert_array_equal(target.numpy(), online.numpy())

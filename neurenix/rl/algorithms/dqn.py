@@ -118,6 +118,9 @@ class DQN(Agent):
 
     def _on_train_start(self, env: VecEnv) -> None:
         self._n_envs = env.num_envs
+        # Between two train() calls anyone may have changed q_network (loaded weights, fine-tuned it): the first
+        # refresh of this call copies whatever is there.
+        self._target_synced_at = -1
 
     def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         actions = self.policy(obs)
