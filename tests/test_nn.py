@@ -413,6 +413,25 @@ def test_loss_gradients(check_grad, loss):
     check_grad(loss, rng.standard_normal((5, 2)) * 1.5, rng.standard_normal((5, 2)))
 
 
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_action_value_loss_is_gather_then_loss_in_one_op(loss):
+    rng = _rng(11)
+    q = rng.standard_normal((8, 3)).astype(np.float32) * 2
+    actions = rng.integers(0, 3, 8)
+    targets = rng.standard_normal(8).astype(np.float32)
+    d = q[np.arange(8), actions] - targets
+    assert np.any(np.abs(d) < 0.5) and np.any(np.abs(d) > 1.0)  # both Huber regimes are exercised
+    reference_loss = F.huber_loss if loss == "huber" else F.mse_loss
+    reference_q, fused_q = Tensor(q, requires_grad=True), Tensor(q, requires_grad=True)
+    reference = reference_loss(reference_q.gather(1, actions[:, None]).squeeze(1), targets)
+    fused = F.action_value_loss(fused_q, actions, targets, loss)
+    reference.backward()
+    fused.backward()
+    assert fused.item() == reference.item()
+    np.testing.assert_array_equal(fused_q.grad, reference_q.grad)
+    assert np.count_nonzero(fused_q.grad) == 8  # one entry per row: the taken action's
+
+
 def test_functional_activations_match_tensor_methods(check_grad):
     a = _rng(6).standard_normal((3, 4))
     t = Tensor(a)

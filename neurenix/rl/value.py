@@ -76,12 +76,13 @@ class ValueNetworkFunction(ValueFunction):
         if self.optimizer is None:
             raise ValueError("ValueNetworkFunction.update needs an optimizer")
         out = self.value_network(Tensor(np.asarray(states, dtype=np.float32)))
-        if actions is not None:
-            out = out.gather(1, np.asarray(actions, dtype=np.int64).reshape(-1, 1)).squeeze(1)
-        elif out.ndim == 2 and out.shape[1] == 1:
-            out = out.squeeze(1)
         targets = np.asarray(targets, dtype=np.float32)
-        loss = F.huber_loss(out, targets) if self.loss == "huber" else F.mse_loss(out, targets)
+        if actions is not None:
+            loss = F.action_value_loss(out, np.asarray(actions, dtype=np.intp).reshape(-1), targets, self.loss)
+        else:
+            if out.ndim == 2 and out.shape[1] == 1:
+                out = out.squeeze(1)
+            loss = F.huber_loss(out, targets) if self.loss == "huber" else F.mse_loss(out, targets)
         self.optimizer.zero_grad()
         loss.backward()
         if self.max_grad_norm is not None:
