@@ -117,7 +117,9 @@ def huber_loss(input: Tensor, target, delta: float = 1.0) -> Tensor:
     return _loss(input, target, *_huber(_difference(input, target), delta))
 
 
-def action_value_loss(q_values: Tensor, actions: np.ndarray, targets: np.ndarray, loss: str = "mse") -> Tensor:
+def action_value_loss(
+    q_values: Tensor, actions: np.ndarray, targets: np.ndarray, loss: str = "mse"
+) -> Tensor:
     """The mean `loss` ("mse" or "huber") of Q(s_i, a_i) = q_values[i, actions[i]] against targets[i], as one op.
 
     Q-learning fits only the taken actions' values; one node here replaces gather, squeeze and the loss, which

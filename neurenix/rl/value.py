@@ -78,7 +78,9 @@ class ValueNetworkFunction(ValueFunction):
         out = self.value_network(Tensor(np.asarray(states, dtype=np.float32)))
         targets = np.asarray(targets, dtype=np.float32)
         if actions is not None:
-            loss = F.action_value_loss(out, np.asarray(actions, dtype=np.intp).reshape(-1), targets, self.loss)
+            loss = F.action_value_loss(
+                out, np.asarray(actions, dtype=np.intp).reshape(-1), targets, self.loss
+            )
         else:
             if out.ndim == 2 and out.shape[1] == 1:
                 out = out.squeeze(1)
