@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from neurenix.nn.flat import FlatParameters
 from neurenix.tensor import Tensor
 
 
@@ -86,10 +87,16 @@ class Module:
             param.numpy()[...] = value
 
     def clone(self) -> Module:
-        """An independent deep copy (target networks): own storage, no gradients, no optimizer links."""
+        """An independent deep copy (target networks): own storage, no gradients, no optimizer links.
+
+        The copy's parameters live in one array, so that a Polyak update or a hard copy into it is one pass.
+        """
         twin = copy.deepcopy(self)
-        for p in twin.parameters():
-            p._grad, p._has_grad = None, False
+        params = twin.parameters()
+        for p in params:
+            p._grad, p._has_grad, p._flat_owner = None, False, None
+        if params and len({p.dtype for p in params}) == 1:
+            FlatParameters(params, gradients=False)
         return twin
 
     def num_parameters(self) -> int:

@@ -15,34 +15,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from neurenix.nn.flat import FlatParameters, flat_owner
 from neurenix.tensor import Tensor
-
-
-class FlatParameters:
-    """Parameters whose data and gradients are views into two contiguous buffers."""
-
-    def __init__(self, params: list[Tensor]) -> None:
-        dtype = np.result_type(*[p.dtype for p in params])
-        sizes = [p.numel() for p in params]
-        self.data = np.empty(sum(sizes), dtype=dtype)
-        self.grad = np.zeros(sum(sizes), dtype=dtype)
-        self.params = params
-        offset = 0
-        for p, size in zip(params, sizes):
-            data_view = self.data[offset : offset + size].reshape(p.shape)
-            data_view[...] = p.numpy()
-            p._data = data_view
-            grad_view = self.grad[offset : offset + size].reshape(p.shape)
-            if p._has_grad:
-                grad_view[...] = p._grad
-            p._grad = grad_view
-            p._flat_owner = self
-            offset += size
-        self.offsets = np.cumsum([0, *sizes])
-
-
-def _owner(p: Tensor) -> FlatParameters | None:
-    return getattr(p, "_flat_owner", None)
 
 
 class Optimizer:
@@ -58,7 +32,7 @@ class Optimizer:
             raise ValueError(f"invalid learning rate {lr}: must be >= 0")
         self.lr = float(lr)
         self.step_count = 0
-        if all(_owner(p) is None for p in self.params) and len({p.dtype for p in self.params}) == 1:
+        if all(flat_owner(p) is None for p in self.params) and len({p.dtype for p in self.params}) == 1:
             self.flat: FlatParameters | None = FlatParameters(self.params)
             self._slots = [self.flat.data]
         else:
@@ -125,8 +99,8 @@ class Optimizer:
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale gradients in place so that their global L2 norm is at most `max_norm`; return the norm before."""
     params = [p for p in params if p._has_grad]
-    owners = {id(_owner(p)) for p in params}
-    owner = _owner(params[0]) if params else None
+    owners = {id(flat_owner(p)) for p in params}
+    owner = flat_owner(params[0]) if params else None
     if owner is not None and len(owners) == 1 and len(params) == len(owner.params):
         grads = [owner.grad]
     else:

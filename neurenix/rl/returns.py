@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from neurenix.nn.flat import flat_data
 from neurenix.tensor import Tensor
 
 
@@ -19,9 +20,18 @@ def td_target(r_t: np.ndarray, terminated_t: np.ndarray, v_t: np.ndarray, gamma:
 
 
 def polyak_update(target: Iterable[Tensor], online: Iterable[Tensor], tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target, in place; tau = 1 is a hard copy."""
-    for t, p in zip(target, online):
-        t_data, p_data = t.numpy(), p.numpy()
+    """target <- tau * online + (1 - tau) * target, in place; tau = 1 is a hard copy.
+
+    When each side is one array (a `clone()`d target, an optimizer's parameters) the update runs on those:
+    three numpy calls for the network instead of three per parameter.
+    """
+    target, online = list(target), list(online)
+    target_flat, online_flat = flat_data(target), flat_data(online)
+    if target_flat is not None and online_flat is not None:
+        pairs = [(target_flat, online_flat)]
+    else:
+        pairs = [(t.numpy(), p.numpy()) for t, p in zip(target, online)]
+    for t_data, p_data in pairs:
         if tau == 1.0:
             np.copyto(t_data, p_data)
         else:

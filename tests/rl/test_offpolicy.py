@@ -119,6 +119,26 @@ def test_polyak_update_moves_target_by_tau():
     np.testing.assert_allclose(target.numpy(), [1.5, 2.0, 0.5])
 
 
+def test_polyak_update_of_a_cloned_network_runs_on_one_array_and_matches_the_per_parameter_update():
+    from neurenix import nn
+    from neurenix.nn.flat import flat_data
+    from neurenix.optim import Adam
+
+    online = nn.mlp([3, 8, 2], rng=np.random.default_rng(0))
+    target = online.clone()
+    Adam(online.parameters())  # the online side is one array too, as in every algorithm
+    for p in online.parameters():
+        p.data = p.numpy() + 1.0
+    assert flat_data(target.parameters()) is not None and flat_data(online.parameters()) is not None
+    expected = [0.75 * t.numpy() + 0.25 * p.numpy() for t, p in zip(target.parameters(), online.parameters())]
+    polyak_update(target.parameters(), online.parameters(), tau=0.25)
+    for got, want in zip(target.parameters(), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    polyak_update(target.parameters(), online.parameters(), tau=1.0)
+    for got, want in zip(target.parameters(), online.parameters()):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
 @pytest.mark.parametrize("cls", ALGORITHMS)
 def test_targets_follow_their_networks_by_tau_after_each_update(cls):
     agent = small(cls, tau=0.1, policy_delay=1) if cls is TD3 else small(cls, tau=0.1)
