@@ -92,9 +92,14 @@ def _loss(input: Tensor, target, value: np.ndarray, grad_input: np.ndarray) -> T
     return from_op(value, (input,), lambda g: (g * grad_input,))
 
 
+def _mean(a: np.ndarray) -> np.ndarray:
+    """np.mean's bits (the same pairwise sum, then one division) without its Python wrapper: ~4 us a loss."""
+    return np.asarray(np.add.reduce(a, axis=None) / a.size)
+
+
 def _squared_error(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """mean(d^2) and its gradient w.r.t. d."""
-    return np.asarray(np.mean(d * d)), d * (2.0 / d.size)
+    return _mean(d * d), d * (2.0 / d.size)
 
 
 def _huber(d: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +109,7 @@ def _huber(d: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
     passes where the two-branch formula takes ten, with the same bits (d - d/2 is exact).
     """
     clipped = np.clip(d, -delta, delta)
-    return np.asarray((clipped * (d - 0.5 * clipped)).mean()), clipped / d.size
+    return _mean(clipped * (d - 0.5 * clipped)), clipped / d.size
 
 
 def mse_loss(input: Tensor, target) -> Tensor:

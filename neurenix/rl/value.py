@@ -88,7 +88,7 @@ class ValueNetworkFunction(ValueFunction):
         self.optimizer.zero_grad()
         loss.backward()
         if self.max_grad_norm is not None:
-            clip_grad_norm_(self.value_network.parameters(), self.max_grad_norm)
+            clip_grad_norm_(self.optimizer.params, self.max_grad_norm)  # what is stepped; no module walk
         self.optimizer.step()
         return loss.item()
 
