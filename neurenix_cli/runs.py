@@ -23,6 +23,7 @@ from typing import Any
 LOCK_NAME = ".lock"
 SUMMARY_NAME = "summary.json"
 CONFIG_NAME = "config.yaml"
+SWEEP_NAME = "sweep.json"  # marks a sweep directory: one run directory per grid point and seed inside
 
 
 class RunDirError(Exception):
@@ -395,16 +396,20 @@ def read_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def find_runs(root: str | os.PathLike) -> list[Path]:
-    """Run directories directly under `root` (those holding a config.yaml or summary.json), oldest first."""
+def find_runs(root: str | os.PathLike, into_sweeps: bool = False) -> list[Path]:
+    """Run directories directly under `root` (those holding a config.yaml or summary.json), oldest first; with
+    `into_sweeps`, also the runs inside the sweep directories directly under `root`."""
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [
-        p
-        for p in root.iterdir()
-        if p.is_dir() and ((p / CONFIG_NAME).exists() or (p / SUMMARY_NAME).exists())
-    ]
+    runs = []
+    for p in root.iterdir():
+        if not p.is_dir():
+            continue
+        if (p / CONFIG_NAME).exists() or (p / SUMMARY_NAME).exists():
+            runs.append(p)
+        elif into_sweeps and (p / SWEEP_NAME).exists():
+            runs += find_runs(p)
     return sorted(runs, key=lambda p: (p.stat().st_mtime, p.name))
 
 

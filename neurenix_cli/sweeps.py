@@ -34,7 +34,7 @@ from neurenix.errors import ConfigError
 from neurenix_cli import runs
 from neurenix_cli.config import load_config
 
-SWEEP_FILE = "sweep.json"
+SWEEP_FILE = runs.SWEEP_NAME
 SKIPPED = "skipped"  # a job that never started because the sweep was interrupted first
 
 

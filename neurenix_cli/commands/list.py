@@ -31,8 +31,8 @@ def list_(
 ) -> None:
     """List algorithms, configs and runs (all three by default).
 
-    Algorithms with the action spaces each supports; configs with their algorithm and env; runs with status,
-    steps, best eval and age.
+    Algorithms with the action spaces each supports; configs with their algorithm and env; runs (those of
+    sweeps included) with status, steps, best eval and age.
     """
     from neurenix_cli.reporting import print_listing
 
@@ -127,7 +127,7 @@ def runs_in(root: Path) -> list[dict]:
 
     now = time.time()
     out = []
-    for path in runs.find_runs(root):
+    for path in runs.find_runs(root, into_sweeps=True):
         summary = runs.read_summary(path) or {}
         stamp = path / runs.SUMMARY_NAME if (path / runs.SUMMARY_NAME).exists() else path
         out.append(

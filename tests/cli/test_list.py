@@ -62,6 +62,25 @@ def test_list_runs_with_status_steps_best_and_age(cli, trained_run, tmp_path):
     assert "finished" in table.stdout and "completed" in table.stdout and "dead" in table.stdout
 
 
+def test_list_runs_shows_the_runs_inside_sweep_directories(cli, trained_run, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(trained_run, root / "single")
+    sweep = root / "sweep-dqn_CartPole-v1_20261121-120000"
+    for name in ("p0_lr=0.001_seed0", "p1_lr=0.01_seed0"):
+        shutil.copytree(trained_run, sweep / name)
+    (sweep / "sweep.json").write_text("{}")
+    (root / "not-a-sweep" / "p0").mkdir(parents=True)  # no sweep.json: not looked into
+
+    result = cli("list", "runs", "--runs-root", root, "--json")
+    assert result.exit_code == 0, result.output
+    listed = sorted(r["run"][len(str(root)) + 1 :] for r in json.loads(result.stdout)["runs"])
+    assert listed == [
+        "single",
+        "sweep-dqn_CartPole-v1_20261121-120000/p0_lr=0.001_seed0",
+        "sweep-dqn_CartPole-v1_20261121-120000/p1_lr=0.01_seed0",
+    ]
+
+
 def test_list_without_argument_shows_all_three(cli, tmp_path):
     result = cli("list", "--configs-dir", tmp_path / "none", "--runs-root", tmp_path / "none")
     assert result.exit_code == 0
