@@ -177,7 +177,10 @@ class _Session(Callback):
             self.returns.extend(float(r["return"]) for r in runs.read_csv(self.path / "metrics.csv")[-100:])
             self.next_eval = _next_multiple(agent.total_steps, self.eval_every)
             self.next_checkpoint = _next_multiple(agent.total_steps, self.checkpoint_every)
-            self.last_log_step = agent.total_steps
+            # Rows of updates.csv keep the uninterrupted run's cadence: a resumed run counts log_every from the
+            # last row on disk, not from the checkpoint's step.
+            logged = runs.read_csv(self.path / "updates.csv")
+            self.last_log_step = int(logged[-1]["step"]) if logged else 0
             remaining_steps = None if tc["total_steps"] is None else tc["total_steps"] - agent.total_steps
             remaining_episodes = None if tc["episodes"] is None else tc["episodes"] - agent.episodes
             self._write_summary("running")

@@ -133,3 +133,10 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(
     )
     evals = ["step", "mean_reward", "std_reward", "episodes"]
     assert rows(tmp_path / "stopped", "evals.csv", evals) == rows(tmp_path / "straight", "evals.csv", evals)
+    if how == "crash":
+        # updates.csv keeps its cadence across the resume: a row every log_every steps counted from the last
+        # row, not from the checkpoint. (A graceful stop adds one row where it stopped, with the losses since.)
+        updates = ["step", "updates"]
+        assert rows(tmp_path / "stopped", "updates.csv", updates) == rows(
+            tmp_path / "straight", "updates.csv", updates
+        )
