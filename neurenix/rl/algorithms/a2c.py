@@ -90,7 +90,7 @@ class A2C(ActorCritic):
         policy_loss = -(log_prob * Tensor(self._normalized(batch.advantages))).mean()
         value_loss = F.mse_loss(values, batch.returns)
         mean_entropy = entropy.mean()
-        self._step(policy_loss + value_loss * self.value_coef - mean_entropy * self.entropy_coef)
+        self._step(self._loss(policy_loss, value_loss, mean_entropy))
         # How far the one step moved the policy on the rollout it learned from (a diagnostic only).
         with no_grad():
             new_log_prob = self._distribution(Tensor(batch.observations)).log_prob(batch.actions).numpy()

@@ -259,6 +259,12 @@ class ActorCritic(Agent):
             return advantages
         return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
+    def _loss(self, policy_loss: Tensor, value_loss: Tensor, mean_entropy: Tensor) -> Tensor:
+        """policy_loss + value_coef value_loss - entropy_coef mean_entropy; with entropy_coef 0 (RL Zoo's CartPole
+        settings) the entropy stays out of the graph: a zero term whose backward would only add zeros."""
+        loss = policy_loss + value_loss * self.value_coef
+        return loss - mean_entropy * self.entropy_coef if self.entropy_coef else loss
+
     def _step(self, loss: Tensor) -> None:
         """One gradient step on both networks: backward, joint gradient-norm clipping, both optimizers."""
         self.actor_optimizer.zero_grad()

@@ -19,7 +19,7 @@ import numpy as np
 from neurenix.nn import functional as F
 from neurenix.rl.agent import check_positive_int, check_range
 from neurenix.rl.algorithms.actor_critic import SCHEDULES, ActorCritic, approx_kl, check_choice
-from neurenix.tensor import Tensor
+from neurenix.tensor import Tensor, from_op
 
 
 def clipped_surrogate(
@@ -29,13 +29,17 @@ def clipped_surrogate(
     of samples whose ratio lies outside [1 - eps, 1 + eps].
 
     The minimum is elementwise: per sample it keeps the pessimistic term, so a sample whose ratio has already
-    moved past the clip in the direction its advantage favours contributes no gradient.
+    moved past the clip in the direction its advantage favours contributes no gradient. One op with its
+    gradient written out: where the unclipped term is the minimum (inside the clip range the two are equal),
+    d/dlog_prob = -r A / B, elsewhere 0.
     """
-    ratio = (log_prob - Tensor(old_log_prob)).exp()
-    adv = Tensor(advantages)
-    surrogate = (ratio * adv).minimum(ratio.clamp(1.0 - clip_ratio, 1.0 + clip_ratio) * adv)
-    clip_fraction = float(np.mean(np.abs(ratio.numpy() - 1.0) > clip_ratio))
-    return -surrogate.mean(), clip_fraction
+    ratio = np.exp(log_prob.numpy() - old_log_prob)
+    unclipped = ratio * advantages
+    clipped = np.clip(ratio, 1.0 - clip_ratio, 1.0 + clip_ratio) * advantages
+    active = unclipped <= clipped
+    loss = np.asarray(-np.where(active, unclipped, clipped).mean(), dtype=ratio.dtype)
+    clip_fraction = float(np.mean(np.abs(ratio - 1.0) > clip_ratio))
+    return from_op(loss, (log_prob,), lambda g: (unclipped * active * (-g / len(ratio)),)), clip_fraction
 
 
 def clipped_value_loss(
@@ -154,7 +158,7 @@ class PPO(ActorCritic):
                         values, batch.old_values, batch.returns, self.clip_range_vf
                     )
                 mean_entropy = entropy.mean()
-                self._step(policy_loss + value_loss * self.value_coef - mean_entropy * self.entropy_coef)
+                self._step(self._loss(policy_loss, value_loss, mean_entropy))
                 history["policy_loss"].append(policy_loss.item())
                 history["value_loss"].append(value_loss.item())
                 history["entropy"].append(mean_entropy.item())
