@@ -465,6 +465,29 @@ def test_clip_grad_norm_scales_to_max_norm():
     np.testing.assert_allclose(b.grad.numpy(), gb / 4, rtol=1e-5)
 
 
+@pytest.mark.parametrize("partial", [False, True], ids=["both_networks", "one_layer_missing"])
+def test_clip_grad_norm_over_two_optimizers_networks_is_the_global_norm(partial):
+    """An actor's and a critic's parameters, each network in its own optimizer's flat buffer, clipped jointly
+    (PPO, A2C); with a parameter left out, the others are clipped by their own norm."""
+    actor, critic = (
+        nn.mlp([3, 8, 2], rng=np.random.default_rng(0)),
+        nn.mlp([3, 8, 1], rng=np.random.default_rng(1)),
+    )
+    optim.Adam(actor.parameters()), optim.Adam(critic.parameters())
+    x = Tensor(np.ones((4, 3), dtype=np.float32))
+    (actor(x).sum() * 3.0 + critic(x).sum()).backward()
+    params = actor.parameters() + critic.parameters()[: -1 if partial else None]
+    left_out = critic.parameters()[-1].grad.numpy().copy()
+    before = [p.grad.numpy().astype(np.float64) for p in params]
+    total = np.sqrt(sum((g**2).sum() for g in before))
+    returned = optim.clip_grad_norm_(params, max_norm=total / 2)
+    np.testing.assert_allclose(float(returned), total, rtol=1e-5)
+    for p, g in zip(params, before):
+        np.testing.assert_allclose(p.grad.numpy(), g / 2, rtol=1e-5, atol=1e-7)
+    if partial:  # not clipped, so not halved
+        np.testing.assert_array_equal(critic.parameters()[-1].grad.numpy(), left_out)
+
+
 def test_clip_grad_norm_leaves_small_gradients_alone():
     net = nn.mlp([2, 4, 1], rng=np.random.default_rng(0))
     net(Tensor(np.ones((3, 2), dtype=np.float32))).sum().backward()

@@ -99,15 +99,26 @@ class Optimizer:
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale gradients in place so that their global L2 norm is at most `max_norm`; return the norm before."""
     params = [p for p in params if p._has_grad]
-    owners = {id(flat_owner(p)) for p in params}
-    owner = flat_owner(params[0]) if params else None
-    if owner is not None and len(owners) == 1 and len(params) == len(owner.params):
-        grads = [owner.grad]
-    else:
-        grads = [p._grad for p in params]
+    grads = _whole_flat_gradients(params) or [p._grad for p in params]
     total = float(np.sqrt(sum(float(np.dot(g.reshape(-1), g.reshape(-1))) for g in grads)))
     if total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in grads:
             g *= scale
     return total
+
+
+def _whole_flat_gradients(params: list[Tensor]) -> list[np.ndarray] | None:
+    """The flat gradient buffers of the optimizers whose parameters are exactly `params` (an actor's and a
+    critic's: two dot products instead of one per layer), or None."""
+    owners: dict[int, FlatParameters] = {}
+    for p in params:
+        owner = flat_owner(p)
+        if owner is None or owner.grad is None:
+            return None
+        owners[id(owner)] = owner
+    if len({id(p) for p in params}) != len(params) or len(params) != sum(
+        len(o.params) for o in owners.values()
+    ):
+        return None
+    return [owner.grad for owner in owners.values()]
