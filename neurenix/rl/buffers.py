@@ -111,6 +111,23 @@ class ReplayBuffer:
         self.position = int(state["position"]) % self.buffer_size
 
 
+def replay_update_due(
+    buffer: ReplayBuffer,
+    total_steps: int,
+    n_envs: int,
+    learning_starts: int,
+    train_freq: int,
+    batch_size: int,
+) -> bool:
+    """The off-policy cadence (DQN, DDPG, TD3, SAC): an update every `train_freq` vectorized steps, once
+    `learning_starts` env steps have been taken and a batch can be sampled."""
+    return (
+        total_steps >= learning_starts
+        and len(buffer) >= batch_size
+        and (total_steps // n_envs) % train_freq == 0
+    )
+
+
 class RolloutBatch(NamedTuple):
     observations: np.ndarray  # (B, *obs_shape), as the policy saw them (normalised if normalisation is on)
     actions: np.ndarray  # (B,) int64 for discrete, (B, *action_shape) float32: the unclipped sample

@@ -19,7 +19,7 @@ from neurenix.nn import Module, Parameter
 from neurenix.nn.functional import relu_inplace
 from neurenix.nn.init import uniform_fan_in
 from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
-from neurenix.rl.buffers import ReplayBatch, ReplayBuffer
+from neurenix.rl.buffers import ReplayBatch, ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult
 from neurenix.rl.spaces import BoxScaler
 from neurenix.tensor import Tensor, from_op
@@ -119,10 +119,8 @@ class OffPolicyReplay:
         self.buffer.add(obs, unit_actions, step.rewards, step.final_obs, step.terminated)
 
     def due(self, total_steps: int) -> bool:
-        return (
-            total_steps >= self.learning_starts
-            and len(self.buffer) >= self.batch_size
-            and (total_steps // self.n_envs) % self.train_freq == 0
+        return replay_update_due(
+            self.buffer, total_steps, self.n_envs, self.learning_starts, self.train_freq, self.batch_size
         )
 
     def sample(self) -> ReplayBatch:

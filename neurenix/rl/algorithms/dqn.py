@@ -18,7 +18,7 @@ from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.optim import Adam, LinearSchedule
 from neurenix.rl.agent import Agent, check_hidden_dims, check_positive_int, check_range, input_dim
-from neurenix.rl.buffers import ReplayBuffer
+from neurenix.rl.buffers import ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.policy import EpsilonGreedyPolicy
 from neurenix.rl.returns import polyak_update, td_target
@@ -147,11 +147,13 @@ class DQN(Agent):
             self._target_synced_at = self.updates
 
     def _update_due(self) -> bool:
-        vector_steps = self.total_steps // self._n_envs
-        return (
-            self.total_steps >= self.learning_starts
-            and len(self.buffer) >= self.batch_size
-            and vector_steps % self.train_freq == 0
+        return replay_update_due(
+            self.buffer,
+            self.total_steps,
+            self._n_envs,
+            self.learning_starts,
+            self.train_freq,
+            self.batch_size,
         )
 
     def update(self) -> dict[str, float]:
