@@ -45,6 +45,7 @@ def flat_data(params: list[Tensor]) -> np.ndarray | None:
     owner = flat_owner(params[0]) if params else None
     if owner is None or len(owner.params) != len(params):
         return None
-    if not all(mine is theirs for mine, theirs in zip(owner.params, params)):
+    # Each parameter must still live there: an optimizer may have re-homed some of a clone's since.
+    if not all(mine is theirs and flat_owner(mine) is owner for mine, theirs in zip(owner.params, params)):
         return None
     return owner.data

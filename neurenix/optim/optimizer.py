@@ -32,7 +32,10 @@ class Optimizer:
             raise ValueError(f"invalid learning rate {lr}: must be >= 0")
         self.lr = float(lr)
         self.step_count = 0
-        if all(flat_owner(p) is None for p in self.params) and len({p.dtype for p in self.params}) == 1:
+        # Parameters in no optimizer's buffer are re-homed into this one's (a clone()d network's data-only
+        # buffer belongs to no optimizer).
+        unowned = all(flat_owner(p) is None or flat_owner(p).grad is None for p in self.params)
+        if unowned and len({p.dtype for p in self.params}) == 1:
             self.flat: FlatParameters | None = FlatParameters(self.params)
             self._slots = [self.flat.data]
         else:

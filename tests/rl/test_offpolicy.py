@@ -139,6 +139,25 @@ def test_polyak_update_of_a_cloned_network_runs_on_one_array_and_matches_the_per
         np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
+def test_a_cloned_network_trains_in_its_own_optimizer_buffer_and_polyak_follows_its_storage():
+    from neurenix import nn
+    from neurenix.nn.flat import flat_data
+    from neurenix.optim import Adam
+
+    online = nn.mlp([3, 8, 2], rng=np.random.default_rng(0))
+    Adam(online.parameters())
+    whole, partial = online.clone(), online.clone()
+    assert Adam(whole.parameters()).flat is not None  # one buffer, as for any fresh network
+    last_layer = partial.parameters()[-2:]
+    Adam(last_layer)  # re-homes only these two: the clone's own buffer no longer holds all of it
+    assert flat_data(partial.parameters()) is None
+    for p in online.parameters():
+        p.data = p.numpy() + 1.0
+    polyak_update(partial.parameters(), online.parameters(), tau=1.0)
+    for got, want in zip(partial.parameters(), online.parameters()):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
 @pytest.mark.parametrize("cls", ALGORITHMS)
 def test_targets_follow_their_networks_by_tau_after_each_update(cls):
     agent = small(cls, tau=0.1, policy_delay=1) if cls is TD3 else small(cls, tau=0.1)
