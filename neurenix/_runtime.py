@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import statistics
 import time
@@ -128,18 +129,24 @@ class UpdateThreads:
     A second thread wins on an idle machine and loses badly when the other core is taken (another training, a
     noisy neighbour of a virtual machine): measured on the 2-core machine we target, the same DQN run took 17 s
     or 23 s depending on the host. Each choice is first timed on a few updates, interleaved; then the faster
-    runs, and after RECHECK_S seconds of it, or RECHECK_UPDATES of its updates if that is longer, the other is
-    timed afresh, so a run follows the machine at a cost of a few percent. A choice is judged on PROBES updates
-    or PROBE_S seconds of them, whichever comes first: one TD3 update of 200 gradient steps (1.3 s) is already
-    a steady measure, and timing three of the slower choice at every recheck cost that run ~10%. The current
-    choice's own timings keep coming, so a choice that slows down is left within a few updates. Results do
-    not depend on the choice (see `training_blas_threads`); only the wall time does.
+    runs. A choice is judged on PROBES updates or PROBE_S seconds of them, whichever comes first: one TD3 update
+    of 200 gradient steps (1.3 s) is already a steady measure. The current choice's own timings keep coming, so
+    a choice that slows down is left within a few updates.
+
+    What the running choice's timings cannot show is that another choice has become faster, and that is what
+    rechecks are for. Fewer threads can only become faster than more if the extra cores get taken, which slows
+    the many-thread choice: while it runs, the others are timed afresh only once it has become SLOWDOWN slower
+    than when chosen. While fewer threads run, the cores they leave idle may have come free unseen: the others
+    are timed afresh after RECHECK_S seconds of it, or RECHECK_UPDATES of its updates if that is longer.
+    Rechecking every few seconds regardless cost an idle-machine DQN run ~5%. Results do not depend on the
+    choice (see `training_blas_threads`); only the wall time does.
     """
 
     PROBES = 3  # fresh timed updates of a choice before it can be judged ...
     PROBE_S = 0.5  # ... or fewer, when they take this long together
     RECHECK_S = 5.0
     RECHECK_UPDATES = 15
+    SLOWDOWN = 1.2
 
     def __init__(self, choices: tuple[int, ...]) -> None:
         self.choices = choices
@@ -147,6 +154,7 @@ class UpdateThreads:
         self.best = choices[-1]
         self.warm = False  # the first update allocates what the others reuse: not timed
         self.since_check = 0.0
+        self.best_median = math.inf  # the running choice's fastest median since it was chosen
 
     @contextmanager
     def run(self) -> Iterator[None]:
@@ -164,7 +172,8 @@ class UpdateThreads:
                 self.since_check += elapsed
             best = min(self.choices, key=lambda t: statistics.median(self.timings[t]))
             if best != self.best:
-                self.best, self.since_check = best, 0.0
+                self.best, self.since_check, self.best_median = best, 0.0, math.inf
+            self.best_median = min(self.best_median, statistics.median(self.timings[best]))
 
     def _judged(self, threads: int) -> bool:
         timings = self.timings[threads]
@@ -177,9 +186,13 @@ class UpdateThreads:
         if unjudged:
             return min(unjudged, key=lambda t: len(self.timings[t]))
         typical = statistics.median(self.timings[self.best])
-        if self.since_check < max(self.RECHECK_S, self.RECHECK_UPDATES * typical):
+        if self.best == max(self.choices):
+            due = typical > self.SLOWDOWN * self.best_median
+        else:
+            due = self.since_check >= max(self.RECHECK_S, self.RECHECK_UPDATES * typical)
+        if not due:
             return self.best
-        self.since_check = 0.0
+        self.since_check, self.best_median = 0.0, math.inf
         other = next(t for t in self.choices if t != self.best)
         self.timings[other].clear()  # its old timings tell nothing about the machine now
         return other
