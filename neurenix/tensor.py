@@ -627,8 +627,7 @@ class Tensor:
         return from_op(out, (self,), lambda g: (out * (g - (g * out).sum(axis=dim, keepdims=True)),))
 
     def log_softmax(self, dim: int = -1) -> Tensor:
-        shifted = self._data - self._data.max(axis=dim, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        out = log_softmax_values(self._data, dim)
         return from_op(out, (self,), lambda g: (g - np.exp(out) * g.sum(axis=dim, keepdims=True),))
 
     def sample(self, generator: np.random.Generator | None = None) -> Tensor:
@@ -732,6 +731,12 @@ def _plain_index(index: Any) -> Any:
 def _is_advanced(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
     return any(isinstance(p, (np.ndarray, list)) for p in parts)
+
+
+def log_softmax_values(a: np.ndarray, dim: int = -1) -> np.ndarray:
+    """log softmax(a) along `dim` on a plain array, shifted by the max so that exp cannot overflow."""
+    shifted = a - a.max(axis=dim, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

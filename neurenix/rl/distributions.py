@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from neurenix.tensor import Tensor, from_op
+from neurenix.tensor import Tensor, from_op, log_softmax_values
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -24,9 +24,7 @@ class Categorical:
 
     def __init__(self, logits: Tensor) -> None:
         self.logits = logits
-        z = logits.numpy()
-        shifted = z - z.max(axis=-1, keepdims=True)
-        self._log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        self._log_p = log_softmax_values(logits.numpy())
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         probs = np.exp(self._log_p)
