@@ -145,9 +145,5 @@ def action_value_loss(
 
 def smooth_l1_loss(input: Tensor, target, beta: float = 1.0) -> Tensor:
     """torch's smooth L1: the Huber loss with delta = beta, divided by beta."""
-    d = _difference(input, target)
-    absd = np.abs(d)
-    quadratic = absd < beta
-    value = np.where(quadratic, 0.5 * d * d / beta, absd - 0.5 * beta)
-    grad = np.where(quadratic, d / beta, np.sign(d)) / d.size
-    return _loss(input, target, np.asarray(value.mean()), grad)
+    value, grad = _huber(_difference(input, target), beta)
+    return _loss(input, target, np.asarray(value / beta), grad / beta)
