@@ -34,7 +34,6 @@ from neurenix.errors import ConfigError
 from neurenix_cli import runs
 from neurenix_cli.config import load_config
 
-SWEEP_FILE = runs.SWEEP_NAME
 SKIPPED = "skipped"  # a job that never started because the sweep was interrupted first
 
 
@@ -151,7 +150,7 @@ def plan(
 def write_sweep_file(sweep: Sweep, results: dict[str, dict]) -> None:
     """SWEEP_DIR/sweep.json: the grid, the seeds, and each run with its point, seed and (once known) status."""
     runs.atomic_write_json(
-        sweep.directory / SWEEP_FILE,
+        sweep.directory / runs.SWEEP_NAME,
         {
             "config": sweep.config_path,
             "grid": sweep.grid,
