@@ -107,6 +107,14 @@ def _argmax(values: np.ndarray) -> Any:
     return int(action) if np.ndim(action) == 0 else action
 
 
+def _explored_action(u: Any, epsilon: float, n: int) -> Any:
+    """The random action of a state whose uniform draw u fell below epsilon: u / epsilon is uniform on [0, 1).
+
+    One draw thus decides both whether to explore and what to do, where a second draw cost ~4 us a step.
+    """
+    return np.minimum((np.asarray(u) / epsilon * n).astype(np.int64), n - 1)
+
+
 class GreedyPolicy(Policy):
     """argmax_a Q(s, a) of a value function that outputs one value per action."""
 
@@ -156,16 +164,20 @@ class EpsilonGreedyPolicy(Policy):
 
     def select_action(self, state: Any) -> Any:
         # The network runs only for states that act greedily: early in training that is almost none.
-        n = self.action_space.n
+        n, epsilon = self.action_space.n, self.epsilon
         batch = _batch_size(state, None)
         if batch is None:
-            if self.rng.random() < self.epsilon:
-                return int(self.rng.integers(n))
+            u = self.rng.random()
+            if u < epsilon:
+                return int(_explored_action(u, epsilon, n))
             return _argmax(network_output(self.value_function, state))
-        explore = self.rng.random(batch) < self.epsilon
-        actions = self.rng.integers(0, n, size=batch)
-        if not explore.all():
-            actions = np.where(explore, actions, network_output(self.value_function, state).argmax(axis=-1))
+        u = self.rng.random(batch)
+        explore = u < epsilon
+        if explore.all():
+            return _explored_action(u, epsilon, n)
+        actions = network_output(self.value_function, state).argmax(axis=-1)
+        if explore.any():
+            actions[explore] = _explored_action(u[explore], epsilon, n)
         return actions
 
     def step(self) -> None:

@@ -203,6 +203,31 @@ def test_epsilon_greedy_explores_at_the_configured_rate():
     assert differs == pytest.approx(0.3 * 3 / 4, abs=0.02)  # a random pick matches greedy 1/4 of the time
 
 
+@pytest.mark.parametrize("epsilon", [1.0, 0.3])
+def test_epsilon_greedy_random_actions_are_uniform(epsilon):
+    """The draw that decides to explore also picks the action: every action must stay equally likely."""
+    net = Sequential(Linear(3, 5))
+    policy = EpsilonGreedyPolicy(net, {"type": "discrete", "n": 5}, epsilon_start=epsilon, seed=1)
+    states = np.random.default_rng(2).standard_normal((50_000, 3)).astype(np.float32)
+    greedy = net(states).numpy().argmax(axis=1)
+    actions = policy(states)
+    # Action a is a random pick that differs from greedy with probability epsilon / 5 wherever greedy is not a.
+    counts = np.array([np.sum((actions == a) & (greedy != a)) for a in range(5)])
+    expected = np.array([np.sum(greedy != a) for a in range(5)]) * epsilon / 5
+    np.testing.assert_allclose(counts, expected, rtol=0.08)
+    singles = [policy(state) for state in states[:5000]]
+    assert all(isinstance(a, int) for a in singles)
+    assert np.bincount(singles, minlength=5).min() > 0
+
+
+def test_epsilon_greedy_at_zero_is_greedy():
+    net = Sequential(Linear(3, 4))
+    policy = EpsilonGreedyPolicy(net, {"type": "discrete", "n": 4}, epsilon_start=0.0, seed=0)
+    states = np.random.default_rng(0).standard_normal((500, 3)).astype(np.float32)
+    np.testing.assert_array_equal(policy(states), net(states).numpy().argmax(axis=1))
+    assert policy(states[0]) == int(net(states[:1]).numpy().argmax())
+
+
 @settings(max_examples=30, deadline=None)
 @given(low=st.floats(-10, 0), width=st.floats(0.1, 10), std=st.floats(0, 5), seed=st.integers(0, 1000))
 def test_gaussian_policy_actions_stay_in_the_box(low, width, std, seed):
