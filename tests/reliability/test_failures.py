@@ -283,14 +283,14 @@ def test_a_second_ctrl_c_between_the_renames_of_the_final_swap_leaves_a_loadable
     def on_step(self, total_steps):
         if total_steps == 420 and not state["stopping"]:
             state["stopping"] = True
-            os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C: the graceful handler takes it
+            signal.raise_signal(signal.SIGINT)  # the first Ctrl-C: the graceful handler takes it
         return real_on_step(self, total_steps)
 
     def replace(src, dst):
         real_replace(src, dst)
         if state["stopping"] and Path(src).name == "last" and not state["second"]:
             state["second"] = True
-            os.kill(os.getpid(), signal.SIGINT)  # the second, with only last.previous on disk
+            signal.raise_signal(signal.SIGINT)  # the second, with only last.previous on disk
 
     monkeypatch.setattr(experiment._Session, "on_step", on_step)
     monkeypatch.setattr(os, "replace", replace)

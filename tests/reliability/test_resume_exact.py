@@ -13,7 +13,6 @@ one bit for bit, parameters, replay buffer, RNG states and every metrics row.
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def stop_at(monkeypatch, step: int, how: str) -> None:
             fired.append(total_steps)
             if how == "crash":
                 raise KeyboardInterrupt("a second Ctrl-C: stop at once, save nothing")
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
         return real(self, total_steps)
 
     monkeypatch.setattr(experiment._Session, "on_step", on_step)
