@@ -6,6 +6,7 @@ Shapes: a batch of B states gives logits (B, n) or means (B, d); `log_prob` and 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 
@@ -26,8 +27,13 @@ class Categorical:
         self.logits = logits
         self._log_p = log_softmax_values(logits.numpy())
 
+    @cached_property
+    def _p(self) -> np.ndarray:
+        """pi itself, computed once for sampling, log_prob's gradient and the entropy alike."""
+        return np.exp(self._log_p)
+
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        probs = np.exp(self._log_p)
+        probs = self._p
         u = rng.random(probs.shape[:-1] + (1,))
         return (u < np.cumsum(probs, axis=-1)).argmax(axis=-1).astype(np.int64)
 
@@ -38,7 +44,7 @@ class Categorical:
         log_p = self._log_p
 
         def backward(g):
-            grad = np.exp(log_p) * -g[:, None]
+            grad = self._p * -g[:, None]
             grad[rows, index] += g
             return (grad,)
 
@@ -46,8 +52,7 @@ class Categorical:
 
     def entropy(self) -> Tensor:
         """H = -sum_a pi_a log pi_a, (B,); dH/dlogits_j = -pi_j (log pi_j + H)."""
-        log_p = self._log_p
-        p = np.exp(log_p)
+        log_p, p = self._log_p, self._p
         h = -(p * log_p).sum(axis=-1)
         return from_op(h, (self.logits,), lambda g: (p * (log_p + h[:, None]) * -g[:, None],))
 
