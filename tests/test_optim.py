@@ -1,7 +1,9 @@
 """Tests for neurenix.optim: exact update rules against hand-written numpy (torch semantics), convergence on a
 small regression, state-dict resumption, gradient clipping, hyperparameter validation and schedules."""
 
+import collections
 import copy
+import importlib
 import pickle
 
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 import neurenix.nn.functional as F
 from neurenix import nn, optim
 from neurenix.tensor import Tensor
+
+engine = importlib.import_module("neurenix.tensor")  # the module: `neurenix.tensor` is also a function
 
 # ---------------------------------------------------------------- exact update rules
 # A separable quadratic: loss = scale * sum(0.5 * c * p^2 + d * p), so grad = scale * (c * p + d) varies per step.
@@ -247,6 +251,45 @@ def test_optimizer_zero_grad():
     assert p.grad is None or not np.any(p.grad.numpy())
     (p * 2).sum().backward()
     np.testing.assert_array_equal(p.grad.numpy(), [2.0, 2.0])
+
+
+def test_weight_gradients_are_written_into_the_optimizers_buffer_and_accumulate(monkeypatch):
+    """After zero_grad a weight's gradient is computed straight into the optimizer's flat buffer; a second use
+    of the weights in the graph, or a second backward, adds to it: the same bits as without an optimizer."""
+    x, x2 = (np.random.default_rng(i).standard_normal((6, 3)).astype(np.float32) for i in (1, 2))
+
+    def loss(net):
+        return (net(Tensor(x)) * net(Tensor(x2))).sum()  # every weight is used twice in the graph
+
+    # The reference: two copies of the network, each used once, without an optimizer.
+    first, second = (nn.mlp([3, 5, 2], rng=np.random.default_rng(0)) for _ in range(2))
+    (first(Tensor(x)) * second(Tensor(x2))).sum().backward()
+    once = [a.grad.numpy() + b.grad.numpy() for a, b in zip(first.parameters(), second.parameters())]
+    single = nn.mlp([3, 5, 2], rng=np.random.default_rng(0))
+    single(Tensor(x)).sum().backward()
+    then_single = [g + p.grad.numpy() for g, p in zip(once, single.parameters())]
+
+    trained = nn.mlp([3, 5, 2], rng=np.random.default_rng(0))
+    opt = optim.Adam(trained.parameters())
+    copied = []  # leaves whose gradient the engine copies in rather than computes in place
+    copy_in = engine._accumulate_leaf
+    monkeypatch.setattr(
+        engine, "_accumulate_leaf", lambda leaf, grad: (copied.append(leaf), copy_in(leaf, grad))
+    )
+    for _ in range(2):
+        opt.zero_grad()
+        loss(trained).backward()
+        for p, want in zip(trained.parameters(), once):
+            np.testing.assert_array_equal(p.grad.numpy(), want)
+    # Each weight's first contribution per backward is computed in place; only the second is added in.
+    copies = collections.Counter(id(leaf) for leaf in copied)
+    assert [copies[id(p)] for p in trained.parameters()] == [
+        2 if p.ndim == 2 else 4 for p in trained.parameters()
+    ]
+    trained(Tensor(x)).sum().backward()
+    for p, want in zip(trained.parameters(), then_single):
+        assert np.shares_memory(p.grad.numpy(), opt.flat.grad)
+        np.testing.assert_array_equal(p.grad.numpy(), want)
 
 
 def _train_steps(reset, steps=5):

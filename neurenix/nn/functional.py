@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurenix.tensor import Tensor, from_op
+from neurenix.tensor import Product, Tensor, from_op
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
@@ -29,7 +29,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: st
             # A one-output head (a critic's Q, a value): (B, 1) @ (1, in) is an outer product, which a broadcast
             # multiply computes ~4x faster than matmul.
             grad_x = g * w if w.shape[0] == 1 else g @ w
-        grads = (grad_x, g2.T @ x2 if weight.requires_grad else None)
+        grads = (grad_x, Product(g2.T, x2) if weight.requires_grad else None)
         return grads + (g2.sum(axis=0),) if bias is not None else grads
 
     parents = (x, weight) if bias is None else (x, weight, bias)

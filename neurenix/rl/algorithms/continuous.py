@@ -22,7 +22,7 @@ from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.buffers import ReplayBatch, ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult
 from neurenix.rl.spaces import BoxScaler
-from neurenix.tensor import Tensor, from_op
+from neurenix.tensor import Product, Tensor, from_op
 
 
 def check_off_policy_arguments(
@@ -167,7 +167,7 @@ def ensemble_linear(
             grad_x = g * w_t if w.shape[-1] == 1 else np.matmul(g, w_t)
         if frozen:
             return (grad_x,)
-        return grad_x, np.matmul(np.swapaxes(xd, -1, -2), g), g.sum(axis=1, keepdims=True)
+        return grad_x, Product(np.swapaxes(xd, -1, -2), g), g.sum(axis=1, keepdims=True)
 
     return from_op(out, (x,) if frozen else (x, weight, bias), backward)
 
