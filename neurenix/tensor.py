@@ -115,8 +115,8 @@ class Product:
     """a @ b, returned by an op's backward as a parent's gradient and computed by the engine.
 
     A weight's gradient is a matmul whose result the engine would copy into the optimizer's gradient storage;
-    computed straight into that storage when it is empty (after `zero_grad`), it skips the copy: ~0.1 ms of a
-    400-300 DDPG gradient step (~2%), the same bits.
+    computed straight into that storage when it is empty (after `zero_grad`), it skips the copy, with the same
+    bits: ~80 µs of a 5.9 ms 400-300 DDPG gradient step, ~13 µs of a 0.65 ms DQN one.
     """
 
     __slots__ = ("a", "b")
