@@ -1,5 +1,6 @@
 # Every target that needs the environment depends on the stamp, so `make train` and `make test` each work alone
-# on a fresh clone: the venv is created and the project installed the first time, and again when pyproject changes.
+# on a fresh clone: the venv is created and the project installed (and its C module built) the first time, and
+# again when pyproject.toml, setup.py or the C source changes.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ SB3_PYTHON ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py neurenix/_fused.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -556,3 +556,25 @@ def test_linear_schedule():
     grow = optim.LinearSchedule(0.0, 10.0)
     assert grow(0.25) == pytest.approx(2.5)
     assert grow(2.0) == pytest.approx(10.0)
+
+
+def test_adam_updates_a_non_contiguous_parameter_that_shares_no_flat_buffer():
+    """Mixed dtypes keep per-parameter storage; a transposed array is re-homed so the fused update can write it."""
+    rng = np.random.default_rng(5)
+    weight = rng.standard_normal((3, 4)).astype(np.float32)
+    scale = rng.standard_normal(2)  # float64: the optimizer cannot hold both in one flat buffer
+    strided = Tensor(weight.T, requires_grad=True)
+    assert not strided.numpy().flags.c_contiguous
+    doubles = Tensor(scale.copy(), requires_grad=True)
+    reference = Tensor(weight.T.copy(), requires_grad=True)
+    mixed, alone = optim.Adam([strided, doubles], lr=0.1), optim.Adam([reference], lr=0.1)
+    for _ in range(3):
+        for opt, p in ((mixed, strided), (alone, reference)):
+            opt.zero_grad()
+            (p * p).sum().backward()
+        doubles.grad = np.ones(2)
+        mixed.step()
+        alone.step()
+    np.testing.assert_array_equal(strided.numpy(), reference.numpy())
+    assert not np.array_equal(strided.numpy(), weight.T)
+    np.testing.assert_allclose(doubles.numpy(), scale - 0.3, rtol=1e-6)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from neurenix import _fused
 from neurenix.optim.optimizer import Optimizer
 from neurenix.tensor import Tensor
 
@@ -46,7 +47,7 @@ class Adam(Optimizer):
     """Kingma & Ba (2015), as torch.optim.Adam: p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
 
     The state holds the discounted sums s1 = b1 s1 + g and s2 = b2 s2 + g^2, torch's m and v divided by
-    (1 - b1) and (1 - b2): each takes one pass over the parameters fewer to update than m = b1 m + (1 - b1) g,
+    (1 - b1) and (1 - b2): each takes one multiply per parameter fewer to update than m = b1 m + (1 - b1) g,
     and the factors move into two scalars of the step.
     """
 
@@ -78,21 +79,20 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         if self.weight_decay:
             grad = grad + self.weight_decay * data
-        s1, s2 = state["grad_sum"], state["grad_sq_sum"]
-        s1 *= beta1
-        s1 += grad
-        s2 *= beta2
-        np.multiply(grad, grad, out=scratch)
-        s2 += scratch
         # With m = (1 - b1) s1, v = (1 - b2) s2 and c = sqrt((1 - b2^t) / (1 - b2)), torch's step is
-        # lr (1 - b1) c / (1 - b1^t) * s1 / (sqrt(s2) + eps c).
+        # lr (1 - b1) c / (1 - b1^t) * s1 / (sqrt(s2) + eps c): one fused pass over the parameters.
         t = self.step_count
         c = math.sqrt((1.0 - beta2**t) / (1.0 - beta2))
-        np.sqrt(s2, out=scratch)
-        scratch += self.eps * c
-        np.divide(s1, scratch, out=scratch)
-        scratch *= self.lr * (1.0 - beta1) * c / (1.0 - beta1**t)
-        data -= scratch
+        _fused.adam_step(
+            data,
+            np.ascontiguousarray(grad, dtype=data.dtype),
+            state["grad_sum"],
+            state["grad_sq_sum"],
+            beta1,
+            beta2,
+            self.eps * c,
+            self.lr * (1.0 - beta1) * c / (1.0 - beta1**t),
+        )
 
 
 class RMSprop(Optimizer):

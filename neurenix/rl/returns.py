@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from neurenix import _fused
 from neurenix.nn.flat import flat_data
 from neurenix.tensor import Tensor
 
@@ -22,8 +23,8 @@ def td_target(r_t: np.ndarray, terminated_t: np.ndarray, v_t: np.ndarray, gamma:
 def polyak_update(target: Iterable[Tensor], online: Iterable[Tensor], tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, in place; tau = 1 is a hard copy.
 
-    When each side is one array (a `clone()`d target, an optimizer's parameters) the update runs on those:
-    three numpy calls for the network instead of three per parameter.
+    When each side is one array (a `clone()`d target, an optimizer's parameters) the update runs on those: one
+    fused pass for the network instead of one per parameter.
     """
     target, online = list(target), list(online)
     target_flat, online_flat = flat_data(target), flat_data(online)
@@ -35,8 +36,7 @@ def polyak_update(target: Iterable[Tensor], online: Iterable[Tensor], tau: float
         if tau == 1.0:
             np.copyto(t_data, p_data)
         else:
-            t_data *= 1.0 - tau
-            t_data += tau * p_data
+            _fused.lerp(t_data, np.ascontiguousarray(p_data, dtype=t_data.dtype), 1.0 - tau, tau)
 
 
 def gae(

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from neurenix import _fused
 from neurenix.errors import ConfigError
 from neurenix.nn import Module, Parameter
-from neurenix.nn.functional import relu_inplace
+from neurenix.nn.functional import relu_backward
 from neurenix.nn.init import uniform_fan_in
 from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.buffers import ReplayBatch, ReplayBuffer, replay_update_due
@@ -152,13 +153,15 @@ def ensemble_linear(
             raise ValueError("members= selects a slice of the weights, which can only be used frozen")
         w, b = w[:members], b[:members]
     out = np.matmul(xd, w)
-    out += b
     if relu:
-        relu_inplace(out)
+        _fused.add_bias_relu(out, b.astype(out.dtype, copy=False), len(out), out.shape[-1])
+    else:
+        out += b
 
     def backward(g):
+        grad_b = None
         if relu:
-            g = g * (out > 0.0)
+            g, grad_b = relu_backward(g, out, len(out), not frozen)
         # A shared x receives (K, B, in); the engine sums it over the members. For the Q head (out = 1) the
         # product is an outer product, which a broadcast multiply computes ~4x faster than numpy's matmul.
         grad_x = None
@@ -167,7 +170,9 @@ def ensemble_linear(
             grad_x = g * w_t if w.shape[-1] == 1 else np.matmul(g, w_t)
         if frozen:
             return (grad_x,)
-        return grad_x, Product(np.swapaxes(xd, -1, -2), g), g.sum(axis=1, keepdims=True)
+        if grad_b is None:
+            grad_b = g.sum(axis=1, keepdims=True)
+        return grad_x, Product(np.swapaxes(xd, -1, -2), g), grad_b
 
     return from_op(out, (x,) if frozen else (x, weight, bias), backward)
 
