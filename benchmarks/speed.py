@@ -7,7 +7,7 @@ final evaluation and checkpoint stay, as a user's run has them) and, when `--sb3
 that can import stable_baselines3, `benchmarks/sb3_baseline.py TASK S` in it, one after the other. It prints the
 median whole-process wall time of each side, SB3's median `learn()` time, the ratio SB3/ours, peak RSS, the final
 returns, and a "training overhead": our wall time over the time gymnasium alone needs to step the same number of
-env steps with random actions.
+env steps with random actions. It says whether our fused loops ran in C or, installed without a compiler, numpy.
 
 Create the SB3 interpreter once (it is never a dependency of Neurenix):
     python3 -m venv /tmp/sb3-venv && /tmp/sb3-venv/bin/pip install torch stable-baselines3
@@ -26,6 +26,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from neurenix._loops import COMPILED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,6 +143,8 @@ def main() -> None:
         f"{'task':18s} {'ours s':>7s} {'SB3 s':>7s} {'SB3 learn':>9s} {'speed-up':>8s} {'goal':>5s} "
         f"{'ours MB':>7s} {'SB3 MB':>7s} {'overhead':>8s} {'ours ret':>8s} {'SB3 ret':>8s}"
     )
+    loops = "C" if COMPILED else "numpy"
+    print(f"Neurenix's fused loops: {loops}" + ("" if COMPILED else " (installed without a C compiler)"))
     print(header, flush=True)
     with tempfile.TemporaryDirectory(prefix="neurenix-speed-") as runs_root:
         for task in tasks:
@@ -160,6 +164,7 @@ def main() -> None:
                 "ours_peak_rss_mb": max(r["rss_mb"] for r in our_rows),
                 "overhead": median(our_rows, "wall_s") / floor,
                 "goal": task.goal,
+                "fused_loops": loops,
             }
             sb3_cells = f"{'-':>7s} {'-':>9s} {'-':>8s}"
             sb3_tail = f"{'-':>7s}"

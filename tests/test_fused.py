@@ -1,13 +1,25 @@
-"""The C loops of neurenix._fused against the numpy expressions they replace: the same bits, every dtype."""
+"""The fused loops, the C module and its numpy twin alike, against the numpy expressions they replace: the same
+bits, every dtype; and a whole training run that gives the same numbers on either."""
 
 import math
+import shutil
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
-from neurenix import _fused
+from neurenix import _fused_numpy, _loops
+from neurenix.rl import SAC, TD3
+
+try:
+    from neurenix import _fused
+except ImportError:  # the install found no C compiler
+    _fused = None
 
 DTYPES = [np.float32, np.float64]
+LOOP_NAMES = ("adam_step", "add_bias_relu", "lerp", "relu_backward")
+needs_c = pytest.mark.skipif(_fused is None, reason="the C module was not built (no C compiler)")
+IMPLEMENTATIONS = [pytest.param(_fused, id="C", marks=needs_c), pytest.param(_fused_numpy, id="numpy")]
 
 
 def _rng(seed):
@@ -27,7 +39,8 @@ def _with_specials(a):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_adam_step_gives_the_bits_of_numpys_ten_passes(dtype):
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_adam_step_gives_the_bits_of_numpys_ten_passes(dtype, loops):
     rng = _rng(0)
     n = 4099  # not a multiple of any vector width: the loop's tail runs too
     data, grad, s1 = (rng.standard_normal(n).astype(dtype) for _ in range(3))
@@ -46,13 +59,15 @@ def test_adam_step_gives_the_bits_of_numpys_ten_passes(dtype):
         v += grad * grad
         p -= m / (np.sqrt(v) + eps) * step
     actual = [data.copy(), s1.copy(), s2.copy()]
-    _fused.adam_step(*actual[:1], grad, *actual[1:], beta1, beta2, eps, step)
+    with np.errstate(invalid="ignore"):  # the specials make NaNs, which numpy warns of
+        loops.adam_step(*actual[:1], grad, *actual[1:], beta1, beta2, eps, step)
     for a, e in zip(actual, expected):
         _same_bits(a, e)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_lerp_gives_the_bits_of_polyaks_two_passes(dtype):
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_lerp_gives_the_bits_of_polyaks_two_passes(dtype, loops):
     rng = _rng(1)
     target, online = (_with_specials(rng.standard_normal(1001).astype(dtype)) for _ in range(2))
     tau = 0.005
@@ -60,7 +75,8 @@ def test_lerp_gives_the_bits_of_polyaks_two_passes(dtype):
     with np.errstate(invalid="ignore"):
         expected *= 1.0 - tau
         expected += tau * online
-    _fused.lerp(target, online, 1.0 - tau, tau)
+    with np.errstate(invalid="ignore"):
+        loops.lerp(target, online, 1.0 - tau, tau)
     _same_bits(target, expected)
 
 
@@ -73,13 +89,15 @@ def _relu_reference(a):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("members", [1, 2])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_add_bias_relu_gives_the_bits_of_add_then_relu(dtype, members, with_bias):
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_add_bias_relu_gives_the_bits_of_add_then_relu(dtype, members, with_bias, loops):
     rng = _rng(2)
     out = _with_specials(rng.standard_normal((members, 37, 29)).astype(dtype))
     bias = rng.standard_normal((members, 1, 29)).astype(dtype) if with_bias else None
     with np.errstate(invalid="ignore"):
         expected = _relu_reference(out + bias if with_bias else out)
-    _fused.add_bias_relu(out, bias, members, 29)
+    with np.errstate(invalid="ignore"):
+        loops.add_bias_relu(out, bias, members, 29)
     _same_bits(out, expected)
     finite = np.isfinite(expected)
     np.testing.assert_array_equal(out[finite], np.maximum(expected[finite], 0))
@@ -87,7 +105,8 @@ def test_add_bias_relu_gives_the_bits_of_add_then_relu(dtype, members, with_bias
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("members", [1, 3])
-def test_relu_backward_masks_like_numpy_and_sums_the_bias_gradient_in_numpys_order(dtype, members):
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_relu_backward_masks_like_numpy_and_sums_the_bias_gradient_in_numpys_order(dtype, members, loops):
     rng = _rng(3)
     # Large and small magnitudes together: a sum in any other order would round differently.
     grad_out = _with_specials(
@@ -98,17 +117,20 @@ def test_relu_backward_masks_like_numpy_and_sums_the_bias_gradient_in_numpys_ord
         expected = grad_out * (out > 0.0)
     expected_bias = expected.sum(axis=1, keepdims=True)
     grad_in, bias_grad = np.empty_like(out), np.empty((members, 1, 31), dtype)
-    _fused.relu_backward(grad_out, out, grad_in, bias_grad, members, 31)
+    with np.errstate(invalid="ignore"):
+        loops.relu_backward(grad_out, out, grad_in, bias_grad, members, 31)
     _same_bits(grad_in, expected)
     _same_bits(bias_grad, expected_bias)
     masked_negatives = grad_in[(out == 0) & (grad_out < 0)]
     assert masked_negatives.size and np.signbit(masked_negatives).all()  # -0.0, as numpy's multiply gives
     only_mask = np.empty_like(out)
-    _fused.relu_backward(grad_out, out, only_mask, None, members, 31)
+    with np.errstate(invalid="ignore"):
+        loops.relu_backward(grad_out, out, only_mask, None, members, 31)
     _same_bits(only_mask, expected)
 
 
-def test_the_loops_refuse_what_they_would_get_wrong():
+@needs_c
+def test_the_c_loops_refuse_what_they_would_get_wrong():
     a = np.zeros((4, 6), np.float32)
     with pytest.raises(ValueError, match="C-contiguous"):  # a strided view's copy would take the update
         _fused.lerp(a[:, ::2], np.zeros((4, 3), np.float32), 0.5, 0.5)
@@ -126,3 +148,42 @@ def test_the_loops_refuse_what_they_would_get_wrong():
         _fused.relu_backward(a, a, np.zeros((4, 5), np.float32), None, 1, 6)
     with pytest.raises(TypeError, match="takes 4 arguments"):
         _fused.lerp(a, a, 0.5)
+
+
+def test_the_install_built_the_c_loops_where_a_compiler_exists():
+    """setup.py lets the build fail quietly (the numpy twin takes over), so a broken build must fail here."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on this machine")
+    assert _fused is not None and _loops.COMPILED
+
+
+def _td3_and_sac_parameters_after_training():
+    """Parameters after a short run of each algorithm that uses every loop: Adam, Polyak, bias + ReLU and its
+    backward through `nn.Linear` actors and ensembled critics."""
+    results, updates = [], []
+    env = gym.make("Pendulum-v1")
+    for cls in (TD3, SAC):
+        agent = cls(
+            env.observation_space,
+            env.action_space,
+            actor_hidden_dims=[32, 24],
+            critic_hidden_dims=[32, 24],
+            batch_size=32,
+            learning_starts=64,
+            seed=0,
+        )
+        agent.train("Pendulum-v1", total_steps=160)
+        networks = (agent.actor, agent.critic, agent.critic_target)
+        results += [p.numpy().ravel() for network in networks for p in network.parameters()]
+        updates.append(agent.updates)
+    return np.concatenate(results), updates
+
+
+@needs_c
+def test_training_gives_the_same_numbers_with_the_c_loops_and_the_numpy_twin(monkeypatch):
+    with_c, updates = _td3_and_sac_parameters_after_training()
+    for name in LOOP_NAMES:
+        monkeypatch.setattr(_loops, name, getattr(_fused_numpy, name))
+    with_numpy, _ = _td3_and_sac_parameters_after_training()
+    assert updates == [97, 97] and np.isfinite(with_c).all()
+    np.testing.assert_array_equal(with_c.view(np.uint32), with_numpy.view(np.uint32))

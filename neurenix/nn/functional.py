@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurenix import _fused
+from neurenix import _loops
 from neurenix.tensor import Product, Tensor, from_op
 
 
@@ -47,7 +47,7 @@ def linear_values(
     out = x @ weight.T
     if activation == "relu":
         bias = None if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
-        _fused.add_bias_relu(out, bias, 1, out.shape[-1])
+        _loops.add_bias_relu(out, bias, 1, out.shape[-1])
         return out
     if bias is not None:
         out += bias
@@ -68,7 +68,7 @@ def relu_backward(
     grad_in = np.empty_like(grad_out)
     grad_bias = np.empty((members, 1, out.shape[-1]), dtype=grad_out.dtype) if with_bias else None
     mask_source = out.astype(grad_out.dtype, copy=False)
-    _fused.relu_backward(grad_out, mask_source, grad_in, grad_bias, members, out.shape[-1])
+    _loops.relu_backward(grad_out, mask_source, grad_in, grad_bias, members, out.shape[-1])
     return grad_in, grad_bias
 
 

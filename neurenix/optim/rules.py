@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from neurenix import _fused
+from neurenix import _loops
 from neurenix.optim.optimizer import Optimizer
 from neurenix.tensor import Tensor
 
@@ -83,7 +83,7 @@ class Adam(Optimizer):
         # lr (1 - b1) c / (1 - b1^t) * s1 / (sqrt(s2) + eps c): one fused pass over the parameters.
         t = self.step_count
         c = math.sqrt((1.0 - beta2**t) / (1.0 - beta2))
-        _fused.adam_step(
+        _loops.adam_step(
             data,
             np.ascontiguousarray(grad, dtype=data.dtype),
             state["grad_sum"],

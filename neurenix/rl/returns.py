@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from neurenix import _fused
+from neurenix import _loops
 from neurenix.nn.flat import flat_data
 from neurenix.tensor import Tensor
 
@@ -36,7 +36,7 @@ def polyak_update(target: Iterable[Tensor], online: Iterable[Tensor], tau: float
         if tau == 1.0:
             np.copyto(t_data, p_data)
         else:
-            _fused.lerp(t_data, np.ascontiguousarray(p_data, dtype=t_data.dtype), 1.0 - tau, tau)
+            _loops.lerp(t_data, np.ascontiguousarray(p_data, dtype=t_data.dtype), 1.0 - tau, tau)
 
 
 def gae(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from neurenix import _fused
+from neurenix import _loops
 from neurenix.errors import ConfigError
 from neurenix.nn import Module, Parameter
 from neurenix.nn.functional import relu_backward
@@ -154,7 +154,7 @@ def ensemble_linear(
         w, b = w[:members], b[:members]
     out = np.matmul(xd, w)
     if relu:
-        _fused.add_bias_relu(out, b.astype(out.dtype, copy=False), len(out), out.shape[-1])
+        _loops.add_bias_relu(out, b.astype(out.dtype, copy=False), len(out), out.shape[-1])
     else:
         out += b
 
