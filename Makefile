@@ -1,6 +1,7 @@
 # Every target that needs the environment depends on the stamp, so `make train` and `make test` each work alone
 # on a fresh clone: the venv is created and the project installed (and its C module built) the first time, and
-# again when pyproject.toml, setup.py or the C source changes.
+# again when pyproject.toml, setup.py or the C source changes. The old C module is removed first: the build is
+# optional (no compiler: numpy runs the loops), so a failed build must not leave a stale module in its place.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,6 +16,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py neurenix/_fused.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f neurenix/_fused.*.so
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -35,4 +37,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check neurenix neurenix_cli tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info neurenix/_fused.*.so

@@ -52,8 +52,8 @@ static Py_buffer *take(Buffers *b, PyObject *obj, int writable, const char *form
     if (PyObject_GetBuffer(obj, view, flags) < 0)
         return NULL;
     b->held++;
-    const char *f = view->format;
-    if (f[0] == '<' || f[0] == '=')
+    const char *f = view->format; /* a byte-order prefix is fine only if it names this machine's order */
+    if (f[0] == '@' || f[0] == '=' || f[0] == (PY_LITTLE_ENDIAN ? '<' : '>'))
         f++;
     int is_float = strcmp(f, "f") == 0, is_double = strcmp(f, "d") == 0;
     if (format == NULL ? !(is_float || is_double) : strcmp(f, format) != 0) {
@@ -115,13 +115,16 @@ BIAS_RELU(float, fabsf)
 BIAS_RELU(double, fabs)
 
 /* Over (members, rows, cols) arrays and (members, 1, cols) s or NULL: d = g * (y > 0) (a masked negative
- * gradient is -0.0, as in numpy); s = d summed over the rows in row order from the first row, as numpy reduces
- * a C-ordered array over its middle axis. */
+ * gradient is -0.0, as in numpy); s = 0 + d summed over the rows in row order, as numpy reduces a C-ordered
+ * array over its middle axis (from +0.0: a column of -0.0 sums to +0.0). For cols = 1 numpy sums pairwise
+ * instead, so the engine calls the numpy twin there. */
 #define RELU_BACKWARD(T)                                                                                       \
     CLONED static void relu_backward_##T(Py_ssize_t members, Py_ssize_t rows, Py_ssize_t cols,                 \
                                          const T *restrict g, const T *restrict y, T *restrict d,              \
                                          T *restrict s)                                                        \
     {                                                                                                          \
+        if (s != NULL)                                                                                         \
+            memset(s, 0, members * cols * sizeof(T));                                                          \
         for (Py_ssize_t k = 0; k < members; k++)                                                               \
             for (Py_ssize_t i = 0; i < rows; i++) {                                                            \
                 Py_ssize_t at = (k * rows + i) * cols;                                                         \
@@ -130,11 +133,8 @@ BIAS_RELU(double, fabs)
                 if (s == NULL)                                                                                 \
                     continue;                                                                                  \
                 T *restrict sum = s + k * cols;                                                                \
-                if (i == 0)                                                                                    \
-                    memcpy(sum, d + at, cols * sizeof(T));                                                     \
-                else                                                                                           \
-                    for (Py_ssize_t j = 0; j < cols; j++)                                                      \
-                        sum[j] += d[at + j];                                                                   \
+                for (Py_ssize_t j = 0; j < cols; j++)                                                          \
+                    sum[j] += d[at + j];                                                                       \
             }                                                                                                  \
     }
 RELU_BACKWARD(float)
@@ -210,7 +210,7 @@ static PyObject *lerp(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
 static Py_ssize_t rows_of(Py_ssize_t bytes, Py_ssize_t itemsize, Py_ssize_t members, Py_ssize_t cols)
 {
     Py_ssize_t n = bytes / itemsize;
-    if (members < 1 || cols < 1 || n % (members * cols) != 0) {
+    if (members < 1 || cols < 1 || members > PY_SSIZE_T_MAX / cols || n % (members * cols) != 0) {
         PyErr_SetString(PyExc_ValueError, "fused kernel: the array is not (members, rows, cols)");
         return -1;
     }
@@ -222,7 +222,8 @@ static PyObject *add_bias_relu(PyObject *Py_UNUSED(module), PyObject *const *arg
 {
     if (!expect(nargs, 4, "add_bias_relu"))
         return NULL;
-    Py_ssize_t members = PyLong_AsSsize_t(args[2]), cols = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t members = PyNumber_AsSsize_t(args[2], PyExc_OverflowError),
+               cols = PyNumber_AsSsize_t(args[3], PyExc_OverflowError);
     if (PyErr_Occurred())
         return NULL;
     Buffers b = {.held = 0};
@@ -252,7 +253,8 @@ static PyObject *relu_backward(PyObject *Py_UNUSED(module), PyObject *const *arg
 {
     if (!expect(nargs, 6, "relu_backward"))
         return NULL;
-    Py_ssize_t members = PyLong_AsSsize_t(args[4]), cols = PyLong_AsSsize_t(args[5]);
+    Py_ssize_t members = PyNumber_AsSsize_t(args[4], PyExc_OverflowError),
+               cols = PyNumber_AsSsize_t(args[5], PyExc_OverflowError);
     if (PyErr_Occurred())
         return NULL;
     Buffers b = {.held = 0};

@@ -1,4 +1,5 @@
-"""The loops of `neurenix/_fused.c` as the numpy passes they fuse: what runs where the install built no C.
+"""The loops of `neurenix/_fused.c` as the numpy passes they fuse: what runs where the install built no C, and
+for arrays the C loops do not take (strided views, mixed dtypes), which numpy handles as it always does.
 
 Same functions, arguments and bits as the C module (tests/test_fused.py holds both to one reference); only
 slower, by the extra passes over memory: a gradient step of TD3's or DDPG's 400-300 networks takes ~15% longer.
@@ -33,15 +34,11 @@ def lerp(target: np.ndarray, online: np.ndarray, keep: float, weight: float) -> 
     target += weight * online
 
 
-def _stacked(a: np.ndarray, members: int, cols: int) -> np.ndarray:
-    return a.reshape(members, -1, cols)
-
-
 def add_bias_relu(out: np.ndarray, bias: np.ndarray | None, members: int, cols: int) -> None:
-    """out = relu(out + bias) in place, the ReLU as (v + |v|) * 0.5; bias is (members, 1, cols) or None."""
+    """out = relu(out + bias) in place, the ReLU as (v + |v|) * 0.5; bias is (members, 1, cols) or None, and out
+    (members, ..., cols), or any (..., cols) for one member."""
     if bias is not None:
-        stacked = _stacked(out, members, cols)
-        stacked += bias.reshape(members, 1, cols)
+        out += bias.reshape((cols,) if members == 1 else (members,) + (1,) * (out.ndim - 2) + (cols,))
     out += np.abs(out)
     out *= out.dtype.type(0.5)
 
@@ -57,4 +54,4 @@ def relu_backward(
     """grad_in = grad_out * (out > 0); bias_grad (or None) = grad_in summed over each member's rows."""
     np.multiply(grad_out, out > 0.0, out=grad_in)
     if bias_grad is not None:
-        bias_grad[...] = _stacked(grad_in, members, cols).sum(axis=1, keepdims=True).reshape(bias_grad.shape)
+        bias_grad[...] = grad_in.reshape(members, -1, cols).sum(axis=1).reshape(bias_grad.shape)

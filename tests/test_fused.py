@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neurenix import _fused_numpy, _loops
+from neurenix.nn import functional as F
 from neurenix.rl import SAC, TD3
 
 try:
@@ -17,7 +18,6 @@ except ImportError:  # the install found no C compiler
     _fused = None
 
 DTYPES = [np.float32, np.float64]
-LOOP_NAMES = ("adam_step", "add_bias_relu", "lerp", "relu_backward")
 needs_c = pytest.mark.skipif(_fused is None, reason="the C module was not built (no C compiler)")
 IMPLEMENTATIONS = [pytest.param(_fused, id="C", marks=needs_c), pytest.param(_fused_numpy, id="numpy")]
 
@@ -34,7 +34,7 @@ def _same_bits(actual, expected):
 def _with_specials(a):
     """NaN, infinities, signed zeros and a subnormal in the first row, where a loop could part from numpy."""
     a = a.copy()
-    a.reshape(-1)[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45]
+    a.reshape(-1)[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, np.finfo(a.dtype).smallest_subnormal]
     return a
 
 
@@ -182,8 +182,62 @@ def _td3_and_sac_parameters_after_training():
 @needs_c
 def test_training_gives_the_same_numbers_with_the_c_loops_and_the_numpy_twin(monkeypatch):
     with_c, updates = _td3_and_sac_parameters_after_training()
-    for name in LOOP_NAMES:
-        monkeypatch.setattr(_loops, name, getattr(_fused_numpy, name))
+    monkeypatch.setattr(_loops, "_fused", None)
     with_numpy, _ = _td3_and_sac_parameters_after_training()
     assert updates == [97, 97] and np.isfinite(with_c).all()
     np.testing.assert_array_equal(with_c.view(np.uint32), with_numpy.view(np.uint32))
+
+
+def test_loops_for_gives_c_only_for_arrays_it_takes_and_numpy_for_the_rest(monkeypatch):
+    a, b = np.zeros((4, 6), np.float32), np.zeros(6, np.float32)
+    if _fused is not None:
+        assert _loops.loops_for(a, b, None) is _fused
+    assert _loops.loops_for(a[:, ::2], b[:3]) is _fused_numpy  # strided: the C loops would refuse it
+    assert _loops.loops_for(a, b.astype(np.float64)) is _fused_numpy  # mixed: numpy rounds as it always has
+    assert _loops.loops_for(a.astype(np.float16)) is _fused_numpy
+    monkeypatch.setattr(_loops, "_fused", None)
+    assert _loops.loops_for(a, b) is _fused_numpy
+
+
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_a_bias_gradient_of_masked_negative_zeros_is_positive_zero_as_numpy_sums_it(loops):
+    grad_out = -np.ones((1, 5, 3), np.float32)
+    out = np.zeros((1, 5, 3), np.float32)  # every unit dead: each masked gradient is -0.0
+    grad_in, bias_grad = np.empty_like(out), np.empty((1, 1, 3), np.float32)
+    loops.relu_backward(grad_out, out, grad_in, bias_grad, 1, 3)
+    assert np.signbit(grad_in).all()
+    _same_bits(bias_grad, grad_in.sum(axis=1, keepdims=True))
+    assert not np.signbit(bias_grad).any()
+
+
+def test_the_bias_gradient_of_a_one_unit_layer_has_numpys_pairwise_bits():
+    rng = _rng(0)
+    grad_out = (rng.standard_normal((300, 1)) * 10.0 ** rng.integers(-6, 6, (300, 1))).astype(np.float32)
+    row_by_row = np.float32(0.0)
+    for value in grad_out[:, 0]:
+        row_by_row = np.float32(row_by_row + value)
+    assert row_by_row != grad_out.sum()  # these rows tell the two orders apart
+    grad_in, bias_grad = F.relu_backward(grad_out, np.ones((300, 1), np.float32), 1, with_bias=True)
+    _same_bits(bias_grad.reshape(1), grad_out.sum(axis=0))
+
+
+def test_a_mixed_dtype_relu_masks_by_the_outputs_own_precision():
+    """A float64 output too small for float32 is still positive: the gradient must pass, as numpy's mask lets it."""
+    grad_out = np.ones((2, 3), np.float32)
+    out = np.full((2, 3), 1e-300)
+    grad_in, bias_grad = F.relu_backward(grad_out, out, 1, with_bias=True)
+    _same_bits(grad_in, grad_out)
+    _same_bits(bias_grad.reshape(3), np.full(3, 2.0, np.float32))
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_the_numpy_loops_add_the_bias_through_a_strided_view(members):
+    """Views the C loops refuse: every other column of an ensemble's output, and every other matrix of one
+    layer's batched output (a view no reshape to rows x cols can express without a copy)."""
+    rng = _rng(5)
+    base = rng.standard_normal((4, 3, 10)).astype(np.float32)
+    out = base[:2, :, ::2] if members == 2 else base[::2, :, :5]
+    bias = rng.standard_normal((members, 1, 5)).astype(np.float32)
+    expected = _relu_reference(out + (bias if members == 2 else bias[0, 0]))
+    _loops.loops_for(out, bias).add_bias_relu(out, bias, members, 5)
+    _same_bits(out.copy(), expected)

@@ -558,8 +558,9 @@ def test_linear_schedule():
     assert grow(2.0) == pytest.approx(10.0)
 
 
-def test_adam_updates_a_non_contiguous_parameter_that_shares_no_flat_buffer():
-    """Mixed dtypes keep per-parameter storage; a transposed array is re-homed so the fused update can write it."""
+def test_adam_updates_a_non_contiguous_parameter_in_place_through_its_view():
+    """Mixed dtypes keep per-parameter storage; a transposed view is updated in place through the view (the
+    numpy loops, which the C ones hand strided arrays to), so whatever else shares its memory sees the update."""
     rng = np.random.default_rng(5)
     weight = rng.standard_normal((3, 4)).astype(np.float32)
     scale = rng.standard_normal(2)  # float64: the optimizer cannot hold both in one flat buffer
@@ -576,5 +577,6 @@ def test_adam_updates_a_non_contiguous_parameter_that_shares_no_flat_buffer():
         mixed.step()
         alone.step()
     np.testing.assert_array_equal(strided.numpy(), reference.numpy())
-    assert not np.array_equal(strided.numpy(), weight.T)
+    assert np.shares_memory(strided.numpy(), weight)
+    np.testing.assert_array_equal(weight.T, reference.numpy())
     np.testing.assert_allclose(doubles.numpy(), scale - 0.3, rtol=1e-6)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurenix import _loops
+from neurenix import _fused_numpy, _loops
 from neurenix.tensor import Product, Tensor, from_op
 
 
@@ -46,8 +46,7 @@ def linear_values(
     """The forward of `linear` on plain arrays: what acting uses, where no graph is recorded."""
     out = x @ weight.T
     if activation == "relu":
-        bias = None if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
-        _loops.add_bias_relu(out, bias, 1, out.shape[-1])
+        _loops.loops_for(out, bias).add_bias_relu(out, bias, 1, out.shape[-1])
         return out
     if bias is not None:
         out += bias
@@ -63,12 +62,16 @@ def relu_backward(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The gradient through a ReLU whose output was `out` and, with `with_bias`, the gradient of the bias added
     before it, in one pass: `out` holds `members` stacked layers' outputs, (members, ..., n), and the bias
-    gradient is each member's sum over its rows, (members, 1, n). The gradients have grad_out's dtype."""
+    gradient is each member's sum over its rows, (members, 1, n). The gradients have grad_out's dtype.
+
+    One column is summed by numpy, which adds a single contiguous column pairwise, not row by row as the C loop.
+    """
     grad_out = np.ascontiguousarray(grad_out)
     grad_in = np.empty_like(grad_out)
-    grad_bias = np.empty((members, 1, out.shape[-1]), dtype=grad_out.dtype) if with_bias else None
-    mask_source = out.astype(grad_out.dtype, copy=False)
-    _loops.relu_backward(grad_out, mask_source, grad_in, grad_bias, members, out.shape[-1])
+    cols = out.shape[-1]
+    grad_bias = np.empty((members, 1, cols), dtype=grad_out.dtype) if with_bias else None
+    loops = _loops.loops_for(grad_out, out, grad_in, grad_bias) if cols > 1 else _fused_numpy
+    loops.relu_backward(grad_out, out, grad_in, grad_bias, members, cols)
     return grad_in, grad_bias
 
 

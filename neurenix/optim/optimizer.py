@@ -40,9 +40,6 @@ class Optimizer:
             self._slots = [self.flat.data]
         else:
             self.flat = None
-            for p in self.params:  # the update rules write through flat views of each parameter
-                if not p._data.flags.c_contiguous:
-                    p._data = np.ascontiguousarray(p._data)
             self._slots = [p.numpy() for p in self.params]
         self.state = {name: [np.zeros_like(s) for s in self._slots] for name in self.state_names}
         self._scratch = [np.empty_like(s) for s in self._slots]

@@ -83,11 +83,12 @@ class Adam(Optimizer):
         # lr (1 - b1) c / (1 - b1^t) * s1 / (sqrt(s2) + eps c): one fused pass over the parameters.
         t = self.step_count
         c = math.sqrt((1.0 - beta2**t) / (1.0 - beta2))
-        _loops.adam_step(
+        s1, s2 = state["grad_sum"], state["grad_sq_sum"]
+        _loops.loops_for(data, grad, s1, s2).adam_step(
             data,
-            np.ascontiguousarray(grad, dtype=data.dtype),
-            state["grad_sum"],
-            state["grad_sq_sum"],
+            grad,
+            s1,
+            s2,
             beta1,
             beta2,
             self.eps * c,

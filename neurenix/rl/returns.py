@@ -36,7 +36,7 @@ def polyak_update(target: Iterable[Tensor], online: Iterable[Tensor], tau: float
         if tau == 1.0:
             np.copyto(t_data, p_data)
         else:
-            _loops.lerp(t_data, np.ascontiguousarray(p_data, dtype=t_data.dtype), 1.0 - tau, tau)
+            _loops.loops_for(t_data, p_data).lerp(t_data, p_data, 1.0 - tau, tau)
 
 
 def gae(

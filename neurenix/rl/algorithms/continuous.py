@@ -154,7 +154,7 @@ def ensemble_linear(
         w, b = w[:members], b[:members]
     out = np.matmul(xd, w)
     if relu:
-        _loops.add_bias_relu(out, b.astype(out.dtype, copy=False), len(out), out.shape[-1])
+        _loops.loops_for(out, b).add_bias_relu(out, b, len(out), out.shape[-1])
     else:
         out += b
 
