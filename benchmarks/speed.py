@@ -27,8 +27,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurenix._loops import COMPILED
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,7 +52,11 @@ TASKS = [
 
 
 def timed_process(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stdout) of one child process, measured by this process."""
+    """(wall seconds, peak RSS in MB, stdout) of one child process, measured by this process.
+
+    Trap: the peak RSS the kernel reports for a child starts at this process's RSS when it spawned the child, so
+    this process imports neither numpy nor gymnasium nor neurenix: what they need runs in children too.
+    """
     start = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
@@ -97,7 +99,25 @@ def theirs(task: Task, seed: int, sb3_python: str) -> dict:
     return {"wall_s": wall, "rss_mb": rss, "learn_s": result["learn_s"], "final_eval": result["mean_reward"]}
 
 
+def child_output(args: list[str]) -> str:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def gymnasium_floor(task: Task) -> float:
+    """Seconds gymnasium needs for the task's env steps with random actions, timed in a child process."""
+    return float(child_output([str(Path(__file__).resolve()), "--gymnasium-floor", task.name]))
+
+
+def fused_loops() -> str:
+    """Which of Neurenix's fused loops the installed package runs: "C" or, built without a compiler, "numpy"."""
+    return child_output(
+        ["-c", "from neurenix._loops import COMPILED; print('C' if COMPILED else 'numpy')"]
+    ).strip()
+
+
+def time_gymnasium(task: Task) -> float:
     """Seconds gymnasium needs for the task's env steps with random actions (drawn in bulk, not timed)."""
     import gymnasium as gym
     import numpy as np
@@ -135,7 +155,11 @@ def main() -> None:
     )
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "speed.json"))
+    parser.add_argument("--gymnasium-floor", default=None, help=argparse.SUPPRESS)  # the child's side of it
     args = parser.parse_args()
+    if args.gymnasium_floor is not None:
+        print(time_gymnasium(next(t for t in TASKS if t.name == args.gymnasium_floor)))
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     tasks = [t for t in TASKS if args.only is None or args.only.lower() in t.name.lower()]
     report = []
@@ -143,8 +167,8 @@ def main() -> None:
         f"{'task':18s} {'ours s':>7s} {'SB3 s':>7s} {'SB3 learn':>9s} {'speed-up':>8s} {'goal':>5s} "
         f"{'ours MB':>7s} {'SB3 MB':>7s} {'overhead':>8s} {'ours ret':>8s} {'SB3 ret':>8s}"
     )
-    loops = "C" if COMPILED else "numpy"
-    print(f"Neurenix's fused loops: {loops}" + ("" if COMPILED else " (installed without a C compiler)"))
+    loops = fused_loops()
+    print(f"Neurenix's fused loops: {loops}" + ("" if loops == "C" else " (installed without a C compiler)"))
     print(header, flush=True)
     with tempfile.TemporaryDirectory(prefix="neurenix-speed-") as runs_root:
         for task in tasks:
