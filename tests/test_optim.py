@@ -563,6 +563,7 @@ def test_adam_updates_a_non_contiguous_parameter_in_place_through_its_view():
     numpy loops, which the C ones hand strided arrays to), so whatever else shares its memory sees the update."""
     rng = np.random.default_rng(5)
     weight = rng.standard_normal((3, 4)).astype(np.float32)
+    initial = weight.T.copy()
     scale = rng.standard_normal(2)  # float64: the optimizer cannot hold both in one flat buffer
     strided = Tensor(weight.T, requires_grad=True)
     assert not strided.numpy().flags.c_contiguous
@@ -577,6 +578,7 @@ def test_adam_updates_a_non_contiguous_parameter_in_place_through_its_view():
         mixed.step()
         alone.step()
     np.testing.assert_array_equal(strided.numpy(), reference.numpy())
+    assert not np.array_equal(reference.numpy(), initial)  # the steps moved the parameter
     assert np.shares_memory(strided.numpy(), weight)
     np.testing.assert_array_equal(weight.T, reference.numpy())
     np.testing.assert_allclose(doubles.numpy(), scale - 0.3, rtol=1e-6)
