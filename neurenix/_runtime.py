@@ -11,9 +11,10 @@ target, one gradient step with one and two threads:
     DQN 256-256 at batch 64    0.71 ms -> 0.57-0.61 ms
 
 Acting stays on one thread: batch-1 products gain nothing from a second thread, and a DQN run with two
-threads throughout took 18-26 s where two threads for its gradient steps alone gave 16-19 s. OpenBLAS
-computes each output element on one thread in the same order whatever the thread count (parameters after DQN,
-DDPG, SAC and TD3 updates hash the same), so the choice does not change any number a run produces. Two
+threads throughout took 18-26 s where two threads for its gradient steps alone gave 16-19 s. The choice must
+not change any number a run produces, so every core is offered only where OpenBLAS computes each of the
+step's products to the same bits on it as on one thread (`same_bits_on`; true of RL Zoo's DQN, DDPG, SAC and
+TD3, whose parameters after updates hash the same either way, not of every shape). Two
 threads stall when another process holds the second core (a 256-wide step took 5,000-47,000 µs instead of
 550-1,170 µs), so parallel sweeps give each run its share of the cores through NEURENIX_MAX_BLAS_THREADS.
 
@@ -32,9 +33,10 @@ import os
 import statistics
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
 _M_TRIM_THRESHOLD = -1
@@ -74,20 +76,56 @@ def configure_blas_threads() -> int:
     return threads
 
 
-def training_blas_threads(largest_matmul_macs: int) -> tuple[int, ...]:
-    """The BLAS thread counts a training run may use for its gradient steps, by its largest matmul.
+def training_blas_threads(matmuls: Collection[tuple[int, int, int]]) -> tuple[int, ...]:
+    """The BLAS thread counts a training run may use for gradient steps whose products are `matmuls`, given as
+    (rows, inner, cols).
 
-    One choice when NEURENIX_BLAS_THREADS fixes it, when the products are too small to share, or when a BLAS
-    other than OpenBLAS is loaded (only OpenBLAS is known here to give the same numbers with any thread count);
-    otherwise one thread and every core, for `UpdateThreads` to time.
+    One choice when NEURENIX_BLAS_THREADS fixes it, when the products are too small to share, when a BLAS other
+    than OpenBLAS is loaded, or when OpenBLAS would compute one of the products to other bits on every core than
+    on one (`same_bits_on`); otherwise one thread and every core, for `UpdateThreads` to time.
     """
     configured = configured_blas_threads()
     if configured is not None:
         return (configured,)
     cores = available_cores()
-    if largest_matmul_macs < PARALLEL_MATMUL_MACS or cores == 1 or not _only_openblas():
+    largest = max((rows * inner * cols for rows, inner, cols in matmuls), default=0)
+    if (
+        largest < PARALLEL_MATMUL_MACS
+        or cores == 1
+        or not _only_openblas()
+        or not same_bits_on(cores, matmuls)
+    ):
         return (1,)
     return (1, cores)
+
+
+_agreement: dict[tuple[int, frozenset], bool] = {}
+
+
+def same_bits_on(threads: int, matmuls: Collection[tuple[int, int, int]]) -> bool:
+    """Whether the BLAS computes each float32 product of these shapes to the same bits on one thread and on
+    `threads`, tried once per process on random data.
+
+    OpenBLAS does for most shapes, not all: its threaded driver blocks some inner dimensions differently. With
+    numpy 2.3's OpenBLAS 0.3.31 on its SkylakeX kernels, an inner dimension above 448 that is not a multiple of
+    32 differs (464, 500, 1000; 480 and 512 agree), so a DQN with batch_size 1000 or a 500-wide critic would
+    repeat its numbers only if timing picked the same threads every run. ~10 ms for DDPG's 400-300 networks.
+    """
+    key = (threads, frozenset(matmuls))
+    if key not in _agreement:
+        rng = np.random.default_rng(0)
+        _agreement[key] = True
+        for rows, inner, cols in sorted(matmuls):
+            a = rng.standard_normal((rows, inner), dtype=np.float32)
+            b = rng.standard_normal((inner, cols), dtype=np.float32)
+            with blas_threads(1):
+                one = a @ b
+            with blas_threads(threads):
+                shared = a @ b
+            if not np.array_equal(one, shared):
+                _agreement[key] = False
+                break
+    return _agreement[key]
 
 
 def _only_openblas() -> bool:
@@ -139,7 +177,7 @@ class UpdateThreads:
     than when chosen. While fewer threads run, the cores they leave idle may have come free unseen: the others
     are timed afresh after RECHECK_S seconds of it, or RECHECK_UPDATES of its updates if that is longer.
     Rechecking every few seconds regardless cost an idle-machine DQN run ~5%. Results do not depend on the
-    choice (see `training_blas_threads`); only the wall time does.
+    choice (see `same_bits_on`); only the wall time does.
     """
 
     PROBES = 3  # fresh timed updates of a choice before it can be judged ...

@@ -19,47 +19,81 @@ def blas_threads_now() -> int:
     return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
 
 
+LARGE = {(64, 256, 256), (256, 64, 256)}  # PARALLEL_MATMUL_MACS exactly
+SMALL = {(63, 256, 256), (1, 4, 2)}
+HUGE = {(10**3, 10**3, 10**3)}
+
+
 @pytest.fixture
 def four_cores(monkeypatch):
+    """Four cores on which OpenBLAS gives the same bits with any thread count (see the tests of same_bits_on)."""
     monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
     monkeypatch.delenv("NEURENIX_MAX_BLAS_THREADS", raising=False)
     monkeypatch.setattr(_runtime.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(_runtime, "same_bits_on", lambda threads, matmuls: True)
 
 
 def test_training_threads_follow_the_size_of_the_largest_matmul(four_cores):
-    assert _runtime.training_blas_threads(_runtime.PARALLEL_MATMUL_MACS) == (1, 4)
-    assert _runtime.training_blas_threads(_runtime.PARALLEL_MATMUL_MACS - 1) == (1,)
+    assert _runtime.training_blas_threads(LARGE) == (1, 4)
+    assert _runtime.training_blas_threads(SMALL) == (1,)
+    assert _runtime.training_blas_threads(set()) == (1,)
+
+
+def test_products_whose_bits_depend_on_the_thread_count_keep_one_thread(four_cores, monkeypatch):
+    asked = []
+    monkeypatch.setattr(_runtime, "same_bits_on", lambda threads, matmuls: asked.append((threads, matmuls)))
+    assert _runtime.training_blas_threads(LARGE) == (1,)
+    assert asked == [(4, LARGE)]
+
+
+@pytest.mark.parametrize("inner", [400, 464, 480, 500, 1000])
+def test_same_bits_on_tells_whether_every_core_computes_a_product_as_one_thread_does(inner):
+    """On numpy 2.3's OpenBLAS with SkylakeX kernels, 464, 500 and 1000 disagree; other CPUs may differ."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((256, inner), dtype=np.float32)
+    b = rng.standard_normal((inner, 256), dtype=np.float32)
+    with _runtime.blas_threads(1):
+        one = a @ b
+    with _runtime.blas_threads(2):
+        two = a @ b
+    shapes = {(256, inner, 256), (16, 16, 16)}
+    assert _runtime.same_bits_on(2, shapes) == np.array_equal(one, two)
+    assert _runtime.same_bits_on(2, {(16, 16, 16)})
 
 
 @pytest.mark.parametrize(("value", "expected"), [("3", 3), ("0", 1), ("many", None)])
 def test_neurenix_blas_threads_fixes_the_number_when_it_is_one(four_cores, monkeypatch, value, expected):
     monkeypatch.setenv("NEURENIX_BLAS_THREADS", value)
     assert _runtime.configured_blas_threads() == expected
-    small, large = _runtime.training_blas_threads(1), _runtime.training_blas_threads(10**9)
+    small, large = _runtime.training_blas_threads(SMALL), _runtime.training_blas_threads(HUGE)
     assert (small, large) == (((expected,), (expected,)) if expected else ((1,), (1, 4)))
 
 
 def test_a_sweep_share_caps_every_core(four_cores, monkeypatch):
     monkeypatch.setenv("NEURENIX_MAX_BLAS_THREADS", "2")
     assert _runtime.available_cores() == 2
-    assert _runtime.training_blas_threads(10**9) == (1, 2)
+    assert _runtime.training_blas_threads(HUGE) == (1, 2)
     monkeypatch.setenv("NEURENIX_MAX_BLAS_THREADS", "1")
-    assert _runtime.training_blas_threads(10**9) == (1,)
+    assert _runtime.training_blas_threads(HUGE) == (1,)
 
 
 def test_only_openblas_is_timed_against_one_thread(four_cores, monkeypatch):
     monkeypatch.setattr(_runtime, "_only_openblas", lambda: False)
-    assert _runtime.training_blas_threads(10**9) == (1,)
+    assert _runtime.training_blas_threads(HUGE) == (1,)
 
 
-def test_largest_matmul_is_minibatch_rows_times_the_largest_weight():
+def test_gradient_matmuls_cover_every_weight_over_a_minibatch():
     sac = SAC(PENDULUM_OBS, PENDULUM_ACTIONS, actor_hidden_dims=[256, 256], critic_hidden_dims=[400, 300])
     sac.batch_size = 256
-    assert sac._largest_matmul() == 256 * 400 * 300  # a critic ensemble's (2, 400, 300) weight, per member
+    shapes = sac._gradient_matmuls()
+    # A critic ensemble's (2, 400, 300) weight, per member: forward, input gradient, weight gradient.
+    assert {(256, 400, 300), (256, 300, 400), (400, 256, 300)} <= shapes
+    assert {(256, 3, 256), (256, 256, 256), (256, 4, 400)} <= shapes  # the actor's, the critics' first layer
+    assert max(r * i * c for r, i, c in shapes) == 256 * 400 * 300
     dqn = DQN(CARTPOLE_OBS, TWO_ACTIONS, hidden_dims=[256, 256], batch_size=64)
-    assert dqn._largest_matmul() == 64 * 256 * 256
+    assert max(r * i * c for r, i, c in dqn._gradient_matmuls()) == 64 * 256 * 256
     a2c = A2C(CARTPOLE_OBS, TWO_ACTIONS, n_envs=8, n_steps=5)
-    assert a2c._largest_matmul() == 40 * 64 * 64
+    assert max(r * i * c for r, i, c in a2c._gradient_matmuls()) == 40 * 64 * 64
 
 
 class RecordActingThreads(Callback):
@@ -78,7 +112,8 @@ def test_gradient_steps_run_with_the_chosen_threads_and_acting_with_one(monkeypa
     monkeypatch.setattr(_runtime.os, "sched_getaffinity", lambda pid: {0, 1})
     before = blas_threads_now()
     agent = SAC(PENDULUM_OBS, PENDULUM_ACTIONS, batch_size=16, learning_starts=10, seed=0)
-    monkeypatch.setattr(agent, "_largest_matmul", lambda: _runtime.PARALLEL_MATMUL_MACS if large else 1)
+    monkeypatch.setattr(_runtime, "same_bits_on", lambda threads, matmuls: True)
+    monkeypatch.setattr(agent, "_gradient_matmuls", lambda: LARGE if large else SMALL)
     updating: set[int] = set()
     update = agent.update
 
@@ -184,3 +219,27 @@ def test_update_threads_without_a_choice_never_probe(monkeypatch):
     monkeypatch.setattr(_runtime, "time", clock)
     tuner = _runtime.UpdateThreads((1,))
     assert run_updates(tuner, clock, 5, {1: 0.0}) == [1] * 5
+
+
+def _dqn_after_one_update(batch_size: int, threads: int) -> list[np.ndarray]:
+    agent = DQN(CARTPOLE_OBS, TWO_ACTIONS, hidden_dims=[256, 256], batch_size=batch_size, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(batch_size):
+        obs = rng.standard_normal((1, 4)).astype(np.float32)
+        agent.buffer.add(obs, rng.integers(0, 2, (1,)), np.ones(1, np.float32), obs, np.zeros(1, bool))
+    with _runtime.blas_threads(threads):
+        agent.update()
+    return [p.numpy().copy() for p in agent.q_network.parameters()]
+
+
+@pytest.mark.parametrize("batch_size", [64, 500])
+def test_every_thread_count_a_run_may_choose_gives_its_numbers(monkeypatch, batch_size):
+    """The thread count is chosen by timing, so each choice offered must compute the same parameters."""
+    monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
+    monkeypatch.delenv("NEURENIX_MAX_BLAS_THREADS", raising=False)
+    monkeypatch.setattr(_runtime.os, "sched_getaffinity", lambda pid: {0, 1})
+    shapes = DQN(CARTPOLE_OBS, TWO_ACTIONS, hidden_dims=[256, 256], batch_size=batch_size)._gradient_matmuls()
+    choices = _runtime.training_blas_threads(shapes)
+    results = [_dqn_after_one_update(batch_size, threads) for threads in choices]
+    for other in results[1:]:
+        assert all(np.array_equal(x, y) for x, y in zip(results[0], other))

@@ -160,7 +160,7 @@ class Agent:
         episode_target = None if episodes is None else self.episodes + episodes
         callbacks = as_callback(callback, verbose)
 
-        update_threads = UpdateThreads(training_blas_threads(self._largest_matmul()))
+        update_threads = UpdateThreads(training_blas_threads(self._gradient_matmuls()))
         base_seed = vec.seed if vec.seed is not None else self.seed
         obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
         self._on_train_start(vec)
@@ -226,16 +226,18 @@ class Agent:
         callbacks.on_train_end(result)
         return result
 
-    def _largest_matmul(self) -> int:
-        """Multiply-adds of the largest matmul in a gradient step: a minibatch's rows times the largest weight."""
-        weights = [
-            p.shape[-2] * p.shape[-1]
-            for value in vars(self).values()
-            if isinstance(value, Module)
-            for p in value.parameters()
-            if p.ndim >= 2
-        ]
-        return self._minibatch_rows() * max(weights, default=0)
+    def _gradient_matmuls(self) -> set[tuple[int, int, int]]:
+        """(rows, inner, cols) of the matmuls a gradient step may run: each weight's forward, input gradient and
+        weight gradient over a minibatch, in either orientation (a weight is stored (out, in) or (in, out))."""
+        rows = self._minibatch_rows()
+        shapes = set()
+        for value in vars(self).values():
+            if isinstance(value, Module):
+                for p in value.parameters():
+                    if p.ndim >= 2:
+                        a, b = p.shape[-2:]
+                        shapes |= {(rows, a, b), (rows, b, a), (a, rows, b), (b, rows, a)}
+        return shapes
 
     def _minibatch_rows(self) -> int:
         return int(getattr(self, "batch_size", 1))
