@@ -5,6 +5,7 @@ import collections
 import copy
 import importlib
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -241,6 +242,26 @@ def test_float32_parameters_stay_float32(make):
     for name, p in net.named_parameters():
         assert p.dtype == np.float32 and p.grad.dtype == np.float32, name
     assert net(x).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda p: optim.Adam(p), lambda p: optim.SGD(p, lr=0.1, momentum=0.9)],
+    ids=["adam", "sgd"],
+)
+def test_an_optimizer_holds_four_parameter_sized_arrays(make):
+    """Flat data and gradients, plus Adam's two sums, or SGD's momentum and the work array of its numpy passes:
+    Adam's step is one fused loop and needs no work array."""
+    net = nn.mlp([64, 256, 256, 1], rng=np.random.default_rng(0))
+    size = sum(p.numel() for p in net.parameters()) * 4
+    tracemalloc.start()
+    try:
+        optimizer = make(net.parameters())
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert optimizer.flat is not None
+    assert 3.9 * size < held < 4.5 * size
 
 
 def test_optimizer_zero_grad():

@@ -20,9 +20,14 @@ from neurenix.tensor import Tensor
 
 
 class Optimizer:
-    """Subclasses set `state_names` and implement `_update(data, grad, state, scratch)` for one storage slot."""
+    """Subclasses set `state_names` and implement `_update(data, grad, state, scratch)` for one storage slot.
+
+    `scratch` is a parameter-sized work array for rules that compute in numpy passes (`uses_scratch`); a rule
+    whose step is one fused loop gets None and the memory is not allocated.
+    """
 
     state_names: tuple[str, ...] = ()
+    uses_scratch = True
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
         self.params = list(params)
@@ -42,7 +47,7 @@ class Optimizer:
             self.flat = None
             self._slots = [p.numpy() for p in self.params]
         self.state = {name: [np.zeros_like(s) for s in self._slots] for name in self.state_names}
-        self._scratch = [np.empty_like(s) for s in self._slots]
+        self._scratch = [np.empty_like(s) if self.uses_scratch else None for s in self._slots]
 
     def zero_grad(self) -> None:
         if self.flat is not None:
@@ -73,9 +78,12 @@ class Optimizer:
             return
         part = slice(self.flat.offsets[i], self.flat.offsets[i + 1])
         state = {name: arrays[0][part] for name, arrays in self.state.items()}
-        self._update(self.flat.data[part], self.flat.grad[part], state, self._scratch[0][part])
+        scratch = self._scratch[0]
+        self._update(
+            self.flat.data[part], self.flat.grad[part], state, None if scratch is None else scratch[part]
+        )
 
-    def _update(self, data: np.ndarray, grad: np.ndarray, state: dict, scratch: np.ndarray) -> None:
+    def _update(self, data: np.ndarray, grad: np.ndarray, state: dict, scratch: np.ndarray | None) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray | float | int]:

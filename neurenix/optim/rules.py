@@ -52,6 +52,7 @@ class Adam(Optimizer):
     """
 
     state_names = ("grad_sum", "grad_sq_sum")
+    uses_scratch = False  # one fused loop per step
 
     def __init__(
         self,
