@@ -1,20 +1,33 @@
-"""Microseconds per training iteration (forward, MSE, backward, Adam) of the engine vs hand-written numpy.
+"""Microseconds per training iteration of the engine against the same computation written by hand.
 
     python benchmarks/engine.py [--repeats N] [--json PATH]
 
-Both sides run in the same process on the same data and the same initial weights; the ratio is engine/numpy.
+Two kinds of rows, both sides in one process on the same data and the same initial weights; the ratio is
+engine / hand-written:
+- small MLPs (forward, MSE, backward, Adam) against plain numpy: the framework overhead that small networks
+  of classic control pay on every step;
+- a DDPG gradient step with RL Zoo's Pendulum networks (400-300, batch 256) against `HandWrittenDDPG`: the same
+  products in the same layouts, the same fused loops, preallocated arrays and no graph, so the ratio is what the
+  engine costs over the machine's floor for an arithmetic-bound step. Its blocks of steps alternate with the
+  agent's, so that a slow minute of the host falls on both sides.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import time
 
+import gymnasium as gym
 import numpy as np
 
-from neurenix import Tensor, nn, optim
+from neurenix import Tensor, _loops, nn, optim
+from neurenix._runtime import blas_threads, training_blas_threads
 from neurenix.nn import functional as F
+from neurenix.rl.algorithms.ddpg import DDPG
+from neurenix.rl.returns import td_target
 
 CASES = [
     # name, sizes, activation, batch
@@ -77,6 +90,142 @@ class NumpyMLP:
         return loss
 
 
+class HandWrittenDDPG:
+    """One DDPG gradient step written out: DDPG.update's arithmetic with nothing but the work.
+
+    The weights start as copies of `agent`'s, in its layouts (the actor's (out, in) like nn.Linear, the critic's
+    (in, out)), so the products have the agent's shapes and transposes; the elementwise passes are the fused loops
+    the engine runs, the hidden layers into arrays allocated once. Given the same batch it reaches the agent's
+    parameters to the bit, which `ddpg_floor_gap` checks before anything is timed.
+    """
+
+    def __init__(self, agent: DDPG) -> None:
+        self.gamma, self.tau, self.batch_size = agent.gamma, agent.tau, agent.batch_size
+        self.obs_dim = agent.actor[0].in_features
+        self.actor = _FlatNetwork([p.numpy() for p in agent.actor.parameters()], agent.actor_optimizer)
+        self.actor_target = _FlatNetwork([p.numpy() for p in agent.actor_target.parameters()])
+        critic = [p.numpy()[0] for p in agent.critic.parameters()]  # one member: drop the ensemble axis
+        self.critic = _FlatNetwork(critic, agent.critic_optimizer)
+        self.critic_target = _FlatNetwork([p.numpy()[0] for p in agent.critic_target.parameters()])
+        rows, (h1, h2) = self.batch_size, agent.actor_hidden_dims
+        self.actor_hidden = (np.empty((rows, h1), np.float32), np.empty((rows, h2), np.float32))
+        self.critic_hidden = (np.empty((rows, h1), np.float32), np.empty((rows, h2), np.float32))
+        self.grad_hidden = (np.empty((rows, h1), np.float32), np.empty((rows, h2), np.float32))
+
+    def step(self, obs, actions, rewards, next_obs, terminated) -> None:
+        with_next = np.concatenate([next_obs, self._actor(self.actor_target.params, next_obs)], axis=1)
+        next_q = self._critic(self.critic_target.params, with_next)[:, 0]
+        targets = td_target(rewards, terminated, next_q, self.gamma)
+
+        critic_input = np.concatenate([obs, actions], axis=1)
+        q = self._critic(self.critic.params, critic_input)
+        grad_q = (q[:, 0] - targets)[:, None] * np.float32(2.0 / len(q))
+        self._critic_backward(critic_input, grad_q, self.critic.grads)
+        self.critic.adam_step()
+
+        mu = self._actor(self.actor.params, obs)
+        actor_input = np.concatenate([obs, mu], axis=1)
+        self._critic(self.critic.params, actor_input)
+        grad_input = self._critic_backward(
+            actor_input, np.full((len(mu), 1), -1.0 / len(mu), np.float32), None
+        )
+        self._actor_backward(obs, grad_input[:, self.obs_dim :] * (1.0 - mu * mu))
+        self.actor.adam_step()
+
+        self.critic_target.lerp_towards(self.critic, self.tau)
+        self.actor_target.lerp_towards(self.actor, self.tau)
+
+    def _actor(self, params, obs):
+        (w1, b1, w2, b2, w3, b3), (h1, h2) = params, self.actor_hidden
+        np.matmul(obs, w1.T, out=h1)
+        _loops.loops_for(h1, b1).add_bias_relu(h1, b1, 1, h1.shape[1])
+        np.matmul(h1, w2.T, out=h2)
+        _loops.loops_for(h2, b2).add_bias_relu(h2, b2, 1, h2.shape[1])
+        return np.tanh(h2 @ w3.T + b3)
+
+    def _critic(self, params, inputs):
+        (w1, b1, w2, b2, w3, b3), (h1, h2) = params, self.critic_hidden
+        np.matmul(inputs, w1, out=h1)
+        _loops.loops_for(h1, b1).add_bias_relu(h1, b1, 1, h1.shape[1])
+        np.matmul(h1, w2, out=h2)
+        _loops.loops_for(h2, b2).add_bias_relu(h2, b2, 1, h2.shape[1])
+        return h2 @ w3 + b3
+
+    def _critic_backward(self, inputs, grad_q, grads):
+        """The weights' gradients into `grads`, or, for the actor's step (grads None), the inputs' gradient."""
+        (_, _, w2, _, w3, _), (h1, h2), (g1, g2) = self.critic.params, self.critic_hidden, self.grad_hidden
+        bias = (None, None) if grads is None else (grads[1], grads[3])
+        if grads is not None:
+            np.matmul(h2.T, grad_q, out=grads[4])
+            grads[5][...] = grad_q.sum(axis=0)
+        through_head = grad_q * w3.T
+        _loops.loops_for(through_head, h2, g2, bias[1]).relu_backward(
+            through_head, h2, g2, bias[1], 1, h2.shape[1]
+        )
+        if grads is not None:
+            np.matmul(h1.T, g2, out=grads[2])
+        through_hidden = g2 @ w2.T
+        _loops.loops_for(through_hidden, h1, g1, bias[0]).relu_backward(
+            through_hidden, h1, g1, bias[0], 1, h1.shape[1]
+        )
+        if grads is not None:
+            np.matmul(inputs.T, g1, out=grads[0])
+            return None
+        return g1 @ self.critic.params[0].T
+
+    def _actor_backward(self, obs, grad_pre_tanh) -> None:
+        (_, _, w2, _, w3, _), grads = self.actor.params, self.actor.grads
+        (h1, h2), (g1, g2) = self.actor_hidden, self.grad_hidden
+        np.matmul(grad_pre_tanh.T, h2, out=grads[4])
+        grads[5][...] = grad_pre_tanh.sum(axis=0)
+        through_head = grad_pre_tanh * w3
+        _loops.loops_for(through_head, h2, g2, grads[3]).relu_backward(
+            through_head, h2, g2, grads[3], 1, h2.shape[1]
+        )
+        np.matmul(g2.T, h1, out=grads[2])
+        through_hidden = g2 @ w2
+        _loops.loops_for(through_hidden, h1, g1, grads[1]).relu_backward(
+            through_hidden, h1, g1, grads[1], 1, h1.shape[1]
+        )
+        np.matmul(g1.T, obs, out=grads[0])
+
+
+class _FlatNetwork:
+    """A network's parameters (and, with an optimizer to copy the settings of, gradients and Adam's sums) as
+    views into one array each, like the engine's optimizers keep them: Adam and Polyak are one pass each."""
+
+    def __init__(self, arrays, optimizer=None) -> None:
+        self.data, self.params = _flat_copy(arrays)
+        if optimizer is None:
+            return
+        self.grad, self.grads = _flat_copy([np.zeros_like(a) for a in arrays])
+        self.grad_sum, self.grad_sq_sum = np.zeros_like(self.data), np.zeros_like(self.data)
+        self.lr, (self.beta1, self.beta2), self.eps = optimizer.lr, optimizer.betas, optimizer.eps
+        self.t = 0
+
+    def adam_step(self) -> None:
+        """Adam in the engine's form (see neurenix/optim/rules.py): sums instead of averages, one fused loop."""
+        self.t += 1
+        c = math.sqrt((1.0 - self.beta2**self.t) / (1.0 - self.beta2))
+        step = self.lr * (1.0 - self.beta1) * c / (1.0 - self.beta1**self.t)
+        loops = _loops.loops_for(self.data, self.grad, self.grad_sum, self.grad_sq_sum)
+        loops.adam_step(
+            self.data, self.grad, self.grad_sum, self.grad_sq_sum, self.beta1, self.beta2, self.eps * c, step
+        )
+
+    def lerp_towards(self, online: _FlatNetwork, tau: float) -> None:
+        _loops.loops_for(self.data, online.data).lerp(self.data, online.data, 1.0 - tau, tau)
+
+
+def _flat_copy(arrays):
+    flat = np.concatenate([a.reshape(-1) for a in arrays]).astype(np.float32)
+    views, offset = [], 0
+    for a in arrays:
+        views.append(flat[offset : offset + a.size].reshape(a.shape))
+        offset += a.size
+    return flat, views
+
+
 def time_per_iteration(step, iterations, repeats):
     best = float("inf")
     for _ in range(repeats):
@@ -106,10 +255,86 @@ def bench_case(sizes, activation, batch, repeats):
     for _ in range(50):  # warm caches and BLAS
         engine_step()
         reference.step(x, y)
-    engine_us = numpy_us = 0.0
     engine_us = time_per_iteration(engine_step, iterations, repeats)
     numpy_us = time_per_iteration(lambda: reference.step(x, y), iterations, repeats)
     return engine_us, numpy_us
+
+
+def ddpg_agent(steps_per_block: int) -> DDPG:
+    """RL Zoo's Pendulum DDPG (3 -> 400-300 -> 1, batch 256) with a buffer of random transitions."""
+    agent = DDPG(
+        gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+        gym.spaces.Box(-2.0, 2.0, (1,), np.float32),
+        actor_hidden_dims=[400, 300],
+        critic_hidden_dims=[400, 300],
+        gamma=0.98,
+        buffer_size=10000,
+        batch_size=256,
+        gradient_steps=steps_per_block,
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(10000):
+        obs, next_obs = rng.standard_normal((2, 1, 3), dtype=np.float32)
+        action = rng.uniform(-1.0, 1.0, (1, 1)).astype(np.float32)
+        agent.buffer.add(obs, action, rng.standard_normal(1, dtype=np.float32), next_obs, np.zeros(1))
+    return agent
+
+
+def ddpg_floor_gap(agent: DDPG, floor: HandWrittenDDPG) -> float:
+    """The largest parameter difference after one step of each on the same batch (0 unless one has a bug)."""
+    batch = agent.buffer.sample(agent.batch_size)
+    steps, agent.gradient_steps = agent.gradient_steps, 1
+    sample, agent.replay.sample = agent.replay.sample, lambda: batch
+    agent.update()
+    agent.replay.sample, agent.gradient_steps = sample, steps
+    floor.step(*batch)
+    pairs = [
+        (agent.actor, floor.actor),
+        (agent.critic, floor.critic),
+        (agent.actor_target, floor.actor_target),
+        (agent.critic_target, floor.critic_target),
+    ]
+    return max(
+        float(np.abs(p.numpy().reshape(-1) - q.reshape(-1)).max())
+        for network, hand in pairs
+        for p, q in zip(network.parameters(), hand.params)
+    )
+
+
+def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tuple[float, float, float]:
+    """Engine and floor per gradient step (median µs over alternating blocks) and the median of the per-round
+    ratios, on `threads` BLAS threads."""
+    agent = ddpg_agent(steps_per_block)
+    floor = HandWrittenDDPG(agent)
+    gap = ddpg_floor_gap(agent, floor)
+    if gap != 0.0:
+        raise AssertionError(f"the hand-written DDPG step differs from the agent's by {gap:g}: not the floor")
+    buffer, rng = agent.buffer, np.random.default_rng(1)
+
+    def floor_block():
+        for _ in range(steps_per_block):
+            rows = rng.integers(0, len(buffer), agent.batch_size)
+            floor.step(
+                buffer.observations[rows],
+                buffer.actions[rows],
+                buffer.rewards[rows],
+                buffer.next_observations[rows],
+                buffer.terminated[rows],
+            )
+
+    sides = {"engine": agent.update, "floor": floor_block}
+    times: dict[str, list[float]] = {"engine": [], "floor": []}
+    with blas_threads(threads):
+        for block in sides.values():  # warm caches, BLAS threads and the allocator
+            block()
+        for round_ in range(rounds):
+            for name in sorted(sides, reverse=round_ % 2 == 1):
+                start = time.perf_counter()
+                sides[name]()
+                times[name].append((time.perf_counter() - start) / steps_per_block * 1e6)
+    ratio = statistics.median(e / f for e, f in zip(times["engine"], times["floor"]))
+    return statistics.median(times["engine"]), statistics.median(times["floor"]), ratio
 
 
 def main() -> None:
@@ -118,13 +343,19 @@ def main() -> None:
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     rows = []
-    print(f"{'case':36s} {'engine µs':>10s} {'numpy µs':>10s} {'ratio':>6s}")
+    print(f"{'case':36s} {'engine µs':>10s} {'by hand µs':>10s} {'ratio':>6s}")
     for name, sizes, activation, batch in CASES:
         engine_us, numpy_us = bench_case(sizes, activation, batch, args.repeats)
         rows.append(
-            {"case": name, "engine_us": engine_us, "numpy_us": numpy_us, "ratio": engine_us / numpy_us}
+            {"case": name, "engine_us": engine_us, "hand_us": numpy_us, "ratio": engine_us / numpy_us}
         )
         print(f"{name:36s} {engine_us:10.1f} {numpy_us:10.1f} {engine_us / numpy_us:6.2f}")
+    agent_products = ddpg_agent(1)._gradient_matmuls()
+    for threads in training_blas_threads(agent_products):
+        name = f"ddpg step 400-300, batch 256, {threads} thr"
+        engine_us, floor_us, ratio = bench_ddpg_step(threads, rounds=4 * args.repeats)
+        rows.append({"case": name, "engine_us": engine_us, "hand_us": floor_us, "ratio": ratio})
+        print(f"{name:36s} {engine_us:10.1f} {floor_us:10.1f} {ratio:6.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
