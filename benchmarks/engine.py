@@ -5,11 +5,12 @@
 Two kinds of rows, both sides in one process on the same data and the same initial weights; the ratio is
 engine / hand-written:
 - small MLPs (forward, MSE, backward, Adam) against plain numpy: the framework overhead that small networks
-  of classic control pay on every step;
+  of classic control pay on every step. Each side's best of --repeats timed runs.
 - a DDPG gradient step with RL Zoo's Pendulum networks (400-300, batch 256) against `HandWrittenDDPG`: the same
-  products in the same layouts, the same fused loops, preallocated arrays and no graph, so the ratio is what the
-  engine costs over the machine's floor for an arithmetic-bound step. Its blocks of steps alternate with the
-  agent's, so that a slow minute of the host falls on both sides.
+  products in the same layouts, the same fused loops, preallocated hidden layers and no graph, so the ratio is
+  what the engine costs over the floor of these kernels for an arithmetic-bound step. Blocks of 100 steps
+  alternate between the sides, so that a slow minute of the host falls on both; the times are medians over the
+  blocks and the ratio the median of each round's ratio.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ class HandWrittenDDPG:
     The weights start as copies of `agent`'s, in its layouts (the actor's (out, in) like nn.Linear, the critic's
     (in, out)), so the products have the agent's shapes and transposes; the elementwise passes are the fused loops
     the engine runs, the hidden layers into arrays allocated once. Given the same batch it reaches the agent's
-    parameters to the bit, which `ddpg_floor_gap` checks before anything is timed.
+    gradients and parameters to the bit, which `ddpg_floor_gap` checks before anything is timed. It skips only
+    the loss values the agent reports (two scalars a step).
     """
 
     def __init__(self, agent: DDPG) -> None:
@@ -107,10 +109,10 @@ class HandWrittenDDPG:
         critic = [p.numpy()[0] for p in agent.critic.parameters()]  # one member: drop the ensemble axis
         self.critic = _FlatNetwork(critic, agent.critic_optimizer)
         self.critic_target = _FlatNetwork([p.numpy()[0] for p in agent.critic_target.parameters()])
-        rows, (h1, h2) = self.batch_size, agent.actor_hidden_dims
-        self.actor_hidden = (np.empty((rows, h1), np.float32), np.empty((rows, h2), np.float32))
-        self.critic_hidden = (np.empty((rows, h1), np.float32), np.empty((rows, h2), np.float32))
-        self.grad_hidden = (np.empty((rows, h1), np.float32), np.empty((rows, h2), np.float32))
+        self.actor_hidden, self.actor_grad_hidden = _hidden_arrays(self.batch_size, agent.actor_hidden_dims)
+        self.critic_hidden, self.critic_grad_hidden = _hidden_arrays(
+            self.batch_size, agent.critic_hidden_dims
+        )
 
     def step(self, obs, actions, rewards, next_obs, terminated) -> None:
         with_next = np.concatenate([next_obs, self._actor(self.actor_target.params, next_obs)], axis=1)
@@ -152,8 +154,10 @@ class HandWrittenDDPG:
         return h2 @ w3 + b3
 
     def _critic_backward(self, inputs, grad_q, grads):
-        """The weights' gradients into `grads`, or, for the actor's step (grads None), the inputs' gradient."""
-        (_, _, w2, _, w3, _), (h1, h2), (g1, g2) = self.critic.params, self.critic_hidden, self.grad_hidden
+        """The critic's own step passes its weights' `grads` to fill; the actor's step passes None, as the engine
+        freezes the critic there, and gets the gradient w.r.t. the inputs instead."""
+        (_, _, w2, _, w3, _), (h1, h2) = self.critic.params, self.critic_hidden
+        g1, g2 = self.critic_grad_hidden
         bias = (None, None) if grads is None else (grads[1], grads[3])
         if grads is not None:
             np.matmul(h2.T, grad_q, out=grads[4])
@@ -175,7 +179,7 @@ class HandWrittenDDPG:
 
     def _actor_backward(self, obs, grad_pre_tanh) -> None:
         (_, _, w2, _, w3, _), grads = self.actor.params, self.actor.grads
-        (h1, h2), (g1, g2) = self.actor_hidden, self.grad_hidden
+        (h1, h2), (g1, g2) = self.actor_hidden, self.actor_grad_hidden
         np.matmul(grad_pre_tanh.T, h2, out=grads[4])
         grads[5][...] = grad_pre_tanh.sum(axis=0)
         through_head = grad_pre_tanh * w3
@@ -215,6 +219,11 @@ class _FlatNetwork:
 
     def lerp_towards(self, online: _FlatNetwork, tau: float) -> None:
         _loops.loops_for(self.data, online.data).lerp(self.data, online.data, 1.0 - tau, tau)
+
+
+def _hidden_arrays(rows, widths):
+    """Two hidden layers' activations and their gradients, allocated once."""
+    return tuple(tuple(np.empty((rows, width), np.float32) for width in widths) for _ in range(2))
 
 
 def _flat_copy(arrays):
@@ -261,7 +270,8 @@ def bench_case(sizes, activation, batch, repeats):
 
 
 def ddpg_agent(steps_per_block: int) -> DDPG:
-    """RL Zoo's Pendulum DDPG (3 -> 400-300 -> 1, batch 256) with a buffer of random transitions."""
+    """RL Zoo's Pendulum DDPG (actor 3 -> 400-300 -> 1, critic 4 -> 400-300 -> 1, batch 256) with a buffer of
+    random transitions."""
     agent = DDPG(
         gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
         gym.spaces.Box(-2.0, 2.0, (1,), np.float32),
@@ -273,33 +283,40 @@ def ddpg_agent(steps_per_block: int) -> DDPG:
         gradient_steps=steps_per_block,
         seed=0,
     )
-    rng = np.random.default_rng(0)
-    for _ in range(10000):
-        obs, next_obs = rng.standard_normal((2, 1, 3), dtype=np.float32)
-        action = rng.uniform(-1.0, 1.0, (1, 1)).astype(np.float32)
-        agent.buffer.add(obs, action, rng.standard_normal(1, dtype=np.float32), next_obs, np.zeros(1))
+    rng, rows = np.random.default_rng(0), agent.buffer.buffer_size
+    obs, next_obs = rng.standard_normal((2, rows, 3), dtype=np.float32)
+    actions = rng.uniform(-1.0, 1.0, (rows, 1)).astype(np.float32)
+    agent.buffer.add(obs, actions, rng.standard_normal(rows, dtype=np.float32), next_obs, np.zeros(rows))
     return agent
 
 
 def ddpg_floor_gap(agent: DDPG, floor: HandWrittenDDPG) -> float:
-    """The largest parameter difference after one step of each on the same batch (0 unless one has a bug)."""
+    """The largest difference in gradients and parameters after one step of each on the same batch (0 unless
+    one has a bug). Gradients too: Adam's first step is ~lr sign(g), blind to a gradient's scale."""
     batch = agent.buffer.sample(agent.batch_size)
     steps, agent.gradient_steps = agent.gradient_steps, 1
-    sample, agent.replay.sample = agent.replay.sample, lambda: batch
-    agent.update()
-    agent.replay.sample, agent.gradient_steps = sample, steps
+    agent.replay.sample = lambda: batch
+    try:
+        agent.update()
+    finally:
+        del agent.replay.sample
+        agent.gradient_steps = steps
     floor.step(*batch)
     pairs = [
-        (agent.actor, floor.actor),
-        (agent.critic, floor.critic),
-        (agent.actor_target, floor.actor_target),
-        (agent.critic_target, floor.critic_target),
+        (agent.actor_optimizer.flat.grad, floor.actor.grad),
+        (agent.critic_optimizer.flat.grad, floor.critic.grad),
+        *(
+            (p.numpy(), q)
+            for network, hand in (
+                (agent.actor, floor.actor),
+                (agent.critic, floor.critic),
+                (agent.actor_target, floor.actor_target),
+                (agent.critic_target, floor.critic_target),
+            )
+            for p, q in zip(network.parameters(), hand.params, strict=True)
+        ),
     ]
-    return max(
-        float(np.abs(p.numpy().reshape(-1) - q.reshape(-1)).max())
-        for network, hand in pairs
-        for p, q in zip(network.parameters(), hand.params)
-    )
+    return max(float(np.abs(ours.reshape(-1) - theirs.reshape(-1)).max()) for ours, theirs in pairs)
 
 
 def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tuple[float, float, float]:
@@ -307,9 +324,6 @@ def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tu
     ratios, on `threads` BLAS threads."""
     agent = ddpg_agent(steps_per_block)
     floor = HandWrittenDDPG(agent)
-    gap = ddpg_floor_gap(agent, floor)
-    if gap != 0.0:
-        raise AssertionError(f"the hand-written DDPG step differs from the agent's by {gap:g}: not the floor")
     buffer, rng = agent.buffer, np.random.default_rng(1)
 
     def floor_block():
@@ -326,6 +340,11 @@ def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tu
     sides = {"engine": agent.update, "floor": floor_block}
     times: dict[str, list[float]] = {"engine": [], "floor": []}
     with blas_threads(threads):
+        gap = ddpg_floor_gap(agent, floor)
+        if gap != 0.0:
+            raise AssertionError(
+                f"the hand-written DDPG step differs from the agent's by {gap:g}: not the floor"
+            )
         for block in sides.values():  # warm caches, BLAS threads and the allocator
             block()
         for round_ in range(rounds):
