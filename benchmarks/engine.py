@@ -324,18 +324,10 @@ def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tu
     ratios, on `threads` BLAS threads."""
     agent = ddpg_agent(steps_per_block)
     floor = HandWrittenDDPG(agent)
-    buffer, rng = agent.buffer, np.random.default_rng(1)
 
     def floor_block():
-        for _ in range(steps_per_block):
-            rows = rng.integers(0, len(buffer), agent.batch_size)
-            floor.step(
-                buffer.observations[rows],
-                buffer.actions[rows],
-                buffer.rewards[rows],
-                buffer.next_observations[rows],
-                buffer.terminated[rows],
-            )
+        for _ in range(steps_per_block):  # the agent's own sampler: both sides pay the same for their batches
+            floor.step(*agent.buffer.sample(agent.batch_size))
 
     sides = {"engine": agent.update, "floor": floor_block}
     times: dict[str, list[float]] = {"engine": [], "floor": []}
