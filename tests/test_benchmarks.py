@@ -1,0 +1,36 @@
+"""The benchmarks' own correctness: a figure from `make bench` means something only if both sides compute the same.
+
+`benchmarks/engine.py` times DDPG's update against `HandWrittenDDPG` and stops if the two disagree, but `make
+bench` is not run in CI; this runs the same check, so a change to either side is caught by `make test`.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ENGINE_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "engine.py"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    spec = importlib.util.spec_from_file_location("benchmarks_engine", ENGINE_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hand_written_ddpg_step_reaches_the_agents_bits(engine):
+    agent = engine.ddpg_agent(steps_per_block=1)
+    floor = engine.HandWrittenDDPG(agent)
+    assert engine.ddpg_floor_gap(agent, floor) == 0.0
+    # Again from the state both reached: Adam's second step and the moved targets are compared too.
+    assert engine.ddpg_floor_gap(agent, floor) == 0.0
+
+
+@pytest.mark.parametrize("attribute, value", [("gamma", 0.97), ("tau", 0.006)])
+def test_the_bit_check_sees_a_floor_that_computes_something_else(engine, attribute, value):
+    agent = engine.ddpg_agent(steps_per_block=1)
+    floor = engine.HandWrittenDDPG(agent)
+    setattr(floor, attribute, value)
+    assert engine.ddpg_floor_gap(agent, floor) > 0.0
