@@ -163,14 +163,22 @@ class HandWrittenDDPG:
             np.matmul(h2.T, grad_q, out=grads[4])
             grads[5][...] = grad_q.sum(axis=0)
         through_head = grad_q * w3.T
+        activity = np.empty((1, h2.shape[1]), np.float32)
         _loops.loops_for(through_head, h2, g2, bias[1]).relu_backward(
-            through_head, h2, g2, bias[1], 1, h2.shape[1]
+            through_head, h2, g2, bias[1], activity, 1, h2.shape[1]
         )
-        if grads is not None:
-            np.matmul(h1.T, g2, out=grads[2])
-        through_hidden = g2 @ w2.T
+        live = F.live_units(activity[0])
+        if live is None:
+            if grads is not None:
+                np.matmul(h1.T, g2, out=grads[2])
+            through_hidden = g2 @ w2.T
+        else:  # the engine's skipping of units without gradient, written out (see F.live_units)
+            kept = g2[:, live]
+            if grads is not None:
+                _loops.put_columns(h1.T @ kept, live, grads[2])
+            through_hidden = kept @ w2[:, live].T
         _loops.loops_for(through_hidden, h1, g1, bias[0]).relu_backward(
-            through_hidden, h1, g1, bias[0], 1, h1.shape[1]
+            through_hidden, h1, g1, bias[0], None, 1, h1.shape[1]
         )
         if grads is not None:
             np.matmul(inputs.T, g1, out=grads[0])
@@ -183,13 +191,21 @@ class HandWrittenDDPG:
         np.matmul(grad_pre_tanh.T, h2, out=grads[4])
         grads[5][...] = grad_pre_tanh.sum(axis=0)
         through_head = grad_pre_tanh * w3
+        activity = np.empty((1, h2.shape[1]), np.float32)
         _loops.loops_for(through_head, h2, g2, grads[3]).relu_backward(
-            through_head, h2, g2, grads[3], 1, h2.shape[1]
+            through_head, h2, g2, grads[3], activity, 1, h2.shape[1]
         )
-        np.matmul(g2.T, h1, out=grads[2])
-        through_hidden = g2 @ w2
+        live = F.live_units(activity[0])
+        if live is None:
+            np.matmul(g2.T, h1, out=grads[2])
+            through_hidden = g2 @ w2
+        else:
+            kept = g2[:, live]
+            grads[2].fill(0)
+            grads[2][live] = kept.T @ h1
+            through_hidden = kept @ w2[live]
         _loops.loops_for(through_hidden, h1, g1, grads[1]).relu_backward(
-            through_hidden, h1, g1, grads[1], 1, h1.shape[1]
+            through_hidden, h1, g1, grads[1], None, 1, h1.shape[1]
         )
         np.matmul(g1.T, obs, out=grads[0])
 

@@ -48,10 +48,21 @@ def relu_backward(
     out: np.ndarray,
     grad_in: np.ndarray,
     bias_grad: np.ndarray | None,
+    activity: np.ndarray | None,
     members: int,
     cols: int,
 ) -> None:
-    """grad_in = grad_out * (out > 0); bias_grad (or None) = grad_in summed over each member's rows."""
+    """grad_in = grad_out * (out > 0); bias_grad (or None) = grad_in summed over each member's rows; activity (or
+    None), (members, cols) = |grad_in| summed likewise, zero exactly for the columns of grad_in that are."""
     np.multiply(grad_out, out > 0.0, out=grad_in)
+    per_member = grad_in.reshape(members, -1, cols)
     if bias_grad is not None:
-        bias_grad[...] = grad_in.reshape(members, -1, cols).sum(axis=1).reshape(bias_grad.shape)
+        bias_grad[...] = per_member.sum(axis=1).reshape(bias_grad.shape)
+    if activity is not None:
+        activity[...] = np.abs(per_member).sum(axis=1).reshape(activity.shape)
+
+
+def put_columns(src: np.ndarray, index: np.ndarray, dst: np.ndarray) -> None:
+    """dst = 0 but in its columns `index`, which get src's (rows, len(index)) values."""
+    dst.fill(0)
+    dst[:, index] = src

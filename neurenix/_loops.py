@@ -31,3 +31,8 @@ def loops_for(*arrays: np.ndarray | None):
         if a is not None and (a.dtype != dtype or not a.flags.c_contiguous):
             return _fused_numpy
     return _fused
+
+
+def put_columns(src: np.ndarray, index: np.ndarray, dst: np.ndarray) -> None:
+    """dst = 0 but in its columns `index`, which get src's (rows, len(index)) values."""
+    loops_for(src, dst).put_columns(src, index, dst)

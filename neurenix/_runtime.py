@@ -109,20 +109,23 @@ def same_bits_on(threads: int, matmuls: Collection[tuple[int, int, int]]) -> boo
     OpenBLAS does for most shapes, not all: its threaded driver blocks some inner dimensions differently. With
     numpy 2.3's OpenBLAS 0.3.31 on its SkylakeX kernels, an inner dimension above 448 that is not a multiple of
     32 differs (464, 500, 1000; 480 and 512 agree), so a DQN with batch_size 1000 or a 500-wide critic would
-    repeat its numbers only if timing picked the same threads every run. 3.5 ms for RL Zoo's DQN, 30 ms for DDPG's
-    400-300 networks.
+    repeat its numbers only if timing picked the same threads every run. 5 ms for RL Zoo's DQN, 50 ms for DDPG's
+    400-300 networks (206 shapes, with those of `neurenix.nn.functional.skipped_widths`).
     """
     key = (threads, frozenset(matmuls))
     if key not in _agreement:
-        rng = np.random.default_rng(0)
-        _agreement[key] = all(_same_product(rng, shape, threads) for shape in sorted(matmuls))
+        largest = max((rows * inner + inner * cols for rows, inner, cols in matmuls), default=0)
+        pool = np.random.default_rng(0).standard_normal(largest, dtype=np.float32)
+        _agreement[key] = all(_same_product(pool, shape, threads) for shape in sorted(matmuls))
     return _agreement[key]
 
 
-def _same_product(rng: np.random.Generator, shape: tuple[int, int, int], threads: int) -> bool:
+def _same_product(pool: np.ndarray, shape: tuple[int, int, int], threads: int) -> bool:
+    """a @ b on one thread and on `threads`, with a and b cut from one pool of random numbers (drawing afresh
+    for each of the ~200 shapes of a 400-300 DDPG would take most of the check's time)."""
     rows, inner, cols = shape
-    a = rng.standard_normal((rows, inner), dtype=np.float32)
-    b = rng.standard_normal((inner, cols), dtype=np.float32)
+    a = pool[: rows * inner].reshape(rows, inner)
+    b = pool[rows * inner : rows * inner + inner * cols].reshape(inner, cols)
     with blas_threads(1):
         one = a @ b
     with blas_threads(threads):

@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from neurenix import _loops
+
 DEFAULT_DTYPE = np.float32
 
 _grad_enabled = True
@@ -130,11 +132,51 @@ class Product:
     def compute_into(self, leaf: Tensor) -> bool:
         """Write into the leaf's empty gradient storage if it has some of the product's type; False otherwise."""
         storage = leaf._grad
-        if storage is None or leaf._has_grad or not storage.dtype == self.a.dtype == self.b.dtype:
+        if storage is None or leaf._has_grad or not self._fits(storage.dtype):
             return False
-        np.matmul(self.a, self.b, out=storage)
+        self._write(storage)
         leaf._has_grad = True
         return True
+
+    def _fits(self, dtype: np.dtype) -> bool:
+        return dtype == self.a.dtype == self.b.dtype
+
+    def _write(self, out: np.ndarray) -> None:
+        np.matmul(self.a, self.b, out=out)
+
+
+class ScatteredProduct(Product):
+    """A weight gradient that is zero but in some rows or columns, where it is a product: what a ReLU layer's
+    backward gives when it leaves its dead units out (`neurenix.nn.functional.live_units`).
+
+    `blocks` holds (member, axis, index, a, b): the gradient's [member] slice (all of it when member is None) is
+    a @ b where `index` (None: everywhere) picks its rows (axis 0) or columns (axis 1), and zero elsewhere.
+    """
+
+    __slots__ = ("shape", "blocks")
+
+    def __init__(self, shape: tuple[int, ...], blocks: list) -> None:
+        self.shape, self.blocks = shape, blocks
+
+    def compute(self) -> np.ndarray:
+        out = np.empty(self.shape, dtype=self.blocks[0][3].dtype)
+        self._write(out)
+        return out
+
+    def _fits(self, dtype: np.dtype) -> bool:
+        return all(dtype == a.dtype == b.dtype for *_, a, b in self.blocks)
+
+    def _write(self, out: np.ndarray) -> None:
+        for member, axis, index, a, b in self.blocks:
+            target = out if member is None else out[member]
+            if index is None:
+                np.matmul(a, b, out=target)
+                continue
+            if axis == 0:
+                target.fill(0)
+                target[index] = np.matmul(a, b)
+            else:
+                _loops.put_columns(np.matmul(a, b), index, target)
 
 
 def from_op(data: np.ndarray, parents: tuple[Tensor, ...], backward: Callable) -> Tensor:
@@ -341,7 +383,7 @@ class Tensor:
             for parent, parent_grad in zip(node._parents, node._backward(grad)):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                if type(parent_grad) is Product:
+                if isinstance(parent_grad, Product):
                     if parent._backward is None and parent_grad.compute_into(parent):
                         continue
                     parent_grad = parent_grad.compute()

@@ -117,16 +117,48 @@ def test_relu_backward_masks_like_numpy_and_sums_the_bias_gradient_in_numpys_ord
         expected = grad_out * (out > 0.0)
     expected_bias = expected.sum(axis=1, keepdims=True)
     grad_in, bias_grad = np.empty_like(out), np.empty((members, 1, 31), dtype)
+    activity = np.empty((members, 31), dtype)
     with np.errstate(invalid="ignore"):
-        loops.relu_backward(grad_out, out, grad_in, bias_grad, members, 31)
+        loops.relu_backward(grad_out, out, grad_in, bias_grad, activity, members, 31)
     _same_bits(grad_in, expected)
     _same_bits(bias_grad, expected_bias)
+    _same_bits(activity, np.abs(expected).sum(axis=1))
     masked_negatives = grad_in[(out == 0) & (grad_out < 0)]
     assert masked_negatives.size and np.signbit(masked_negatives).all()  # -0.0, as numpy's multiply gives
     only_mask = np.empty_like(out)
     with np.errstate(invalid="ignore"):
-        loops.relu_backward(grad_out, out, only_mask, None, members, 31)
+        loops.relu_backward(grad_out, out, only_mask, None, None, members, 31)
     _same_bits(only_mask, expected)
+
+
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_activity_is_zero_exactly_for_the_units_without_gradient(loops):
+    """What lets a layer leave units out of its products: a column of masked (-0.0) or zero gradients sums to
+    zero, a column with one subnormal or one NaN does not."""
+    out = np.ones((1, 4, 5), np.float32)
+    out[0, :, 0] = 0.0  # a dead unit: its negative gradients are masked to -0.0
+    grad_out = -np.ones((1, 4, 5), np.float32)
+    grad_out[0, :, 1] = 0.0
+    grad_out[0, :, 2] = [0.0, np.finfo(np.float32).smallest_subnormal, 0.0, 0.0]
+    grad_out[0, :, 3] = [0.0, 0.0, np.nan, 0.0]
+    grad_in, activity = np.empty_like(out), np.empty((1, 5), np.float32)
+    with np.errstate(invalid="ignore"):
+        loops.relu_backward(grad_out, out, grad_in, None, activity, 1, 5)
+    assert list(activity[0] != 0) == [False, False, True, True, True]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_put_columns_copies_the_bits_into_zeroed_storage(dtype, loops):
+    src = _with_specials(_rng(7).standard_normal((6, 3))).astype(dtype)
+    index = np.array([1, 4, 5])
+    dst = np.full((6, 7), 9.0, dtype)
+    loops.put_columns(src, index, dst)
+    expected = np.zeros((6, 7), dtype)
+    expected[:, index] = src
+    _same_bits(dst, expected)
+    loops.put_columns(np.empty((6, 0), dtype), np.array([], np.intp), dst)
+    _same_bits(dst, np.zeros((6, 7), dtype))
 
 
 @needs_c
@@ -145,7 +177,13 @@ def test_the_c_loops_refuse_what_they_would_get_wrong():
     with pytest.raises(ValueError, match="bias"):
         _fused.add_bias_relu(a, np.zeros(5, np.float32), 1, 6)
     with pytest.raises(ValueError, match="different shapes"):
-        _fused.relu_backward(a, a, np.zeros((4, 5), np.float32), None, 1, 6)
+        _fused.relu_backward(a, a, np.zeros((4, 5), np.float32), None, None, 1, 6)
+    with pytest.raises(ValueError, match="different shapes"):  # an activity of another width
+        _fused.relu_backward(a, a, np.zeros((4, 6), np.float32), None, np.zeros(5, np.float32), 1, 6)
+    with pytest.raises(ValueError, match="indices below cols"):  # would write past the row
+        _fused.put_columns(np.zeros((4, 1), np.float32), np.array([6]), a)
+    with pytest.raises(ValueError, match="indices below cols"):
+        _fused.put_columns(np.zeros((4, 1), np.float32), np.array([-1]), a)
     with pytest.raises(TypeError, match="takes 4 arguments"):
         _fused.lerp(a, a, 0.5)
 
@@ -204,7 +242,7 @@ def test_a_bias_gradient_of_masked_negative_zeros_is_positive_zero_as_numpy_sums
     grad_out = -np.ones((1, 5, 3), np.float32)
     out = np.zeros((1, 5, 3), np.float32)  # every unit dead: each masked gradient is -0.0
     grad_in, bias_grad = np.empty_like(out), np.empty((1, 1, 3), np.float32)
-    loops.relu_backward(grad_out, out, grad_in, bias_grad, 1, 3)
+    loops.relu_backward(grad_out, out, grad_in, bias_grad, None, 1, 3)
     assert np.signbit(grad_in).all()
     _same_bits(bias_grad, grad_in.sum(axis=1, keepdims=True))
     assert not np.signbit(bias_grad).any()
@@ -217,7 +255,7 @@ def test_the_bias_gradient_of_a_one_unit_layer_has_numpys_pairwise_bits():
     for value in grad_out[:, 0]:
         row_by_row = np.float32(row_by_row + value)
     assert row_by_row != grad_out.sum()  # these rows tell the two orders apart
-    grad_in, bias_grad = F.relu_backward(grad_out, np.ones((300, 1), np.float32), 1, with_bias=True)
+    grad_in, bias_grad, _ = F.relu_backward(grad_out, np.ones((300, 1), np.float32), 1, with_bias=True)
     _same_bits(bias_grad.reshape(1), grad_out.sum(axis=0))
 
 
@@ -225,7 +263,7 @@ def test_a_mixed_dtype_relu_masks_by_the_outputs_own_precision():
     """A float64 output too small for float32 is still positive: the gradient must pass, as numpy's mask lets it."""
     grad_out = np.ones((2, 3), np.float32)
     out = np.full((2, 3), 1e-300)
-    grad_in, bias_grad = F.relu_backward(grad_out, out, 1, with_bias=True)
+    grad_in, bias_grad, _ = F.relu_backward(grad_out, out, 1, with_bias=True)
     _same_bits(grad_in, grad_out)
     _same_bits(bias_grad.reshape(3), np.full(3, 2.0, np.float32))
 

@@ -26,6 +26,7 @@ from neurenix._runtime import UpdateThreads, training_blas_threads
 from neurenix.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from neurenix.errors import CheckpointError, ConfigError, TrainingDivergedError
 from neurenix.nn import Module
+from neurenix.nn.functional import skipped_widths
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import as_callback
 from neurenix.rl.environment import StepResult, VecEnv, as_vec_env
@@ -228,7 +229,8 @@ class Agent:
 
     def _gradient_matmuls(self) -> set[tuple[int, int, int]]:
         """(rows, inner, cols) of the matmuls a gradient step may run: each weight's forward, input gradient and
-        weight gradient over a minibatch, in either orientation (a weight is stored (out, in) or (in, out))."""
+        weight gradient over a minibatch, in either orientation (a weight is stored (out, in) or (in, out)), also
+        with the fewer units a ReLU layer's gradient products keep when some have no gradient."""
         rows = self._minibatch_rows()
         shapes = set()
         for value in vars(self).values():
@@ -236,7 +238,13 @@ class Agent:
                 for p in value.parameters():
                     if p.ndim >= 2:
                         a, b = p.shape[-2:]
-                        shapes |= {(rows, a, b), (rows, b, a), (a, rows, b), (b, rows, a)}
+                        sizes = [
+                            (a, b),
+                            *((n, b) for n in skipped_widths(a)),
+                            *((a, n) for n in skipped_widths(b)),
+                        ]
+                        for m, n in sizes:
+                            shapes |= {(rows, m, n), (rows, n, m), (m, rows, n), (n, rows, m)}
         return shapes
 
     def _minibatch_rows(self) -> int:

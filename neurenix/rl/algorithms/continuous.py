@@ -17,13 +17,13 @@ import numpy as np
 from neurenix import _loops
 from neurenix.errors import ConfigError
 from neurenix.nn import Module, Parameter
-from neurenix.nn.functional import relu_backward
+from neurenix.nn.functional import live_units, relu_backward
 from neurenix.nn.init import uniform_fan_in
 from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.buffers import ReplayBatch, ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult
 from neurenix.rl.spaces import BoxScaler
-from neurenix.tensor import Product, Tensor, from_op
+from neurenix.tensor import Product, ScatteredProduct, Tensor, from_op
 
 
 def check_off_policy_arguments(
@@ -159,9 +159,13 @@ def ensemble_linear(
         out += b
 
     def backward(g):
-        grad_b = None
+        grad_b = lives = None
         if relu:
-            g, grad_b = relu_backward(g, out, len(out), not frozen)
+            g, grad_b, activity = relu_backward(g, out, len(out), not frozen, track_live=True)
+            if activity is not None:
+                lives = [live_units(member_activity) for member_activity in activity]
+        if lives is not None and any(live is not None for live in lives):
+            return _backward_live_units(g, lives, xd, w, x.requires_grad, frozen, grad_b)
         # A shared x receives (K, B, in); the engine sums it over the members. For the Q head (out = 1) the
         # product is an outer product, which a broadcast multiply computes ~4x faster than numpy's matmul.
         grad_x = None
@@ -175,6 +179,32 @@ def ensemble_linear(
         return grad_x, Product(np.swapaxes(xd, -1, -2), g), grad_b
 
     return from_op(out, (x,) if frozen else (x, weight, bias), backward)
+
+
+def _backward_live_units(
+    g: np.ndarray,
+    lives: list[np.ndarray | None],
+    xd: np.ndarray,
+    w: np.ndarray,
+    needs_grad_x: bool,
+    frozen: bool,
+    grad_b: np.ndarray | None,
+) -> tuple:
+    """`ensemble_linear`'s gradients with each member's units without a gradient left out of its products
+    (`neurenix.nn.functional.live_units`; None: all kept), one member at a time, with the same bits."""
+    kept = [g[k] if live is None else g[k][:, live] for k, live in enumerate(lives)]
+    grad_x = None
+    if needs_grad_x:
+        grad_x = np.empty((len(g), g.shape[1], w.shape[1]), dtype=np.result_type(g, w))
+        for k, (g_k, live) in enumerate(zip(kept, lives)):
+            np.matmul(g_k, (w[k] if live is None else w[k][:, live]).T, out=grad_x[k])
+    if frozen:
+        return (grad_x,)
+    x_t = np.swapaxes(xd, -1, -2)
+    blocks = [
+        (k, 1, live, x_t if x_t.ndim == 2 else x_t[k], g_k) for k, (g_k, live) in enumerate(zip(kept, lives))
+    ]
+    return grad_x, ScatteredProduct(w.shape, blocks), grad_b
 
 
 class EnsembleLinear(Module):

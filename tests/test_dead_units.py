@@ -1,0 +1,164 @@
+"""ReLU units without gradient left out of a layer's gradient products: the same bits as computing them, and less
+arithmetic only where it pays."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from neurenix import Tensor
+from neurenix.nn import Parameter
+from neurenix.nn import functional as F
+from neurenix.rl import DDPG, SAC, TD3
+from neurenix.rl.algorithms import continuous
+from neurenix.tensor import ScatteredProduct
+
+PENDULUM_OBS = gym.spaces.Box(-8.0, 8.0, (3,), np.float32)
+PENDULUM_ACTIONS = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+
+@pytest.fixture
+def dense(monkeypatch):
+    """Switch the skipping off: every unit in every product, as before it existed."""
+
+    def switch_off():
+        monkeypatch.setattr(F, "live_units", lambda activity: None)
+        monkeypatch.setattr(continuous, "live_units", lambda activity: None)
+
+    return switch_off
+
+
+def _activity(live_count, width=300, seed=0):
+    activity = np.zeros(width, np.float32)
+    activity[np.random.default_rng(seed).choice(width, live_count, replace=False)] = 1.0
+    return activity
+
+
+def test_live_units_keeps_every_unit_with_a_gradient_topped_up_to_a_multiple_of_the_quantum():
+    activity = _activity(70)
+    live = F.live_units(activity)
+    assert len(live) == 96 and len(live) % F.SKIP_QUANTUM == 0
+    assert set(np.flatnonzero(activity)) <= set(live)
+    assert np.all(np.diff(live) > 0)  # ascending: the products add the kept units in their own order
+    assert len(live) in F.skipped_widths(300)  # a shape same_bits_on was asked about
+
+
+def test_live_units_keeps_all_when_too_few_are_dead_and_none_when_all_are():
+    assert F.live_units(_activity(230)) is None  # 256 of 300 kept would not pay for the gathering
+    assert len(F.live_units(_activity(0))) == 0
+    assert F.live_units(_activity(5, width=30)) is None  # too narrow ever to pay
+
+
+def _relu_layer(seed, dead):
+    """A 64 -> 300 ReLU layer over a 256-row batch whose first `dead` units are negative on every row and whose
+    others are positive on some."""
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.standard_normal((256, 64), dtype=np.float32), requires_grad=True)
+    weight = Parameter(rng.standard_normal((300, 64), dtype=np.float32) * 0.1)
+    bias = Parameter(rng.standard_normal(300, dtype=np.float32) * 0.1)
+    bias.numpy()[:dead] = -100.0
+    return x, weight, bias, rng.standard_normal((256, 300), dtype=np.float32)
+
+
+def _linear_gradients(dead, twice=False):
+    x, weight, bias, upstream = _relu_layer(0, dead)
+    for _ in range(2 if twice else 1):  # twice: the second product adds to a gradient already there
+        (F.linear(x, weight, bias, "relu") * Tensor(upstream)).sum().backward()
+    return [t.grad.numpy().copy() for t in (x, weight, bias)]
+
+
+@pytest.mark.parametrize("twice", [False, True])
+def test_a_relu_layer_leaving_dead_units_out_gives_the_bits_of_computing_them(dense, twice):
+    skipping = _linear_gradients(dead=180, twice=twice)
+    dense()
+    for ours, full in zip(skipping, _linear_gradients(dead=180, twice=twice)):
+        np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
+
+
+def test_a_relu_layer_leaves_its_dead_units_out_of_both_products():
+    x, weight, bias, upstream = _relu_layer(0, dead=180)
+    grad_x, grad_w, _ = F.linear(x, weight, bias, "relu")._backward(upstream)
+    assert isinstance(grad_w, ScatteredProduct)
+    ((_, axis, kept, g_kept, _),) = grad_w.blocks
+    # The 120 live units and 8 dead ones to make a multiple of 32: the weight gradient's rows and the input
+    # gradient's inner dimension.
+    assert axis == 0 and len(kept) == 128 and set(range(180, 300)) <= set(kept)
+    assert g_kept.shape == (128, 256)
+    full = np.zeros((300, 64), np.float32)
+    full[kept] = g_kept @ x.numpy()
+    np.testing.assert_array_equal(grad_w.compute(), full)
+
+
+def _ensemble_gradients(frozen, members=None):
+    rng = np.random.default_rng(1)
+    x = Tensor(rng.standard_normal((256, 64), dtype=np.float32), requires_grad=True)
+    weight = Parameter(rng.standard_normal((2, 64, 300), dtype=np.float32) * 0.1)
+    bias = Parameter(rng.standard_normal((2, 1, 300), dtype=np.float32))
+    bias.numpy()[0, 0, :200] = -100.0  # member 0 mostly dead, member 1 all alive: one skips, one does not
+    out = continuous.ensemble_linear(x, weight, bias, relu=True, frozen=frozen, members=members)
+    (out * Tensor(rng.standard_normal(out.shape, dtype=np.float32))).sum().backward()
+    return [t.grad.numpy().copy() for t in (x, weight, bias) if t.grad is not None]
+
+
+@pytest.mark.parametrize("frozen, members", [(False, None), (True, None), (True, 1)])
+def test_an_ensemble_leaving_each_members_dead_units_out_gives_the_bits_of_computing_them(
+    dense, frozen, members
+):
+    skipping = _ensemble_gradients(frozen, members)
+    assert len(skipping) == (1 if frozen else 3)
+    dense()
+    for ours, full in zip(skipping, _ensemble_gradients(frozen, members)):
+        np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
+
+
+def _parameters_after_updates(algorithm, **kwargs):
+    agent = algorithm(
+        PENDULUM_OBS,
+        PENDULUM_ACTIONS,
+        actor_hidden_dims=[64, 128],
+        critic_hidden_dims=[64, 128],
+        batch_size=64,
+        seed=0,
+        **kwargs,
+    )
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((500, 3), dtype=np.float32)
+    agent.buffer.add(
+        obs, rng.uniform(-1, 1, (500, 1)).astype(np.float32), rng.standard_normal(500), obs, np.zeros(500)
+    )
+    # Half the second layer's units dead on every input, as RL Zoo's Pendulum networks have from the start.
+    for net in (agent.actor, agent.critic):
+        for name, p in net.named_parameters():
+            if name.endswith("bias") and p.shape[-1] == 128:
+                p.numpy()[..., :64] = -100.0
+    for _ in range(5):
+        agent.update()
+    return [p.numpy().copy() for net in (agent.actor, agent.critic) for p in net.parameters()]
+
+
+@pytest.mark.parametrize(
+    "algorithm, kwargs", [(DDPG, {}), (TD3, {"policy_delay": 1}), (SAC, {})], ids=["DDPG", "TD3", "SAC"]
+)
+def test_training_with_dead_units_left_out_gives_the_parameters_of_computing_them(
+    dense, monkeypatch, algorithm, kwargs
+):
+    real, kept = F.live_units, []
+
+    def recording(activity):
+        kept.append(real(activity))
+        return kept[-1]
+
+    monkeypatch.setattr(F, "live_units", recording)
+    monkeypatch.setattr(continuous, "live_units", recording)
+    skipping = _parameters_after_updates(algorithm, **kwargs)
+    assert any(live is not None for live in kept)  # the actor's and the critics' second layers left units out
+    dense()
+    for ours, full in zip(skipping, _parameters_after_updates(algorithm, **kwargs)):
+        np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
+
+
+def test_the_threads_check_covers_the_shapes_of_the_kept_units():
+    agent = DDPG(PENDULUM_OBS, PENDULUM_ACTIONS, actor_hidden_dims=[400, 300], critic_hidden_dims=[400, 300])
+    agent.batch_size = 256
+    shapes = agent._gradient_matmuls()
+    # The input gradient and the weight gradients of the 300-unit layers with 96 of them kept.
+    assert {(256, 96, 400), (400, 256, 96), (96, 256, 400)} <= shapes
