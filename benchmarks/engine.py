@@ -95,8 +95,9 @@ class HandWrittenDDPG:
     """One DDPG gradient step written out: DDPG.update's arithmetic with nothing but the work.
 
     The weights start as copies of `agent`'s, in its layouts (the actor's (out, in) like nn.Linear, the critic's
-    (in, out)), so the products have the agent's shapes and transposes; the elementwise passes are the fused loops
-    the engine runs, the hidden layers into arrays allocated once. Given the same batch it reaches the agent's
+    (in, out)), so the products have the agent's shapes and transposes, and leave out the same second-layer units
+    without gradient (`F.live_units`); the elementwise passes are the fused loops the engine runs, the hidden
+    layers into arrays allocated once. Given the same batch it reaches the agent's
     gradients and parameters to the bit, which `ddpg_floor_gap` checks before anything is timed. It skips only
     the loss values the agent reports (two scalars a step).
     """
