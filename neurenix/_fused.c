@@ -46,7 +46,8 @@ static PyObject *release(Buffers *b)
     return NULL;
 }
 
-/* Take a C-contiguous buffer of `format` ("f", "d", or an index array's intp; NULL: float32 or float64). */
+/* Take a C-contiguous buffer of `format` ("f", "d", or "intp" for numpy's index type, whose format character is
+ * "l" on Linux and "q" on 64-bit Windows; NULL: float32 or float64, whichever it is). */
 static Py_buffer *take(Buffers *b, PyObject *obj, int writable, const char *format)
 {
     Py_buffer *view = &b->views[b->held];
@@ -58,7 +59,8 @@ static Py_buffer *take(Buffers *b, PyObject *obj, int writable, const char *form
     if (f[0] == '@' || f[0] == '=' || f[0] == (PY_LITTLE_ENDIAN ? '<' : '>'))
         f++;
     int is_float = strcmp(f, "f") == 0, is_double = strcmp(f, "d") == 0;
-    if (format == NULL ? !(is_float || is_double) : strcmp(f, format) != 0) {
+    int is_intp = f[0] != 0 && f[1] == 0 && strchr("lqn", f[0]) != NULL && view->itemsize == sizeof(Py_ssize_t);
+    if (format == NULL ? !(is_float || is_double) : strcmp(format, "intp") == 0 ? !is_intp : strcmp(f, format) != 0) {
         PyErr_Format(PyExc_TypeError, "fused kernels take float32 or float64 arrays of one dtype (and intp indices), "
                      "not '%s'", view->format);
         return NULL;
@@ -320,7 +322,7 @@ static PyObject *put_columns(PyObject *Py_UNUSED(module), PyObject *const *args,
         return NULL;
     Buffers b = {.held = 0};
     Py_buffer *src = take(&b, args[0], 0, NULL), *index, *dst;
-    if (src == NULL || (index = take(&b, args[1], 0, sizeof(Py_ssize_t) == 8 ? "l" : "i")) == NULL ||
+    if (src == NULL || (index = take(&b, args[1], 0, "intp")) == NULL ||
         (dst = take(&b, args[2], 1, format_of(src))) == NULL)
         return release(&b);
     Py_ssize_t n = index->len / (Py_ssize_t)sizeof(Py_ssize_t), itemsize = src->itemsize;

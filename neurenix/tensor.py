@@ -159,7 +159,7 @@ class ScatteredProduct(Product):
         self.shape, self.blocks = shape, blocks
 
     def compute(self) -> np.ndarray:
-        out = np.empty(self.shape, dtype=self.blocks[0][3].dtype)
+        out = np.empty(self.shape, dtype=np.result_type(*(m for *_, a, b in self.blocks for m in (a, b))))
         self._write(out)
         return out
 

@@ -10,7 +10,7 @@ from neurenix.nn import Parameter
 from neurenix.nn import functional as F
 from neurenix.rl import DDPG, SAC, TD3
 from neurenix.rl.algorithms import continuous
-from neurenix.tensor import ScatteredProduct
+from neurenix.tensor import Product, ScatteredProduct
 
 PENDULUM_OBS = gym.spaces.Box(-8.0, 8.0, (3,), np.float32)
 PENDULUM_ACTIONS = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
@@ -74,18 +74,38 @@ def test_a_relu_layer_leaving_dead_units_out_gives_the_bits_of_computing_them(de
         np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
 
 
-def test_a_relu_layer_leaves_its_dead_units_out_of_both_products():
+def test_a_relu_layer_leaves_its_dead_units_out_of_the_weight_gradient_product():
     x, weight, bias, upstream = _relu_layer(0, dead=180)
-    grad_x, grad_w, _ = F.linear(x, weight, bias, "relu")._backward(upstream)
+    out = F.linear(x, weight, bias, "relu")
+    grad_x, grad_w, _ = out._backward(upstream)
     assert isinstance(grad_w, ScatteredProduct)
     ((_, axis, kept, g_kept, _),) = grad_w.blocks
-    # The 120 live units and 8 dead ones to make a multiple of 32: the weight gradient's rows and the input
-    # gradient's inner dimension.
+    # The 120 live units and 8 dead ones to make a multiple of 32: the rows of the weight gradient computed.
     assert axis == 0 and len(kept) == 128 and set(range(180, 300)) <= set(kept)
     assert g_kept.shape == (128, 256)
-    full = np.zeros((300, 64), np.float32)
-    full[kept] = g_kept @ x.numpy()
-    np.testing.assert_array_equal(grad_w.compute(), full)
+    every_unit = (upstream * (out.numpy() > 0)).T @ x.numpy()
+    np.testing.assert_array_equal(grad_w.compute().view(np.uint32), every_unit.view(np.uint32))
+
+
+@pytest.mark.parametrize("rows", [None, 1, 2, 3, 31])
+def test_a_short_minibatch_keeps_every_unit(dense, rows):
+    """Below 4 rows numpy and OpenBLAS add a product's terms in an order that depends on them: dropping zero
+    terms would round differently, so short minibatches compute every unit (and gain nothing from skipping)."""
+
+    def gradients():
+        rng = np.random.default_rng(2)
+        shape = (400,) if rows is None else (rows, 400)
+        x = Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
+        weight = Parameter(rng.standard_normal((300, 400), dtype=np.float32) * 0.05)
+        bias = Parameter(np.where(np.arange(300) < 200, -100.0, 0.0).astype(np.float32))
+        y = F.linear(x, weight, bias, "relu")
+        (y * Tensor(rng.standard_normal(y.shape, dtype=np.float32))).sum().backward()
+        return [t.grad.numpy().copy() for t in (x, weight, bias)]
+
+    kept = gradients()
+    dense()
+    for ours, full in zip(kept, gradients()):
+        np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
 
 
 def _ensemble_gradients(frozen, members=None):
@@ -108,6 +128,21 @@ def test_an_ensemble_leaving_each_members_dead_units_out_gives_the_bits_of_compu
     dense()
     for ours, full in zip(skipping, _ensemble_gradients(frozen, members)):
         np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
+
+
+@pytest.mark.parametrize("x_dtype", [np.float32, np.float64])
+def test_float64_layers_compute_every_unit(x_dtype):
+    """OpenBLAS's float64 products add their terms in an order that dropping zero terms changes."""
+    rng = np.random.default_rng(1)
+    x = Tensor(rng.standard_normal((256, 64)).astype(x_dtype), requires_grad=True)
+    weight = Parameter(rng.standard_normal((1, 64, 300)) * 0.1)
+    bias = Parameter(np.where(np.arange(300) < 200, -100.0, 0.0).reshape(1, 1, 300))
+    out = continuous.ensemble_linear(x, weight, bias, relu=True)
+    _, grad_w, _ = out._backward(rng.standard_normal(out.shape))
+    assert type(grad_w) is Product
+    x32, weight32 = Tensor(x.numpy().astype(np.float32)), Parameter(weight.numpy().astype(np.float32))
+    out = continuous.ensemble_linear(x32, weight32, Parameter(bias.numpy().astype(np.float32)), relu=True)
+    assert type(out._backward(rng.standard_normal(out.shape, dtype=np.float32))[1]) is ScatteredProduct
 
 
 def _parameters_after_updates(algorithm, **kwargs):

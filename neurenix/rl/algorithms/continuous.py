@@ -17,7 +17,7 @@ import numpy as np
 from neurenix import _loops
 from neurenix.errors import ConfigError
 from neurenix.nn import Module, Parameter
-from neurenix.nn.functional import live_units, relu_backward
+from neurenix.nn.functional import exact_skipping, live_units, relu_backward
 from neurenix.nn.init import uniform_fan_in
 from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.buffers import ReplayBatch, ReplayBuffer, replay_update_due
@@ -161,7 +161,9 @@ def ensemble_linear(
     def backward(g):
         grad_b = lives = None
         if relu:
-            g, grad_b, activity = relu_backward(g, out, len(out), not frozen, track_live=True)
+            g, grad_b, activity = relu_backward(
+                g, out, len(out), not frozen, track_live=exact_skipping(xd, w)
+            )
             if activity is not None:
                 lives = [live_units(member_activity) for member_activity in activity]
         if lives is not None and any(live is not None for live in lives):
