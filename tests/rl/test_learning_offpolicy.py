@@ -1,4 +1,4 @@
-"""SAC and TD3 learn Pendulum-v1: a deterministic mean >= -600 over 10 episodes (random play: about -1200).
+"""SAC, TD3 and DDPG learn Pendulum-v1: a deterministic mean >= -600 over 10 episodes (random play: about -1200).
 
 Small-but-working settings, chosen so each run takes well under a minute on a busy 2-core machine (~7 s idle):
 64-64 networks, batch 128 and a short budget. Both cleared -230 on six seeds out of six with these settings, so a
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurenix.rl import SAC, TD3, make_env
+from neurenix.rl import DDPG, SAC, TD3, make_env
 
 SMALL_NETS = {"actor_hidden_dims": [64, 64], "critic_hidden_dims": [64, 64], "batch_size": 128}
 
@@ -41,6 +41,21 @@ def test_sac_learns_pendulum():
 def test_td3_learns_pendulum():
     env = make_env("Pendulum-v1", seed=0)
     agent = TD3(
+        env.observation_space,
+        env.action_space,
+        gamma=0.98,
+        learning_starts=1000,
+        seed=0,
+        **SMALL_NETS,
+    )
+    agent.train(env, total_steps=8000)
+    assert deterministic_mean(agent, seed=0) >= -600
+
+
+@pytest.mark.learning
+def test_ddpg_learns_pendulum():
+    env = make_env("Pendulum-v1", seed=0)
+    agent = DDPG(
         env.observation_space,
         env.action_space,
         gamma=0.98,

@@ -61,7 +61,9 @@ def test_a_loaded_agent_acts_and_trains_on_exactly_as_the_saved_one(name, tmp_pa
     assert loaded.hyperparameters() == agent.hyperparameters()
     assert_same_state(agent, loaded)
     obs = np.stack([env.observation_space.sample() for _ in range(5)]).astype(np.float32)
-    np.testing.assert_array_equal(agent.predict(obs, deterministic=True), loaded.predict(obs, deterministic=True))
+    np.testing.assert_array_equal(
+        agent.predict(obs, deterministic=True), loaded.predict(obs, deterministic=True)
+    )
     updates = agent.updates
     agent.train(build(name)[1], total_steps=100)
     loaded.train(build(name)[1], total_steps=100)
