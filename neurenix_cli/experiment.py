@@ -595,11 +595,11 @@ def check_checkpoint_fits(agent: Any, checkpoint: Path, run_dir: Path, config: d
     for label in ("observation", "action"):
         wanted = (config.get("spaces") or {}).get(label)
         space = getattr(agent, f"{label}_space", None)
-        found = config_mod._plain(to_spec(space)) if space is not None else None
+        found = config_mod.plain(to_spec(space)) if space is not None else None
         if wanted is not None and found != wanted:
             differences.append(f"{label} space {_space(found)} (the run's: {_space(wanted)})")
     if not differences:  # the same algorithm: its hyperparameters are comparable key by key
-        saved = json.loads(json.dumps(config_mod._plain(agent.hyperparameters())))
+        saved = json.loads(json.dumps(config_mod.plain(agent.hyperparameters())))
         wanted = {**(config.get("agent") or {}), "n_envs": (config.get("env") or {}).get("n_envs")}
         for key in sorted(saved.keys() & wanted.keys()):
             if wanted[key] is not None and saved[key] != wanted[key]:

@@ -260,9 +260,9 @@ def test_env_n_envs_reaches_algorithms_that_size_storage_by_it(tmp_path):
     import gymnasium as gym
 
     from neurenix.rl import registry
-    from neurenix_cli.config import _accepts, make_agent
+    from neurenix_cli.config.validation import accepts, make_agent
 
-    takers = [name for name in registry.names() if _accepts(registry.get(name), "n_envs")]
+    takers = [name for name in registry.names() if accepts(registry.get(name), "n_envs")]
     if not takers:
         pytest.skip("no registered algorithm takes n_envs")
     for name in takers:
