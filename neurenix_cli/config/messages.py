@@ -18,7 +18,7 @@ class ConfigFileError(ConfigError):
         where = f"{source}: {path}" if path else source
         if via:
             where += f" (set by --set {via})"
-        super().__init__(f"{where}: {problem}" + (f" {fix}" if fix else ""))
+        super().__init__(f"{where}: {problem}" + (f" {fix}" if fix else ""), key=path or None)
 
 
 class Checker:
@@ -100,7 +100,15 @@ def did_you_mean(word: str, candidates: collections.abc.Iterable[str]) -> str:
     return f"Did you mean {lowered[close[0]]!r}?" if close else ""
 
 
-def mentioned_key(message: str, keys: list[str]) -> str | None:
+def rejected_key(exc: BaseException, message: str, keys: list[str]) -> str | None:
+    """The constructor argument among `keys` that a constructor's error is about: the `key` a `ConfigError`
+    carries, else the one its message names. The text fallback stays while the library's checks raise without a
+    key (and for the plain ValueError/TypeError a constructor may raise)."""
+    key = getattr(exc, "key", None)
+    return key if key in keys else _mentioned_key(message, keys)
+
+
+def _mentioned_key(message: str, keys: list[str]) -> str | None:
     """The argument a constructor's error names (longest first, so `learning_rate` beats `rate`)."""
     import re
 

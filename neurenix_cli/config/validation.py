@@ -11,7 +11,7 @@ import typing
 from typing import Any
 
 from neurenix.errors import ConfigError, EnvironmentNotFoundError
-from neurenix_cli.config.messages import Checker, did_you_mean, inline, mentioned_key, show
+from neurenix_cli.config.messages import Checker, did_you_mean, inline, rejected_key, show
 from neurenix_cli.config.types import describe, is_plain, plain, to_annotation_container
 
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
@@ -261,7 +261,7 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
     except (ConfigError, ValueError, TypeError) as exc:
         check = check or Checker("<config>")
         message = str(exc).strip() or type(exc).__name__
-        key = mentioned_key(message, list(config["agent"]) or list(params))
+        key = rejected_key(exc, message, list(config["agent"]) or list(params))
         path = f"agent.{key}" if key else "agent"
         raise check.error(
             path,

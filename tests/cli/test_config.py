@@ -275,3 +275,22 @@ def test_env_n_envs_reaches_algorithms_that_size_storage_by_it(tmp_path):
         assert "n_envs" not in config["agent"], "set in one place: env.n_envs"
         agent = make_agent(config, gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2))
         assert agent.n_envs == 3, name
+
+
+def test_a_library_error_that_carries_its_key_is_placed_at_that_key_whatever_its_text(tmp_path, monkeypatch):
+    from neurenix.rl import registry
+    from neurenix.rl.algorithms.dqn import DQN
+
+    class PickyDQN(DQN):
+        def __init__(self, observation_space, action_space, seed: int = 0, hidden_dims: list[int] = (64,)):
+            raise ConfigError("too few units for this environment", key="hidden_dims")
+
+    monkeypatch.setitem(registry.ALGORITHMS, "picky", PickyDQN)
+    config = with_("agent", {}, with_("algorithm", "picky"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, config), ["agent.hidden_dims=[2]"])
+    where = (
+        f"{tmp_path / 'tiny.yaml'}: agent.hidden_dims (set by --set agent.hidden_dims=[2]): rejected by picky"
+    )
+    assert str(caught.value).startswith(where)
+    assert caught.value.key == "agent.hidden_dims"
