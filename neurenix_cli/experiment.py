@@ -1,11 +1,12 @@
 """The importable entry points: exactly what `neurenix train` and `neurenix eval` run.
 
-    from neurenix_cli.config import load_config
+    from neurenix_cli.config import load_prepared
     from neurenix_cli.experiment import train, evaluate
-    summary = train(load_config("configs/dqn_cartpole.yaml", ["train.total_steps=20000"]), "runs/trial_1")
+    summary = train(load_prepared("configs/dqn_cartpole.yaml", ["train.total_steps=20000"]), "runs/trial_1")
     result = evaluate(summary["run_dir"], episodes=100)
 
-`train` validates the config (a plain dict, e.g. from Optuna), creates and locks the run directory, trains
+`train` validates the config (a plain dict, e.g. from Optuna; a `Prepared` one, validated with its agent
+built, is trained as it is), creates and locks the run directory, trains
 through the agent's callbacks, writes every file of the run directory, and returns the summary. A run stopped by
 SIGINT/SIGTERM saves `checkpoints/last`, is marked `interrupted`, and raises `RunInterrupted` (a
 KeyboardInterrupt) carrying the summary; a run that fails is marked `failed` and the error propagates.
@@ -53,7 +54,7 @@ class RunInterrupted(KeyboardInterrupt):
 
 # ----------------------------------------------------------------------------------------------------- train
 def train(
-    config: dict,
+    config: dict | config_mod.Prepared,
     run_dir: str | os.PathLike | None = None,
     reporter: Reporter | None = None,
     *,
@@ -61,10 +62,12 @@ def train(
     log_interval_s: float = 10.0,
 ) -> dict:
     """Train one run of `config` into `run_dir` (default: a new `runs_root/<algo>_<env>_<time>`); return the
-    summary dict (also written to `run_dir/summary.json`)."""
-    config = config_mod.validate({k: v for k, v in config.items() if k != "versions"})
+    summary dict (also written to `run_dir/summary.json`). `config` is a plain dict, validated here, or what
+    `config.load_prepared` returned, whose agent is trained as it is."""
+    if not isinstance(config, config_mod.Prepared):
+        config = config_mod.prepare({k: v for k, v in config.items() if k != "versions"})
     if run_dir is None:
-        path = runs.create_run_dir(runs_root, config["algorithm"], config["env"]["id"])
+        path = runs.create_run_dir(runs_root, config.config["algorithm"], config.config["env"]["id"])
     else:
         path = Path(run_dir)
         runs.make_dirs(path)
@@ -75,9 +78,9 @@ def train(
                 f"{path} already holds a run ({', '.join(sorted(leftovers)[:3])}...); continue "
                 f"it with `neurenix train --resume {path}`, or choose another --run-dir."
             )
-        resolved = {**config, "versions": config_mod.versions()}
+        resolved = {**config.config, "versions": config_mod.versions()}
         runs.atomic_write_text(path / runs.CONFIG_NAME, config_mod.dump_yaml(resolved))
-        return _Session(config, path, reporter, log_interval_s).run(agent=None, previous=None)
+        return _Session(config.config, path, reporter, log_interval_s).run(agent=config.agent, previous=None)
 
 
 def resume(
@@ -97,7 +100,8 @@ def resume(
     with runs.RunLock(path):
         raw = config_mod.read_yaml(config_path)
         raw.pop("versions", None)
-        config = config_mod.validate(raw, source=str(config_path))
+        prepared = config_mod.prepare(raw, source=str(config_path))
+        config = prepared.config
         previous = runs.read_summary(path) or {}
         if previous.get("status") == "completed":
             raise runs.RunDirError(
@@ -107,14 +111,13 @@ def resume(
         # A killed writer's temporaries are garbage now that we hold the lock, and would pile up run after run.
         runs.remove_leftovers(path)
         checkpoint = runs.resolve_checkpoint(path / "checkpoints" / "last")
-        agent = load_agent(str(checkpoint)) if checkpoint is not None else None
-        if agent is not None:
+        if checkpoint is not None:
+            agent = load_agent(str(checkpoint))
             check_checkpoint_fits(agent, checkpoint, path, config)
-        step = agent.total_steps if agent is not None else 0
+        else:  # killed before its first checkpoint: start over with the agent validation built
+            agent, previous = prepared.agent, {}
         for name in ("metrics.csv", "updates.csv", "evals.csv"):
-            runs.truncate_csv_after(path / name, step)
-        if agent is None:
-            previous = {}
+            runs.truncate_csv_after(path / name, agent.total_steps)
         return _Session(config, path, reporter, log_interval_s).run(agent=agent, previous=previous)
 
 
@@ -165,8 +168,6 @@ class _Session(Callback):
         self.evals = runs.CsvLog(self.path / "evals.csv", EVALS_FIELDS)
         self.reporter = FanOut(PlainReporter(log_file, self.log_interval_s), self.user_reporter)
         try:
-            if agent is None:
-                agent = config_mod.make_agent(cfg, env.observation_space, env.action_space)
             self.agent = agent
             self.start_steps, self.start_episodes = agent.total_steps, agent.episodes
             if tc["tensorboard"]:

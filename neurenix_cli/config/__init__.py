@@ -18,21 +18,31 @@ messages.py the errors.
 """
 
 from neurenix_cli.config.messages import ConfigFileError
-from neurenix_cli.config.reading import apply_overrides, dump_yaml, load_config, read_yaml, versions
+from neurenix_cli.config.reading import (
+    apply_overrides,
+    dump_yaml,
+    load_config,
+    load_prepared,
+    read_yaml,
+    versions,
+)
 from neurenix_cli.config.schema import json_schema
 from neurenix_cli.config.types import coerce, plain
-from neurenix_cli.config.validation import agent_parameters, make_agent, validate
+from neurenix_cli.config.validation import Prepared, agent_parameters, make_agent, prepare, validate
 
 __all__ = [
     "ConfigFileError",
+    "Prepared",
     "agent_parameters",
     "apply_overrides",
     "coerce",
     "dump_yaml",
     "json_schema",
     "load_config",
+    "load_prepared",
     "make_agent",
     "plain",
+    "prepare",
     "read_yaml",
     "validate",
     "versions",

@@ -8,20 +8,27 @@ from pathlib import Path
 from typing import Any
 
 from neurenix_cli.config.messages import ConfigFileError, show
+from neurenix_cli.config.validation import Prepared, prepare
 
 
 def load_config(
     path: str | Path, overrides: collections.abc.Sequence[str] = (), seed: int | None = None
 ) -> dict:
     """Read a YAML config, apply `--set K=V` overrides and `--seed`, validate, and return the resolved config."""
+    return load_prepared(path, overrides, seed).config
+
+
+def load_prepared(
+    path: str | Path, overrides: collections.abc.Sequence[str] = (), seed: int | None = None
+) -> Prepared:
+    """`load_config`, keeping the agent validation built: `experiment.train` given this trains that agent
+    instead of validating and building again."""
     raw = read_yaml(path)
     raw, origins = apply_overrides(raw, overrides, source=str(path))
     if seed is not None:
         raw["seed"] = seed
         origins["seed"] = f"--seed {seed}"
-    from neurenix_cli.config.validation import validate
-
-    return validate(raw, source=str(path), origins=origins)
+    return prepare(raw, source=str(path), origins=origins)
 
 
 def read_yaml(path: str | Path) -> dict:

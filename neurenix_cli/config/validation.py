@@ -6,6 +6,7 @@ is written to disk.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import typing
 from typing import Any
@@ -87,8 +88,23 @@ def _check_expanded_size(raw: dict, check: Checker) -> None:
             )
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A validated, fully resolved config and the agent its validation built. A run trains this very agent, so
+    a command constructs it once (the constructor is the last check, and allocates the replay buffer)."""
+
+    config: dict
+    agent: Any
+
+
 def validate(raw: dict, source: str = "<config>", origins: dict[str, str] | None = None) -> dict:
-    """Check every key of a config and return it fully resolved (defaults filled in, spaces derived).
+    """Check every key of a config and return it fully resolved (defaults filled in, spaces derived); what
+    `prepare` checks, for callers that want only the config."""
+    return prepare(raw, source, origins).config
+
+
+def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None = None) -> Prepared:
+    """Check every key of a config, resolve it (defaults filled in, spaces derived) and build its agent.
 
     Builds the environment (one copy) and the agent once, so that an unknown env id, spaces that contradict the
     env, and hyperparameter values the algorithm rejects all fail here, before a run directory exists.
@@ -214,8 +230,7 @@ def validate(raw: dict, source: str = "<config>", origins: dict[str, str] | None
         "train": train,
     }
     # The algorithm's own range checks (a negative learning rate, gamma above 1, ...) run in its constructor.
-    make_agent(config, observation_space, action_space, check=check)
-    return config
+    return Prepared(config, make_agent(config, observation_space, action_space, check=check))
 
 
 def agent_parameters(cls: type) -> dict[str, inspect.Parameter]:
