@@ -12,6 +12,19 @@ import types
 import typing
 from typing import Any
 
+SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.MutableSequence)  # a YAML list
+MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)  # a YAML mapping
+
+
+def _checks_nothing(annotation: Any) -> bool:
+    """No annotation, Any, object or a type variable: every value passes."""
+    return annotation in (inspect.Parameter.empty, Any, object) or isinstance(annotation, typing.TypeVar)
+
+
+def _fixed_length(container: Any, args: tuple) -> bool:
+    """`tuple[int, str]` (one type per position), not `tuple[int, ...]` or a bare `tuple`."""
+    return container is tuple and bool(args) and not (len(args) == 2 and args[1] is Ellipsis)
+
 
 def coerce(value: Any, annotation: Any) -> Any:
     """Return `value` as `annotation` asks (ints for floats, numeric strings like YAML's `1e-3`), or TypeError.
@@ -19,7 +32,7 @@ def coerce(value: Any, annotation: Any) -> Any:
     YAML 1.1 reads `1e-3` (no dot) as a string; accepting numeric strings where a number is expected saves every
     user that surprise.
     """
-    if annotation in (inspect.Parameter.empty, Any, object) or isinstance(annotation, typing.TypeVar):
+    if _checks_nothing(annotation):
         return value
     if annotation is None or annotation is type(None):
         if value is None:
@@ -67,16 +80,16 @@ def coerce(value: Any, annotation: Any) -> Any:
             return value
         raise TypeError
     container = origin or annotation
-    if container in (list, tuple, collections.abc.Sequence, collections.abc.MutableSequence):
+    if container in SEQUENCES:
         if not isinstance(value, (list, tuple)):
             raise TypeError
-        if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if _fixed_length(container, args):
             if len(value) != len(args):
                 raise TypeError
             return [coerce(v, a) for v, a in zip(value, args)]
         item = args[0] if args else Any
         return [coerce(v, item) for v in value]
-    if container in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+    if container in MAPPINGS:
         if not isinstance(value, dict):
             raise TypeError
         key_t, val_t = args if len(args) == 2 else (Any, Any)
@@ -129,8 +142,8 @@ def describe(annotation: Any) -> str:
     if annotation in words:
         return words[annotation]
     container = origin or annotation
-    if container in (list, tuple, collections.abc.Sequence, collections.abc.MutableSequence):
-        if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+    if container in SEQUENCES:
+        if _fixed_length(container, args):
             return f"a list of {len(args)} values ({', '.join(describe(a) for a in args)})"
         if args:
             inner = describe(args[0])
@@ -139,7 +152,7 @@ def describe(annotation: Any) -> str:
             )
             return f"a list of {plural}"
         return "a list"
-    if container in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+    if container in MAPPINGS:
         return "a mapping"
     return getattr(annotation, "__name__", str(annotation))
 
@@ -180,7 +193,7 @@ def plain(value: Any) -> Any:
 
 def type_schema(annotation: Any) -> dict:
     """The JSON Schema of what `coerce` accepts for `annotation` ({} where it checks nothing)."""
-    if annotation in (inspect.Parameter.empty, Any, object) or isinstance(annotation, typing.TypeVar):
+    if _checks_nothing(annotation):
         return {}
     if annotation is None or annotation is type(None):
         return {"type": "null"}
@@ -195,11 +208,11 @@ def type_schema(annotation: Any) -> dict:
     if annotation in simple:
         return {"type": simple[annotation]}
     container = origin or annotation
-    if container in (list, tuple, collections.abc.Sequence, collections.abc.MutableSequence):
-        if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+    if container in SEQUENCES:
+        if _fixed_length(container, args):
             items = [type_schema(a) for a in args]
             return {"type": "array", "prefixItems": items, "minItems": len(args), "maxItems": len(args)}
         return {"type": "array", "items": type_schema(args[0])} if args else {"type": "array"}
-    if container in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+    if container in MAPPINGS:
         return {"type": "object"}
     return {}
