@@ -11,7 +11,8 @@ from neurenix_cli.config.types import coerce, describe
 
 
 class ConfigFileError(ConfigError):
-    """A config problem located at a key path of a file (or of an override)."""
+    """A config problem located at a key path of a file (or of an override); its `key` is that dotted path
+    (None for a problem of the whole file)."""
 
     def __init__(self, source: str, path: str, problem: str, fix: str = "", via: str | None = None):
         self.source, self.path, self.problem, self.fix, self.via = source, path, problem, fix, via
