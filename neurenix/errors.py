@@ -8,7 +8,15 @@ class NeurenixError(Exception):
 
 
 class ConfigError(NeurenixError, ValueError):
-    """A hyperparameter, space spec or training budget is invalid."""
+    """A hyperparameter, space spec or training budget is invalid.
+
+    `key`, when the raiser knows it, names the argument at fault (`learning_rate`), so that a caller can point
+    at it without parsing the message; None otherwise.
+    """
+
+    def __init__(self, *args: object, key: str | None = None) -> None:
+        super().__init__(*args)
+        self.key = key
 
 
 class EnvironmentNotFoundError(NeurenixError):

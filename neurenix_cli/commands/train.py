@@ -106,7 +106,7 @@ def train(
     Progress goes to stderr (a live view on a terminal, plain lines otherwise); the final summary goes to stdout.
     """
     from neurenix_cli import experiment, runs
-    from neurenix_cli.config import load_config
+    from neurenix_cli.config import load_prepared
     from neurenix_cli.reporting import make_reporter
 
     overrides = overrides or []
@@ -139,7 +139,8 @@ def train(
             )
         if tensorboard:
             overrides = [*overrides, "train.tensorboard=true"]
-        cfg = load_config(config, overrides, seed)
+        prepared = load_prepared(config, overrides, seed)
+        cfg = prepared.config
         if check:
             from neurenix_cli.config import dump_yaml
 
@@ -150,7 +151,7 @@ def train(
             if run_dir is not None
             else runs.create_run_dir(runs_root, cfg["algorithm"], cfg["env"]["id"])
         )
-        call = lambda: experiment.train(cfg, path, reporter, log_interval_s=log_interval)  # noqa: E731
+        call = lambda: experiment.train(prepared, path, reporter, log_interval_s=log_interval)  # noqa: E731
     try:
         summary = call()
     except experiment.RunInterrupted as exc:

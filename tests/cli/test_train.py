@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,32 @@ def test_train_writes_every_file_of_the_run_directory(cli, tiny_config, tmp_path
 
     log = (run / "train.log").read_text()
     assert "training dqn on CartPole-v1" in log and "completed 600 steps" in log and "eval" in log
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["train", "resume without a checkpoint"])
+def test_a_command_builds_the_agent_once(cli, tiny_config, tmp_path, monkeypatch, resume):
+    import functools
+
+    from neurenix.rl.algorithms.dqn import DQN
+
+    run = tmp_path / "run"
+    if resume:  # a run killed before its first checkpoint: only its config.yaml is there
+        assert cli("train", tiny_config, "--run-dir", run, "--quiet").exit_code == 0
+        shutil.rmtree(run / "checkpoints")
+        (run / "summary.json").unlink()
+    built = []
+    original = DQN.__init__
+
+    @functools.wraps(original)
+    def counted(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DQN, "__init__", counted)
+    args = ("--resume", run) if resume else (tiny_config, "--run-dir", run)
+    result = cli("train", *args, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len(built) == 1
 
 
 def test_set_and_seed_change_what_is_trained(cli, tiny_config, tmp_path):

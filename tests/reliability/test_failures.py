@@ -23,8 +23,9 @@ from reltools import check_csvs, load_json, load_last, temporaries
 from typer.testing import CliRunner
 
 from neurenix.checkpoint import load_checkpoint
-from neurenix_cli import experiment, runs
+from neurenix_cli import runs
 from neurenix_cli.main import app
+from neurenix_cli.session.loop import Session
 
 FAULTY_ENV = "NeurenixFaulty-v0"
 
@@ -277,7 +278,7 @@ def test_a_second_ctrl_c_between_the_renames_of_the_final_swap_leaves_a_loadable
 ):
     """The worst moment for a second Ctrl-C: the shutdown save has moved checkpoints/last aside and not yet
     put the new one in place."""
-    real_on_step, real_replace = experiment._Session.on_step, os.replace
+    real_on_step, real_replace = Session.on_step, os.replace
     state = {"stopping": False, "second": False}
 
     def on_step(self, total_steps):
@@ -292,7 +293,7 @@ def test_a_second_ctrl_c_between_the_renames_of_the_final_swap_leaves_a_loadable
             state["second"] = True
             signal.raise_signal(signal.SIGINT)  # the second, with only last.previous on disk
 
-    monkeypatch.setattr(experiment._Session, "on_step", on_step)
+    monkeypatch.setattr(Session, "on_step", on_step)
     monkeypatch.setattr(os, "replace", replace)
     run = tmp_path / "run"
     result = invoke("train", config(tmp_path), "--run-dir", run, "--quiet")

@@ -23,6 +23,7 @@ import pytest
 from neurenix.checkpoint import load_checkpoint
 from neurenix_cli import experiment, runs
 from neurenix_cli.config import load_config
+from neurenix_cli.session.loop import Session
 
 BANDIT = "NeurenixConstantBandit-v0"
 BUDGET = 1536  # a whole number of PPO rollouts (2 x 32 steps)
@@ -74,7 +75,7 @@ def bandit_config(tmp_path: Path, algorithm: str) -> dict:
 def stop_at(monkeypatch, step: int, how: str) -> None:
     """At `step` (or just after, with several envs): a Ctrl-C (`graceful`: the run saves checkpoints/last there), or a crash that saves nothing
     (`crash`: the run continues from the previous periodic checkpoint, as after a kill -9)."""
-    real = experiment._Session.on_step
+    real = Session.on_step
     fired = []
 
     def on_step(self, total_steps):
@@ -85,7 +86,7 @@ def stop_at(monkeypatch, step: int, how: str) -> None:
             signal.raise_signal(signal.SIGINT)
         return real(self, total_steps)
 
-    monkeypatch.setattr(experiment._Session, "on_step", on_step)
+    monkeypatch.setattr(Session, "on_step", on_step)
 
 
 def final_state(run: Path) -> tuple[dict, dict]:

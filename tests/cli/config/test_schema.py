@@ -16,7 +16,7 @@ from neurenix.errors import ConfigError
 from neurenix.rl import registry
 from neurenix_cli.config import agent_parameters, validate
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[3] / "configs").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")

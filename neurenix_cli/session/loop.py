@@ -1,0 +1,176 @@
+"""Session: one training session of a run, from opening its env and files to the summary it ends with."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any
+
+from neurenix.rl.buffers import RolloutBuffer
+from neurenix.rl.callbacks import Callback
+from neurenix_cli.reporting import FanOut, PlainReporter, Reporter
+from neurenix_cli.session.checkpoints import Checkpoints, PeriodicCheckpoints
+from neurenix_cli.session.evaluation import Evaluation
+from neurenix_cli.session.files import LossAverages, MetricsFiles
+from neurenix_cli.session.progress import ProgressUpdates
+from neurenix_cli.session.signals import Signals
+from neurenix_cli.session.state import RunCallbacks, RunState
+from neurenix_cli.session.summary import SummaryFile
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Training stopped by a signal; `checkpoints/last` and `summary.json` (status `interrupted`) are on disk."""
+
+    def __init__(self, signum: int, summary: dict):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.summary = summary
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+class Session(Callback):
+    """Trains `agent` under `config` into `path`: the callback the agent's loop calls, fanning each hook out to
+    the run's callbacks (in this order: files, TensorBoard, losses, evaluation, checkpoints, progress)."""
+
+    def __init__(self, config: dict, path: Path, reporter: Reporter | None, log_interval_s: float):
+        self.config = config
+        self.path = path
+        self.user_reporter = reporter or Reporter()
+        self.log_interval_s = log_interval_s
+
+    def run(self, agent: Any, previous: dict | None) -> dict:
+        from neurenix.rl.environment import make_env
+
+        cfg, tc = self.config, self.config["train"]
+        state = self.state = RunState(cfg, self.path, agent, previous or {})
+        # An on-policy agent part way through a rollout goes on until the rollout is full and its update done: a
+        # checkpoint holds no partial rollout, so stopping or saving earlier would waste the steps since. Its
+        # rollout is full exactly at the steps that ran an update, which the loop reports through on_update.
+        self.collects_rollouts = isinstance(getattr(agent, "buffer", None), RolloutBuffer)
+        self.updated = False
+        env = make_env(
+            cfg["env"]["id"], n_envs=cfg["env"]["n_envs"], seed=cfg["seed"], **cfg["env"]["kwargs"]
+        )
+        log_file = open(self.path / "train.log", "a", encoding="utf-8")
+        self.callbacks = RunCallbacks([MetricsFiles(state)])
+        self.reporter = FanOut(PlainReporter(log_file, self.log_interval_s), self.user_reporter)
+        self.signals = Signals(self.reporter)
+        self.summary = SummaryFile(state)
+        try:
+            self._wire(state)
+            remaining_steps = None if tc["total_steps"] is None else tc["total_steps"] - agent.total_steps
+            remaining_episodes = None if tc["episodes"] is None else tc["episodes"] - agent.episodes
+            self.summary.write("running")
+            verb = "resuming" if state.start_steps else "training"
+            self.reporter.start(
+                state.progress(),
+                f"{verb} {cfg['algorithm']} on {cfg['env']['id']} "
+                f"(seed {cfg['seed']}) from step {state.start_steps} -> {self.path}",
+            )
+            if (remaining_steps is not None and remaining_steps <= 0) or (
+                remaining_episodes is not None and remaining_episodes <= 0
+            ):
+                pass  # the budget was used up before the interruption: only the final steps remain
+            else:
+                with self.signals.handled():
+                    agent.train(
+                        env,
+                        total_steps=remaining_steps,
+                        episodes=remaining_episodes,
+                        max_steps=tc["max_steps"],
+                        verbose=False,
+                        callback=self,
+                    )
+            self.losses.flush()
+            if self.signals.stop_signal is not None:
+                self.checkpoints.save_last()
+                summary = self.summary.write(
+                    "interrupted", stop_reason=signal.Signals(self.signals.stop_signal).name
+                )
+                self.reporter.finish(
+                    state.progress(),
+                    f"interrupted by {summary['stop_reason']} at step "
+                    f"{agent.total_steps}; checkpoints/last saved. Continue with "
+                    f"`neurenix train --resume {self.path}`.",
+                )
+                raise RunInterrupted(self.signals.stop_signal, summary)
+            # `last` first: a Ctrl-C during the final evaluation must not lose the finished training.
+            self.checkpoints.save_last()
+            final_eval = self.evaluation.final()
+            summary = self.summary.write(
+                "completed", final_eval=final_eval, stop_reason=self.evaluation.stop_reason
+            )
+            self.reporter.finish(
+                state.progress(),
+                f"completed {agent.total_steps} steps in "
+                f"{summary['wall_s']:.1f}s; best eval {_fmt(summary['best_eval'])}, final eval "
+                f"{_fmt(final_eval)}",
+            )
+            return summary
+        except RunInterrupted:
+            raise
+        except BaseException as exc:
+            # A second signal (or a KeyboardInterrupt we had no handler for) stops at once: nothing is saved
+            # mid-update, the previous checkpoint stays, and the summary says what happened.
+            if isinstance(exc, KeyboardInterrupt):
+                signum = getattr(exc, "signum", None) or self.signals.stop_signal or signal.SIGINT
+                summary = self.summary.write(
+                    "interrupted", stop_reason=signal.Signals(signum).name, best_effort=True
+                )
+                self._safe_finish(
+                    f"interrupted by {summary['stop_reason']} at once; the last checkpoint is "
+                    f"kept. Continue with `neurenix train --resume {self.path}`."
+                )
+                raise RunInterrupted(signum, summary) from None
+            error = f"{type(exc).__name__}: {exc}"
+            self.summary.write("failed", error=error, best_effort=True)
+            self._safe_finish(f"failed: {error}")
+            raise
+        finally:
+            self.callbacks.close()
+            env.close()
+            log_file.close()
+
+    def _wire(self, state: RunState) -> None:
+        """The run's callbacks; each gets the collaborators it reports to, `self.callbacks` the ones the loop
+        calls. One more integration is one more entry here."""
+        self.checkpoints = Checkpoints(state)
+        if self.config["train"]["tensorboard"]:
+            from neurenix_cli.session.tensorboard import TensorBoard
+
+            self.callbacks.callbacks.append(TensorBoard(state))
+        self.losses = LossAverages(state, self.config["train"]["log_every"], self.callbacks)
+        self.evaluation = Evaluation(state, self.checkpoints, self.reporter, self.summary, self.callbacks)
+        self.callbacks.callbacks += [
+            self.losses,
+            self.evaluation,
+            PeriodicCheckpoints(state, self.checkpoints, self.summary, self.callbacks),
+            ProgressUpdates(state, self.reporter),
+        ]
+
+    def _safe_finish(self, message: str) -> None:
+        with contextlib.suppress(Exception):
+            self.reporter.finish(self.state.progress(), message)
+
+    # ------------------------------------------------------------------------------------- the loop's hooks
+    def on_episode_end(self, info: dict) -> bool:
+        return self.callbacks.on_episode_end(info)
+
+    def on_update(self, info: dict) -> bool:
+        self.updated = True
+        return self.callbacks.on_update(info)
+
+    def on_step(self, total_steps: int) -> bool:
+        self.state.between_updates = self.updated or not self.collects_rollouts
+        self.updated = False
+        if self.signals.stop_signal is not None and self.state.between_updates:
+            return True
+        return self.callbacks.on_step(total_steps)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
