@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ENGINE_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "engine.py"
+ENGINE_PY = Path(__file__).resolve().parents[2] / "benchmarks" / "engine.py"
 
 
 @pytest.fixture(scope="module")
