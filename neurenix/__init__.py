@@ -1,6 +1,6 @@
 """Neurenix: reinforcement learning on a small numpy autograd engine."""
 
-from neurenix._runtime import available_cores, configure_allocator, configure_blas_threads
+from neurenix._accel.runtime import available_cores, configure_allocator, configure_blas_threads
 from neurenix.tensor import Tensor, manual_seed, no_grad, ones, tensor, where, zeros
 
 BLAS_THREADS = configure_blas_threads()

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from neurenix.nn.flat import FlatParameters
+from neurenix._accel import FlatParameters
 from neurenix.tensor import Tensor
 
 

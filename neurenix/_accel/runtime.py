@@ -33,11 +33,13 @@ import os
 import statistics
 import time
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 from threadpoolctl import ThreadpoolController, threadpool_limits
+
+from neurenix._accel.dead_units import skipped_widths
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -76,6 +78,30 @@ def configure_blas_threads() -> int:
     return threads
 
 
+def gradient_matmuls(modules: Iterable, rows: int) -> set[tuple[int, int, int]]:
+    """(rows, inner, cols) of the matmuls a gradient step of `modules` over minibatches of `rows` may run: each
+    weight's forward, input gradient and weight gradient, in either orientation (a weight is stored (out, in) or
+    (in, out)), also with the fewer units a ReLU layer's gradient products keep when some have no gradient."""
+    shapes = set()
+    for module in modules:
+        for p in module.parameters():
+            if p.ndim >= 2:
+                a, b = p.shape[-2:]
+                sizes = [
+                    (a, b),
+                    *((n, b) for n in skipped_widths(a)),
+                    *((a, n) for n in skipped_widths(b)),
+                ]
+                for m, n in sizes:
+                    shapes |= {(rows, m, n), (rows, n, m), (m, rows, n), (n, rows, m)}
+    return shapes
+
+
+def update_threads(modules: Iterable, rows: int) -> UpdateThreads:
+    """The thread chooser for a training run's gradient steps of `modules` over minibatches of `rows`."""
+    return UpdateThreads(training_blas_threads(gradient_matmuls(modules, rows)))
+
+
 def training_blas_threads(matmuls: Collection[tuple[int, int, int]]) -> tuple[int, ...]:
     """The BLAS thread counts a training run may use for gradient steps whose products are `matmuls`, given as
     (rows, inner, cols).
@@ -110,7 +136,7 @@ def same_bits_on(threads: int, matmuls: Collection[tuple[int, int, int]]) -> boo
     numpy 2.3's OpenBLAS 0.3.31 on its SkylakeX kernels, an inner dimension above 448 that is not a multiple of
     32 differs (464, 500, 1000; 480 and 512 agree), so a DQN with batch_size 1000 or a 500-wide critic would
     repeat its numbers only if timing picked the same threads every run. 5 ms for RL Zoo's DQN, 50 ms for DDPG's
-    400-300 networks (206 shapes, with those of `neurenix.nn.functional.skipped_widths`).
+    400-300 networks (206 shapes, with those of `neurenix._accel.dead_units.skipped_widths`).
     """
     key = (threads, frozenset(matmuls))
     if key not in _agreement:

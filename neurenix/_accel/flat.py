@@ -7,9 +7,12 @@ per layer.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from neurenix.tensor import Tensor
+if TYPE_CHECKING:
+    from neurenix.tensor import Tensor
 
 
 class FlatParameters:
