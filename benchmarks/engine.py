@@ -24,7 +24,7 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from neurenix import Tensor, _accel, nn, optim
+from neurenix import Tensor, _accel, configure_runtime, nn, optim
 from neurenix.nn import functional as F
 from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.returns import td_target
@@ -369,6 +369,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
+    configure_runtime()  # what a training run sets: both sides run with its threads and allocator
     rows = []
     print(f"{'case':36s} {'engine µs':>10s} {'by hand µs':>10s} {'ratio':>6s}")
     for name, sizes, activation, batch in CASES:

@@ -7,8 +7,8 @@ The engine, the layers, the optimizers and the loop read as their textbook versi
 - deferred weight gradients (`products`): `Product`, `ScatteredProduct`, written straight into optimizer storage;
 - flat parameter buffers (`flat`): `FlatParameters`, `flat_owner`, `flat_data`;
 - dead-unit skipping (`dead_units`): `exact_skipping`, `live_units`, `skipped_widths`;
-- process settings (`runtime`): the BLAS threads of gradient steps (`update_threads`, from `gradient_matmuls`),
-  `blas_threads`, `available_cores`.
+- process settings (`runtime`): `configure_runtime` (public as `neurenix.configure_runtime`), the BLAS threads
+  of gradient steps (`update_threads`, from `gradient_matmuls`), `blas_threads`, `available_cores`.
 
 This package imports only numpy, threadpoolctl and the standard library: `tensor ← nn ← optim ← rl` all may
 import it, and it imports none of them.
@@ -19,9 +19,11 @@ from neurenix._accel.flat import FlatParameters, flat_data, flat_owner
 from neurenix._accel.loops import COMPILED, loops_for, put_columns, relu_backward
 from neurenix._accel.products import Product, ScatteredProduct
 from neurenix._accel.runtime import (
+    Runtime,
     UpdateThreads,
     available_cores,
     blas_threads,
+    configure_runtime,
     gradient_matmuls,
     training_blas_threads,
     update_threads,
@@ -31,10 +33,12 @@ __all__ = [
     "COMPILED",
     "FlatParameters",
     "Product",
+    "Runtime",
     "ScatteredProduct",
     "UpdateThreads",
     "available_cores",
     "blas_threads",
+    "configure_runtime",
     "exact_skipping",
     "flat_data",
     "flat_owner",

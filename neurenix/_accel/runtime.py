@@ -1,5 +1,8 @@
 """Process-wide settings that decide how fast the engine runs on a small CPU machine.
 
+Importing neurenix changes none of them: `configure_runtime` applies the process default (BLAS threads and the
+allocator), and `Agent.train` calls it at its start unless told not to; `neurenix eval` calls it too.
+
 BLAS threads: one by default. The gradient steps of a training run whose matmuls are large enough
 (`training_blas_threads`) may use every core: `UpdateThreads` times them with one thread and with every core
 and keeps the faster, since that depends on what else the machine runs. NEURENIX_BLAS_THREADS fixes the
@@ -35,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController, threadpool_limits
@@ -76,6 +80,21 @@ def configure_blas_threads() -> int:
     threads = configured_blas_threads() or 1
     threadpool_limits(limits=threads, user_api="blas")
     return threads
+
+
+class Runtime(NamedTuple):
+    """What `configure_runtime` set: the process's BLAS threads, and whether glibc now keeps freed large blocks."""
+
+    blas_threads: int
+    tuned_allocator: bool
+
+
+def configure_runtime() -> Runtime:
+    """Set the process defaults the engine's speed was measured with: NEURENIX_BLAS_THREADS BLAS threads, else
+    one (gradient steps may use more, see `update_threads`), and glibc's allocator keeping freed large blocks
+    for reuse (`configure_allocator`). Process-wide, so never done on import: `Agent.train` calls it at its start
+    unless passed `configure_runtime=False`, and `neurenix eval` calls it before evaluating. Calling it again sets the same."""
+    return Runtime(configure_blas_threads(), configure_allocator())
 
 
 def gradient_matmuls(modules: Iterable, rows: int) -> set[tuple[int, int, int]]:

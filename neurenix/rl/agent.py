@@ -139,14 +139,18 @@ class Agent:
         verbose: bool = False,
         callback: Any = None,
         total_steps: int | None = None,
+        configure_runtime: bool = True,
     ) -> dict:
         """Train until `total_steps` more env steps or `episodes` more episodes (1000 episodes if neither).
 
         `max_steps` caps an episode's length (a truncation: it bootstraps). `callback` is a function called with
-        each episode's info dict, or a `Callback`; returning True stops training.
+        each episode's info dict, or a `Callback`; returning True stops training. `configure_runtime` first sets
+        the process's BLAS threads and allocator as `neurenix.configure_runtime()` does; False keeps yours.
         """
         if env is None:
             raise ConfigError("train() needs an env: an env id, a gymnasium env or a VecEnv.")
+        if configure_runtime:
+            _accel.configure_runtime()
         vec = as_vec_env(env, seed=self.seed, n_envs=getattr(self, "n_envs", 1))
         self._check_env(vec)
         if episodes is None and total_steps is None:
