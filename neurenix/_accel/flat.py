@@ -40,6 +40,7 @@ class FlatParameters:
 
 
 def flat_owner(p: Tensor) -> FlatParameters | None:
+    """The buffers holding p's storage; None for a tensor never re-homed, or a deep copy of one."""
     return getattr(p, "_flat_owner", None)
 
 
