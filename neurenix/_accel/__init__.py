@@ -3,7 +3,8 @@
 The engine, the layers, the optimizers and the loop read as their textbook versions and call these:
 
 - fused elementwise loops (`loops`: the C module `_fused`, else its numpy twin `fused_numpy`, with the same bits):
-  `loops_for(*arrays)` picks the module, `relu_backward` and `put_columns` wrap the two a layer calls;
+  `loops_for(*arrays)` picks the module for the arrays at hand; `relu_backward` is a ReLU layer's backward (with
+  each unit's activity, for dead-unit skipping) and `put_columns` a scattered weight gradient's write;
 - deferred weight gradients (`products`): `Product`, `ScatteredProduct`, written straight into optimizer storage;
 - flat parameter buffers (`flat`): `FlatParameters`, `flat_owner`, `flat_data`;
 - dead-unit skipping (`dead_units`): `exact_skipping`, `live_units`, `skipped_widths`;

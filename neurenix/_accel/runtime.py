@@ -93,7 +93,8 @@ def configure_runtime() -> Runtime:
     """Set the process defaults the engine's speed was measured with: NEURENIX_BLAS_THREADS BLAS threads, else
     one (gradient steps may use more, see `update_threads`), and glibc's allocator keeping freed large blocks
     for reuse (`configure_allocator`). Process-wide, so never done on import: `Agent.train` calls it at its start
-    unless passed `configure_runtime=False`, and `neurenix eval` calls it before evaluating. Calling it again sets the same."""
+    unless passed `configure_runtime=False`, and `neurenix eval` calls it before evaluating. Calling it again
+    sets the same."""
     return Runtime(configure_blas_threads(), configure_allocator())
 
 
