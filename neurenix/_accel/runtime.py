@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import math
 import os
 import statistics
@@ -287,17 +288,25 @@ class UpdateThreads:
         return other
 
 
+@functools.cache
+def _mallopt():
+    """glibc's mallopt, or None. Found once: `find_library` asks ldconfig (~2 ms), and every `Agent.train`
+    configures the runtime."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return None
+
+
 def configure_allocator() -> bool:
     """Keep freed large blocks for reuse (glibc only); NEURENIX_KEEP_MALLOC=1 leaves the allocator alone."""
     if os.environ.get("NEURENIX_KEEP_MALLOC") == "1":
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
