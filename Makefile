@@ -14,9 +14,9 @@ SB3_PYTHON ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py neurenix/_fused.c
+$(STAMP): pyproject.toml setup.py neurenix/_accel/_fused.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	rm -f neurenix/_fused.*.so
+	rm -f neurenix/_accel/_fused.*.so
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -37,4 +37,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check neurenix neurenix_cli tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info neurenix/_fused.*.so
+	rm -rf $(VENV) build *.egg-info neurenix/_accel/_fused.*.so

@@ -24,8 +24,7 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from neurenix import Tensor, _loops, nn, optim
-from neurenix._runtime import blas_threads, training_blas_threads
+from neurenix import Tensor, _accel, configure_runtime, nn, optim
 from neurenix.nn import functional as F
 from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.returns import td_target
@@ -96,7 +95,7 @@ class HandWrittenDDPG:
 
     The weights start as copies of `agent`'s, in its layouts (the actor's (out, in) like nn.Linear, the critic's
     (in, out)), so the products have the agent's shapes and transposes, and leave out the same second-layer units
-    without gradient (`F.live_units`); the elementwise passes are the fused loops the engine runs, the hidden
+    without gradient (`_accel.live_units`); the elementwise passes are the fused loops the engine runs, the hidden
     layers into arrays allocated once. Given the same batch it reaches the agent's
     gradients and parameters to the bit, which `ddpg_floor_gap` checks before anything is timed. It skips only
     the loss values the agent reports (two scalars a step).
@@ -141,17 +140,17 @@ class HandWrittenDDPG:
     def _actor(self, params, obs):
         (w1, b1, w2, b2, w3, b3), (h1, h2) = params, self.actor_hidden
         np.matmul(obs, w1.T, out=h1)
-        _loops.loops_for(h1, b1).add_bias_relu(h1, b1, 1, h1.shape[1])
+        _accel.loops_for(h1, b1).add_bias_relu(h1, b1, 1, h1.shape[1])
         np.matmul(h1, w2.T, out=h2)
-        _loops.loops_for(h2, b2).add_bias_relu(h2, b2, 1, h2.shape[1])
+        _accel.loops_for(h2, b2).add_bias_relu(h2, b2, 1, h2.shape[1])
         return np.tanh(h2 @ w3.T + b3)
 
     def _critic(self, params, inputs):
         (w1, b1, w2, b2, w3, b3), (h1, h2) = params, self.critic_hidden
         np.matmul(inputs, w1, out=h1)
-        _loops.loops_for(h1, b1).add_bias_relu(h1, b1, 1, h1.shape[1])
+        _accel.loops_for(h1, b1).add_bias_relu(h1, b1, 1, h1.shape[1])
         np.matmul(h1, w2, out=h2)
-        _loops.loops_for(h2, b2).add_bias_relu(h2, b2, 1, h2.shape[1])
+        _accel.loops_for(h2, b2).add_bias_relu(h2, b2, 1, h2.shape[1])
         return h2 @ w3 + b3
 
     def _critic_backward(self, inputs, grad_q, grads):
@@ -165,20 +164,20 @@ class HandWrittenDDPG:
             grads[5][...] = grad_q.sum(axis=0)
         through_head = grad_q * w3.T
         activity = np.empty((1, h2.shape[1]), np.float32)
-        _loops.loops_for(through_head, h2, g2, bias[1]).relu_backward(
+        _accel.loops_for(through_head, h2, g2, bias[1]).relu_backward(
             through_head, h2, g2, bias[1], activity, 1, h2.shape[1]
         )
-        live = F.live_units(activity[0])
+        live = _accel.live_units(activity[0])
         if live is None:
             if grads is not None:
                 np.matmul(h1.T, g2, out=grads[2])
             through_hidden = g2 @ w2.T
-        else:  # the engine's skipping of units without gradient, written out (see F.live_units)
+        else:  # the engine's skipping of units without gradient, written out (see _accel.live_units)
             kept = g2[:, live]
             if grads is not None:
-                _loops.put_columns(h1.T @ kept, live, grads[2])
+                _accel.put_columns(h1.T @ kept, live, grads[2])
             through_hidden = kept @ w2[:, live].T
-        _loops.loops_for(through_hidden, h1, g1, bias[0]).relu_backward(
+        _accel.loops_for(through_hidden, h1, g1, bias[0]).relu_backward(
             through_hidden, h1, g1, bias[0], None, 1, h1.shape[1]
         )
         if grads is not None:
@@ -193,10 +192,10 @@ class HandWrittenDDPG:
         grads[5][...] = grad_pre_tanh.sum(axis=0)
         through_head = grad_pre_tanh * w3
         activity = np.empty((1, h2.shape[1]), np.float32)
-        _loops.loops_for(through_head, h2, g2, grads[3]).relu_backward(
+        _accel.loops_for(through_head, h2, g2, grads[3]).relu_backward(
             through_head, h2, g2, grads[3], activity, 1, h2.shape[1]
         )
-        live = F.live_units(activity[0])
+        live = _accel.live_units(activity[0])
         if live is None:
             np.matmul(g2.T, h1, out=grads[2])
             through_hidden = g2 @ w2
@@ -205,7 +204,7 @@ class HandWrittenDDPG:
             grads[2].fill(0)
             grads[2][live] = kept.T @ h1
             through_hidden = kept @ w2[live]
-        _loops.loops_for(through_hidden, h1, g1, grads[1]).relu_backward(
+        _accel.loops_for(through_hidden, h1, g1, grads[1]).relu_backward(
             through_hidden, h1, g1, grads[1], None, 1, h1.shape[1]
         )
         np.matmul(g1.T, obs, out=grads[0])
@@ -229,13 +228,13 @@ class _FlatNetwork:
         self.t += 1
         c = math.sqrt((1.0 - self.beta2**self.t) / (1.0 - self.beta2))
         step = self.lr * (1.0 - self.beta1) * c / (1.0 - self.beta1**self.t)
-        loops = _loops.loops_for(self.data, self.grad, self.grad_sum, self.grad_sq_sum)
+        loops = _accel.loops_for(self.data, self.grad, self.grad_sum, self.grad_sq_sum)
         loops.adam_step(
             self.data, self.grad, self.grad_sum, self.grad_sq_sum, self.beta1, self.beta2, self.eps * c, step
         )
 
     def lerp_towards(self, online: _FlatNetwork, tau: float) -> None:
-        _loops.loops_for(self.data, online.data).lerp(self.data, online.data, 1.0 - tau, tau)
+        _accel.loops_for(self.data, online.data).lerp(self.data, online.data, 1.0 - tau, tau)
 
 
 def _hidden_arrays(rows, widths):
@@ -348,7 +347,7 @@ def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tu
 
     sides = {"engine": agent.update, "floor": floor_block}
     times: dict[str, list[float]] = {"engine": [], "floor": []}
-    with blas_threads(threads):
+    with _accel.blas_threads(threads):
         gap = ddpg_floor_gap(agent, floor)
         if gap != 0.0:
             raise AssertionError(
@@ -370,6 +369,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
+    configure_runtime()  # what a training run sets: both sides run with its threads and allocator
     rows = []
     print(f"{'case':36s} {'engine µs':>10s} {'by hand µs':>10s} {'ratio':>6s}")
     for name, sizes, activation, batch in CASES:
@@ -378,8 +378,9 @@ def main() -> None:
             {"case": name, "engine_us": engine_us, "hand_us": numpy_us, "ratio": engine_us / numpy_us}
         )
         print(f"{name:36s} {engine_us:10.1f} {numpy_us:10.1f} {engine_us / numpy_us:6.2f}")
-    agent_products = ddpg_agent(1)._gradient_matmuls()
-    for threads in training_blas_threads(agent_products):
+    agent = ddpg_agent(1)
+    agent_products = _accel.gradient_matmuls([agent.actor, agent.critic], agent.batch_size)
+    for threads in _accel.training_blas_threads(agent_products):
         name = f"ddpg step 400-300, batch 256, {threads} thr"
         engine_us, floor_us, ratio = bench_ddpg_step(threads, rounds=4 * args.repeats)
         rows.append({"case": name, "engine_us": engine_us, "hand_us": floor_us, "ratio": ratio})

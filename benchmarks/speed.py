@@ -113,7 +113,7 @@ def gymnasium_floor(task: Task) -> float:
 def fused_loops() -> str:
     """Which of Neurenix's fused loops the installed package runs: "C" or, built without a compiler, "numpy"."""
     return child_output(
-        ["-c", "from neurenix._loops import COMPILED; print('C' if COMPILED else 'numpy')"]
+        ["-c", "from neurenix._accel import COMPILED; print('C' if COMPILED else 'numpy')"]
     ).strip()
 
 

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from neurenix._runtime import available_cores, blas_threads
+from neurenix._accel import available_cores, blas_threads
 
 ROWS, INNER, COLS = 256, 400, 300  # a 400-300 layer at batch 256: the products of RL Zoo's TD3 and DDPG
 

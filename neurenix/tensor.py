@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from neurenix import _loops
+from neurenix._accel import Product
 
 DEFAULT_DTYPE = np.float32
 
@@ -113,78 +113,12 @@ def _expand_reduced(grad: np.ndarray, dims: tuple[int, ...] | None, keepdim: boo
     return np.expand_dims(grad, dims)
 
 
-class Product:
-    """a @ b, returned by an op's backward as a parent's gradient and computed by the engine.
-
-    A weight's gradient is a matmul whose result the engine would copy into the optimizer's gradient storage;
-    computed straight into that storage when it is empty (after `zero_grad`), it skips the copy, with the same
-    bits: ~80 µs of a 5.9 ms 400-300 DDPG gradient step, ~13 µs of a 0.65 ms DQN one.
-    """
-
-    __slots__ = ("a", "b")
-
-    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
-        self.a, self.b = a, b
-
-    def compute(self) -> np.ndarray:
-        return np.matmul(self.a, self.b)
-
-    def compute_into(self, leaf: Tensor) -> bool:
-        """Write into the leaf's empty gradient storage if it has some of the product's type; False otherwise."""
-        storage = leaf._grad
-        if storage is None or leaf._has_grad or not self._fits(storage.dtype):
-            return False
-        self._write(storage)
-        leaf._has_grad = True
-        return True
-
-    def _fits(self, dtype: np.dtype) -> bool:
-        return dtype == self.a.dtype == self.b.dtype
-
-    def _write(self, out: np.ndarray) -> None:
-        np.matmul(self.a, self.b, out=out)
-
-
-class ScatteredProduct(Product):
-    """A weight gradient that is zero but in some rows or columns, where it is a product: what a ReLU layer's
-    backward gives when it leaves its dead units out (`neurenix.nn.functional.live_units`).
-
-    `blocks` holds (member, axis, index, a, b): the gradient's [member] slice (all of it when member is None) is
-    a @ b where `index` (None: everywhere) picks its rows (axis 0) or columns (axis 1), and zero elsewhere.
-    """
-
-    __slots__ = ("shape", "blocks")
-
-    def __init__(self, shape: tuple[int, ...], blocks: list) -> None:
-        self.shape, self.blocks = shape, blocks
-
-    def compute(self) -> np.ndarray:
-        out = np.empty(self.shape, dtype=np.result_type(*(m for *_, a, b in self.blocks for m in (a, b))))
-        self._write(out)
-        return out
-
-    def _fits(self, dtype: np.dtype) -> bool:
-        return all(dtype == a.dtype == b.dtype for *_, a, b in self.blocks)
-
-    def _write(self, out: np.ndarray) -> None:
-        for member, axis, index, a, b in self.blocks:
-            target = out if member is None else out[member]
-            if index is None:
-                np.matmul(a, b, out=target)
-                continue
-            if axis == 0:
-                target.fill(0)
-                target[index] = np.matmul(a, b)
-            else:
-                _loops.put_columns(np.matmul(a, b), index, target)
-
-
 def from_op(data: np.ndarray, parents: tuple[Tensor, ...], backward: Callable) -> Tensor:
     """Wrap an op's output; record the graph edge only if a parent needs a gradient and recording is on.
 
     `backward(grad)` returns one gradient (or None) per parent, shaped like the output where broadcasting
-    applied; the engine unbroadcasts. A gradient may be a `Product`, shaped like its parent. Fused ops in
-    `neurenix.nn.functional` use this too.
+    applied; the engine unbroadcasts. A gradient may be a `neurenix._accel.Product`, shaped like its parent.
+    Fused ops in `neurenix.nn.functional` use this too.
     """
     out = Tensor.__new__(Tensor)
     out._data = data
@@ -211,6 +145,9 @@ class Tensor:
         "requires_grad",
         "_parents",
         "_backward",
+        # Set and read only by neurenix._accel.flat: the buffer owner that re-homed this tensor's storage. A slot
+        # rather than a registry there, since a registry holding owners (which hold their tensors) would keep
+        # every optimized tensor alive.
         "_flat_owner",
         "__weakref__",
     )
@@ -383,7 +320,9 @@ class Tensor:
             for parent, parent_grad in zip(node._parents, node._backward(grad)):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                if isinstance(parent_grad, Product):
+                if isinstance(
+                    parent_grad, Product
+                ):  # a deferred weight gradient: maybe straight into storage
                     if parent._backward is None and parent_grad.compute_into(parent):
                         continue
                     parent_grad = parent_grad.compute()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurenix import _fused_numpy, _loops
-from neurenix.tensor import Product, ScatteredProduct, Tensor, from_op
+from neurenix._accel import Product, ScatteredProduct, exact_skipping, live_units, loops_for, relu_backward
+from neurenix.tensor import Tensor, from_op
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
@@ -61,7 +61,7 @@ def linear_values(
     """The forward of `linear` on plain arrays: what acting uses, where no graph is recorded."""
     out = x @ weight.T
     if activation == "relu":
-        _loops.loops_for(out, bias).add_bias_relu(out, bias, 1, out.shape[-1])
+        loops_for(out, bias).add_bias_relu(out, bias, 1, out.shape[-1])
         return out
     if bias is not None:
         out += bias
@@ -70,72 +70,6 @@ def linear_values(
     elif activation is not None:
         raise ValueError(f"linear() fuses 'relu' or 'tanh', not {activation!r}")
     return out
-
-
-# A ReLU unit that is zero for every row of a minibatch (dead on all its inputs, as about half of the second
-# layer of RL Zoo's 400-300 Pendulum critics is) passes no gradient: it adds exactly zero to its layer's input
-# gradient and leaves its weights' gradient at zero. Leaving such units out of the two gradient products gives the
-# same bits with less arithmetic, once they are few enough to pay for gathering the others and scattering the
-# weight gradient back. Measured on the 2-core machine we target, alternating 200-step blocks with and without
-# it: DDPG's 400-300 step 14% faster, TD3's 7%, SAC's 256-256 3%, DQN's no change (batch 64). The units kept are
-# topped up with dead ones to a multiple of SKIP_QUANTUM, so that a run's products have few shapes, all of which
-# `neurenix._runtime.same_bits_on` can check (`skipped_widths`).
-# The results equal computing every unit for finite inputs (an infinite input makes a dead unit's weight gradient
-# NaN when computed, 0 when left out; the loss is already NaN then), in float32, and for minibatches of
-# SKIP_MIN_ROWS rows or more: OpenBLAS's float32 kernels add a product's terms in order, but its float64 ones
-# (95 of 200 products differed) and the vector kernels of numpy and OpenBLAS below 4 rows do not, so layers of
-# float64 or of mixed types, and short minibatches, compute every unit.
-SKIP_QUANTUM = 32
-SKIP_MAX_FRACTION = 0.8  # of a layer's units, kept after topping up
-SKIP_MIN_ROWS = 32
-
-
-def exact_skipping(x: np.ndarray, weight: np.ndarray) -> bool:
-    """Whether a layer's products come out the same with units left out (see above)."""
-    return x.dtype == weight.dtype == np.float32
-
-
-def skipped_widths(width: int) -> range:
-    """The numbers of units a layer of `width` ReLU units may keep in its gradient products, other than all."""
-    return range(SKIP_QUANTUM, int(SKIP_MAX_FRACTION * width) + 1, SKIP_QUANTUM)
-
-
-def live_units(activity: np.ndarray) -> np.ndarray | None:
-    """The indices, ascending, of a layer's units to keep in its gradient products, given each unit's gradient
-    magnitudes summed over the minibatch (`relu_backward`'s activity, zero exactly for a unit without gradient):
-    those with a gradient, and as many without as make a multiple of SKIP_QUANTUM. None when that is more than
-    SKIP_MAX_FRACTION of the units: then all are kept."""
-    keep = activity != 0
-    count = int(np.count_nonzero(keep))
-    kept = -(-count // SKIP_QUANTUM) * SKIP_QUANTUM
-    if kept > SKIP_MAX_FRACTION * len(keep):
-        return None
-    keep[np.flatnonzero(~keep)[: kept - count]] = True
-    return np.flatnonzero(keep)
-
-
-def relu_backward(
-    grad_out: np.ndarray, out: np.ndarray, members: int, with_bias: bool, track_live: bool = False
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """The gradient through a ReLU whose output was `out` and, with `with_bias`, the gradient of the bias added
-    before it, in one pass: `out` holds `members` stacked layers' outputs, (members, ..., n), and the bias
-    gradient is each member's sum over its rows, (members, 1, n). The gradients have grad_out's dtype.
-
-    With `track_live`, also each unit's activity for `live_units`, (members, n): its gradient's magnitudes summed
-    over the rows. None instead when the layer is too narrow or the minibatch too short (see SKIP_MIN_ROWS).
-
-    One column is summed by numpy, which adds a single contiguous column pairwise, not row by row as the C loop.
-    """
-    grad_out = np.ascontiguousarray(grad_out)
-    grad_in = np.empty_like(grad_out)
-    cols = out.shape[-1]
-    grad_bias = np.empty((members, 1, cols), dtype=grad_out.dtype) if with_bias else None
-    rows = grad_out.size // (members * cols)
-    skippable = track_live and rows >= SKIP_MIN_ROWS and len(skipped_widths(cols)) > 0
-    activity = np.empty((members, cols), dtype=grad_out.dtype) if skippable else None
-    loops = _loops.loops_for(grad_out, out, grad_in, grad_bias, activity) if cols > 1 else _fused_numpy
-    loops.relu_backward(grad_out, out, grad_in, grad_bias, activity, members, cols)
-    return grad_in, grad_bias, activity
 
 
 def relu(x: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from neurenix.nn.flat import FlatParameters
+from neurenix._accel import FlatParameters
 from neurenix.tensor import Tensor
 
 
@@ -94,7 +94,7 @@ class Module:
         twin = copy.deepcopy(self)
         params = twin.parameters()
         for p in params:
-            p._grad, p._has_grad, p._flat_owner = None, False, None
+            p._grad, p._has_grad = None, False  # a deep copy is no optimizer's: `flat_owner` gives None
         if params and len({p.dtype for p in params}) == 1:
             FlatParameters(params, gradients=False)
         return twin

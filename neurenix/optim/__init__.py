@@ -1,6 +1,6 @@
 """Optimizers, gradient clipping and schedules."""
 
-from neurenix.nn.flat import FlatParameters
+from neurenix._accel import FlatParameters
 from neurenix.optim.optimizer import Optimizer, clip_grad_norm_
 from neurenix.optim.rules import SGD, Adam, RMSprop
 from neurenix.optim.schedules import LinearSchedule

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from neurenix.nn.flat import FlatParameters, flat_owner
+from neurenix._accel import FlatParameters, flat_owner
 from neurenix.tensor import Tensor
 
 

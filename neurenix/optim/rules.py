@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from neurenix import _loops
+from neurenix._accel import loops_for
 from neurenix.optim.optimizer import Optimizer
 from neurenix.tensor import Tensor
 
@@ -85,7 +85,7 @@ class Adam(Optimizer):
         t = self.step_count
         c = math.sqrt((1.0 - beta2**t) / (1.0 - beta2))
         s1, s2 = state["grad_sum"], state["grad_sq_sum"]
-        _loops.loops_for(data, grad, s1, s2).adam_step(
+        loops_for(data, grad, s1, s2).adam_step(
             data,
             grad,
             s1,

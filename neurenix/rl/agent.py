@@ -22,11 +22,10 @@ import gymnasium as gym
 import numpy as np
 
 import neurenix
-from neurenix._runtime import UpdateThreads, training_blas_threads
+from neurenix import _accel
 from neurenix.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from neurenix.errors import CheckpointError, ConfigError, TrainingDivergedError
 from neurenix.nn import Module
-from neurenix.nn.functional import skipped_widths
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import as_callback
 from neurenix.rl.environment import StepResult, VecEnv, as_vec_env
@@ -140,14 +139,18 @@ class Agent:
         verbose: bool = False,
         callback: Any = None,
         total_steps: int | None = None,
+        configure_runtime: bool = True,
     ) -> dict:
         """Train until `total_steps` more env steps or `episodes` more episodes (1000 episodes if neither).
 
         `max_steps` caps an episode's length (a truncation: it bootstraps). `callback` is a function called with
-        each episode's info dict, or a `Callback`; returning True stops training.
+        each episode's info dict, or a `Callback`; returning True stops training. `configure_runtime` first sets
+        the process's BLAS threads and allocator as `neurenix.configure_runtime()` does; False keeps yours.
         """
         if env is None:
             raise ConfigError("train() needs an env: an env id, a gymnasium env or a VecEnv.")
+        if configure_runtime:
+            _accel.configure_runtime()
         vec = as_vec_env(env, seed=self.seed, n_envs=getattr(self, "n_envs", 1))
         self._check_env(vec)
         if episodes is None and total_steps is None:
@@ -161,7 +164,7 @@ class Agent:
         episode_target = None if episodes is None else self.episodes + episodes
         callbacks = as_callback(callback, verbose)
 
-        update_threads = UpdateThreads(training_blas_threads(self._gradient_matmuls()))
+        update_threads = _accel.update_threads(self._networks(), self._minibatch_rows())
         base_seed = vec.seed if vec.seed is not None else self.seed
         obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
         self._on_train_start(vec)
@@ -184,7 +187,8 @@ class Agent:
             self.progress = self._progress(step_target, episode_target)
             self._on_env_step(vec.num_envs)
             if self._update_due():
-                # Only gradient steps multiply matrices large enough for several BLAS threads (neurenix/_runtime.py).
+                # Only gradient steps multiply matrices large enough for several BLAS threads
+                # (neurenix/_accel/runtime.py).
                 with update_threads.run():
                     losses = self.update()
                 self.updates += 1
@@ -227,25 +231,9 @@ class Agent:
         callbacks.on_train_end(result)
         return result
 
-    def _gradient_matmuls(self) -> set[tuple[int, int, int]]:
-        """(rows, inner, cols) of the matmuls a gradient step may run: each weight's forward, input gradient and
-        weight gradient over a minibatch, in either orientation (a weight is stored (out, in) or (in, out)), also
-        with the fewer units a ReLU layer's gradient products keep when some have no gradient."""
-        rows = self._minibatch_rows()
-        shapes = set()
-        for value in vars(self).values():
-            if isinstance(value, Module):
-                for p in value.parameters():
-                    if p.ndim >= 2:
-                        a, b = p.shape[-2:]
-                        sizes = [
-                            (a, b),
-                            *((n, b) for n in skipped_widths(a)),
-                            *((a, n) for n in skipped_widths(b)),
-                        ]
-                        for m, n in sizes:
-                            shapes |= {(rows, m, n), (rows, n, m), (m, rows, n), (n, rows, m)}
-        return shapes
+    def _networks(self) -> list[Module]:
+        """The agent's networks: the modules among its attributes, whose gradient steps the loop runs."""
+        return [value for value in vars(self).values() if isinstance(value, Module)]
 
     def _minibatch_rows(self) -> int:
         return int(getattr(self, "batch_size", 1))

@@ -6,8 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from neurenix import _loops
-from neurenix.nn.flat import flat_data
+from neurenix._accel import flat_data, loops_for
 from neurenix.tensor import Tensor
 
 
@@ -36,7 +35,7 @@ def polyak_update(target: Iterable[Tensor], online: Iterable[Tensor], tau: float
         if tau == 1.0:
             np.copyto(t_data, p_data)
         else:
-            _loops.loops_for(t_data, p_data).lerp(t_data, p_data, 1.0 - tau, tau)
+            loops_for(t_data, p_data).lerp(t_data, p_data, 1.0 - tau, tau)
 
 
 def gae(

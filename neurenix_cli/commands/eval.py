@@ -44,9 +44,13 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate a trained run: mean +/- std, min and max return over N episodes; also writes RUN_DIR/eval.json."""
+    from neurenix import configure_runtime
     from neurenix_cli import experiment
     from neurenix_cli.reporting import print_table
 
+    # The engine's process settings, which importing it leaves alone (training sets them itself, in Agent.train);
+    # here rather than at startup, which would load the engine for `--help` and `list` too.
+    configure_runtime()
     result = experiment.evaluate(
         run_dir,
         episodes=episodes,

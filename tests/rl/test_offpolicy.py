@@ -121,7 +121,7 @@ def test_polyak_update_moves_target_by_tau():
 
 def test_polyak_update_of_a_cloned_network_runs_on_one_array_and_matches_the_per_parameter_update():
     from neurenix import nn
-    from neurenix.nn.flat import flat_data
+    from neurenix._accel import flat_data
     from neurenix.optim import Adam
 
     online = nn.mlp([3, 8, 2], rng=np.random.default_rng(0))
@@ -141,7 +141,7 @@ def test_polyak_update_of_a_cloned_network_runs_on_one_array_and_matches_the_per
 
 def test_a_cloned_network_trains_in_its_own_optimizer_buffer_and_polyak_follows_its_storage():
     from neurenix import nn
-    from neurenix.nn.flat import flat_data
+    from neurenix._accel import flat_data
     from neurenix.optim import Adam
 
     online = nn.mlp([3, 8, 2], rng=np.random.default_rng(0))

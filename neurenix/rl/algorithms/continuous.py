@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from neurenix import _loops
+from neurenix._accel import Product, ScatteredProduct, exact_skipping, live_units, relu_backward
+from neurenix._accel import loops as _loops
 from neurenix.errors import ConfigError
 from neurenix.nn import Module, Parameter
-from neurenix.nn.functional import exact_skipping, live_units, relu_backward
 from neurenix.nn.init import uniform_fan_in
 from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.buffers import ReplayBatch, ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult
 from neurenix.rl.spaces import BoxScaler
-from neurenix.tensor import Product, ScatteredProduct, Tensor, from_op
+from neurenix.tensor import Tensor, from_op
 
 
 def check_off_policy_arguments(

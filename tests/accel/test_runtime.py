@@ -1,4 +1,4 @@
-"""The process settings in neurenix/_runtime.py: how many BLAS threads a training run uses, and when."""
+"""The process settings in neurenix/_accel/runtime.py: how many BLAS threads a training run uses, and when."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from neurenix import _runtime
+from neurenix._accel import runtime as _runtime
 from neurenix.rl import A2C, DQN, SAC, Callback
 
 PENDULUM_OBS = {"type": "box", "low": -8.0, "high": 8.0, "shape": [3]}
@@ -85,15 +85,21 @@ def test_only_openblas_is_timed_against_one_thread(four_cores, monkeypatch):
 def test_gradient_matmuls_cover_every_weight_over_a_minibatch():
     sac = SAC(PENDULUM_OBS, PENDULUM_ACTIONS, actor_hidden_dims=[256, 256], critic_hidden_dims=[400, 300])
     sac.batch_size = 256
-    shapes = sac._gradient_matmuls()
+    shapes = _runtime.gradient_matmuls(sac._networks(), sac.batch_size)
     # A critic ensemble's (2, 400, 300) weight, per member: forward, input gradient, weight gradient.
     assert {(256, 400, 300), (256, 300, 400), (400, 256, 300)} <= shapes
     assert {(256, 3, 256), (256, 256, 256), (256, 4, 400)} <= shapes  # the actor's, the critics' first layer
     assert max(r * i * c for r, i, c in shapes) == 256 * 400 * 300
     dqn = DQN(CARTPOLE_OBS, TWO_ACTIONS, hidden_dims=[256, 256], batch_size=64)
-    assert max(r * i * c for r, i, c in dqn._gradient_matmuls()) == 64 * 256 * 256
+    assert (
+        max(r * i * c for r, i, c in _runtime.gradient_matmuls(dqn._networks(), dqn.batch_size))
+        == 64 * 256 * 256
+    )
     a2c = A2C(CARTPOLE_OBS, TWO_ACTIONS, n_envs=8, n_steps=5)
-    assert max(r * i * c for r, i, c in a2c._gradient_matmuls()) == 40 * 64 * 64
+    assert (
+        max(r * i * c for r, i, c in _runtime.gradient_matmuls(a2c._networks(), a2c._minibatch_rows()))
+        == 40 * 64 * 64
+    )
 
 
 class RecordActingThreads(Callback):
@@ -113,7 +119,7 @@ def test_gradient_steps_run_with_the_chosen_threads_and_acting_with_one(monkeypa
     before = blas_threads_now()
     agent = SAC(PENDULUM_OBS, PENDULUM_ACTIONS, batch_size=16, learning_starts=10, seed=0)
     monkeypatch.setattr(_runtime, "same_bits_on", lambda threads, matmuls: True)
-    monkeypatch.setattr(agent, "_gradient_matmuls", lambda: LARGE if large else SMALL)
+    monkeypatch.setattr(_runtime, "gradient_matmuls", lambda modules, rows: LARGE if large else SMALL)
     updating: set[int] = set()
     update = agent.update
 
@@ -139,7 +145,7 @@ def test_blas_threads_restores_the_previous_number_after_an_error():
 
 
 class FakeClock:
-    """Stands in for time.perf_counter in neurenix._runtime: fake updates advance it, so no test sleeps."""
+    """Stands in for time.perf_counter in neurenix._accel.runtime: fake updates advance it, so no test sleeps."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -238,7 +244,8 @@ def test_every_thread_count_a_run_may_choose_gives_its_numbers(monkeypatch, batc
     monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
     monkeypatch.delenv("NEURENIX_MAX_BLAS_THREADS", raising=False)
     monkeypatch.setattr(_runtime.os, "sched_getaffinity", lambda pid: {0, 1})
-    shapes = DQN(CARTPOLE_OBS, TWO_ACTIONS, hidden_dims=[256, 256], batch_size=batch_size)._gradient_matmuls()
+    dqn = DQN(CARTPOLE_OBS, TWO_ACTIONS, hidden_dims=[256, 256], batch_size=batch_size)
+    shapes = _runtime.gradient_matmuls(dqn._networks(), batch_size)
     choices = _runtime.training_blas_threads(shapes)
     results = [_dqn_after_one_update(batch_size, threads) for threads in choices]
     for other in results[1:]:

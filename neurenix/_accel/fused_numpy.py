@@ -1,7 +1,7 @@
-"""The loops of `neurenix/_fused.c` as the numpy passes they fuse: what runs where the install built no C, and
+"""The loops of `_fused.c` as the numpy passes they fuse: what runs where the install built no C, and
 for arrays the C loops do not take (strided views, mixed dtypes), which numpy handles as it always does.
 
-Same functions, arguments and bits as the C module (tests/test_fused.py holds both to one reference); only
+Same functions, arguments and bits as the C module (tests/accel/test_fused.py holds both to one reference); only
 slower, by the extra passes over memory: a gradient step of TD3's or DDPG's 400-300 networks takes ~15% longer.
 """
 

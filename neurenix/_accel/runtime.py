@@ -1,5 +1,8 @@
 """Process-wide settings that decide how fast the engine runs on a small CPU machine.
 
+Importing neurenix changes none of them: `configure_runtime` applies the process default (BLAS threads and the
+allocator), and `Agent.train` calls it at its start unless told not to; `neurenix eval` calls it too.
+
 BLAS threads: one by default. The gradient steps of a training run whose matmuls are large enough
 (`training_blas_threads`) may use every core: `UpdateThreads` times them with one thread and with every core
 and keeps the faster, since that depends on what else the machine runs. NEURENIX_BLAS_THREADS fixes the
@@ -28,16 +31,20 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import math
 import os
 import statistics
 import time
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController, threadpool_limits
+
+from neurenix._accel.dead_units import skipped_widths
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -76,6 +83,46 @@ def configure_blas_threads() -> int:
     return threads
 
 
+class Runtime(NamedTuple):
+    """What `configure_runtime` set: the process's BLAS threads, and whether glibc now keeps freed large blocks."""
+
+    blas_threads: int
+    tuned_allocator: bool
+
+
+def configure_runtime() -> Runtime:
+    """Set the process defaults the engine's speed was measured with: NEURENIX_BLAS_THREADS BLAS threads, else
+    one (gradient steps may use more, see `update_threads`), and glibc's allocator keeping freed large blocks
+    for reuse (`configure_allocator`). Process-wide, so never done on import: `Agent.train` calls it at its start
+    unless passed `configure_runtime=False`, and `neurenix eval` calls it before evaluating. Calling it again
+    sets the same."""
+    return Runtime(configure_blas_threads(), configure_allocator())
+
+
+def gradient_matmuls(modules: Iterable, rows: int) -> set[tuple[int, int, int]]:
+    """(rows, inner, cols) of the matmuls a gradient step of `modules` over minibatches of `rows` may run: each
+    weight's forward, input gradient and weight gradient, in either orientation (a weight is stored (out, in) or
+    (in, out)), also with the fewer units a ReLU layer's gradient products keep when some have no gradient."""
+    shapes = set()
+    for module in modules:
+        for p in module.parameters():
+            if p.ndim >= 2:
+                a, b = p.shape[-2:]
+                sizes = [
+                    (a, b),
+                    *((n, b) for n in skipped_widths(a)),
+                    *((a, n) for n in skipped_widths(b)),
+                ]
+                for m, n in sizes:
+                    shapes |= {(rows, m, n), (rows, n, m), (m, rows, n), (n, rows, m)}
+    return shapes
+
+
+def update_threads(modules: Iterable, rows: int) -> UpdateThreads:
+    """The thread chooser for a training run's gradient steps of `modules` over minibatches of `rows`."""
+    return UpdateThreads(training_blas_threads(gradient_matmuls(modules, rows)))
+
+
 def training_blas_threads(matmuls: Collection[tuple[int, int, int]]) -> tuple[int, ...]:
     """The BLAS thread counts a training run may use for gradient steps whose products are `matmuls`, given as
     (rows, inner, cols).
@@ -110,7 +157,7 @@ def same_bits_on(threads: int, matmuls: Collection[tuple[int, int, int]]) -> boo
     numpy 2.3's OpenBLAS 0.3.31 on its SkylakeX kernels, an inner dimension above 448 that is not a multiple of
     32 differs (464, 500, 1000; 480 and 512 agree), so a DQN with batch_size 1000 or a 500-wide critic would
     repeat its numbers only if timing picked the same threads every run. 5 ms for RL Zoo's DQN, 50 ms for DDPG's
-    400-300 networks (206 shapes, with those of `neurenix.nn.functional.skipped_widths`).
+    400-300 networks (206 shapes, with those of `neurenix._accel.dead_units.skipped_widths`).
     """
     key = (threads, frozenset(matmuls))
     if key not in _agreement:
@@ -241,17 +288,25 @@ class UpdateThreads:
         return other
 
 
+@functools.cache
+def _mallopt():
+    """glibc's mallopt, or None. Found once: `find_library` asks ldconfig (~2 ms), and every `Agent.train`
+    configures the runtime."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return None
+
+
 def configure_allocator() -> bool:
     """Keep freed large blocks for reuse (glibc only); NEURENIX_KEEP_MALLOC=1 leaves the allocator alone."""
     if os.environ.get("NEURENIX_KEEP_MALLOC") == "1":
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)

@@ -11,7 +11,7 @@
  *     a weight gradient's kept columns into 400 x 300    105 -> 55 us
  *
  * Each loop performs the float operations of the numpy expression it replaces, in the same order and in the
- * arrays' own precision (float32 or float64), so the results are numpy's bits (tests/test_fused.py), and a run
+ * arrays' own precision (float32 or float64), so the results are numpy's bits (tests/accel/test_fused.py), and a run
  * gives the numbers it gave before these loops existed. That needs the flags in setup.py: -ffp-contract=off
  * (never a * b + c as one FMA) and no -ffast-math; -fno-math-errno only lets sqrt vectorise.
  *

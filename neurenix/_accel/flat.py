@@ -7,9 +7,12 @@ per layer.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from neurenix.tensor import Tensor
+if TYPE_CHECKING:
+    from neurenix.tensor import Tensor
 
 
 class FlatParameters:
@@ -37,6 +40,7 @@ class FlatParameters:
 
 
 def flat_owner(p: Tensor) -> FlatParameters | None:
+    """The buffers holding p's storage; None for a tensor never re-homed, or a deep copy of one."""
     return getattr(p, "_flat_owner", None)
 
 

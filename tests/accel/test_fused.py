@@ -8,12 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from neurenix import _fused_numpy, _loops
-from neurenix.nn import functional as F
+from neurenix._accel import fused_numpy as _fused_numpy
+from neurenix._accel import loops as _loops
 from neurenix.rl import SAC, TD3
 
 try:
-    from neurenix import _fused
+    from neurenix._accel import _fused
 except ImportError:  # the install found no C compiler
     _fused = None
 
@@ -255,7 +255,7 @@ def test_the_bias_gradient_of_a_one_unit_layer_has_numpys_pairwise_bits():
     for value in grad_out[:, 0]:
         row_by_row = np.float32(row_by_row + value)
     assert row_by_row != grad_out.sum()  # these rows tell the two orders apart
-    grad_in, bias_grad, _ = F.relu_backward(grad_out, np.ones((300, 1), np.float32), 1, with_bias=True)
+    grad_in, bias_grad, _ = _loops.relu_backward(grad_out, np.ones((300, 1), np.float32), 1, with_bias=True)
     _same_bits(bias_grad.reshape(1), grad_out.sum(axis=0))
 
 
@@ -263,7 +263,7 @@ def test_a_mixed_dtype_relu_masks_by_the_outputs_own_precision():
     """A float64 output too small for float32 is still positive: the gradient must pass, as numpy's mask lets it."""
     grad_out = np.ones((2, 3), np.float32)
     out = np.full((2, 3), 1e-300)
-    grad_in, bias_grad, _ = F.relu_backward(grad_out, out, 1, with_bias=True)
+    grad_in, bias_grad, _ = _loops.relu_backward(grad_out, out, 1, with_bias=True)
     _same_bits(grad_in, grad_out)
     _same_bits(bias_grad.reshape(3), np.full(3, 2.0, np.float32))
 

@@ -5,12 +5,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from neurenix import Tensor
+from neurenix import Tensor, _accel
+from neurenix._accel import Product, ScatteredProduct
 from neurenix.nn import Parameter
 from neurenix.nn import functional as F
 from neurenix.rl import DDPG, SAC, TD3
 from neurenix.rl.algorithms import continuous
-from neurenix.tensor import Product, ScatteredProduct
 
 PENDULUM_OBS = gym.spaces.Box(-8.0, 8.0, (3,), np.float32)
 PENDULUM_ACTIONS = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
@@ -35,17 +35,17 @@ def _activity(live_count, width=300, seed=0):
 
 def test_live_units_keeps_every_unit_with_a_gradient_topped_up_to_a_multiple_of_the_quantum():
     activity = _activity(70)
-    live = F.live_units(activity)
-    assert len(live) == 96 and len(live) % F.SKIP_QUANTUM == 0
+    live = _accel.live_units(activity)
+    assert len(live) == 96 and len(live) % _accel.dead_units.SKIP_QUANTUM == 0
     assert set(np.flatnonzero(activity)) <= set(live)
     assert np.all(np.diff(live) > 0)  # ascending: the products add the kept units in their own order
-    assert len(live) in F.skipped_widths(300)  # a shape same_bits_on was asked about
+    assert len(live) in _accel.skipped_widths(300)  # a shape same_bits_on was asked about
 
 
 def test_live_units_keeps_all_when_too_few_are_dead_and_none_when_all_are():
-    assert F.live_units(_activity(230)) is None  # 256 of 300 kept would not pay for the gathering
-    assert len(F.live_units(_activity(0))) == 0
-    assert F.live_units(_activity(5, width=30)) is None  # too narrow ever to pay
+    assert _accel.live_units(_activity(230)) is None  # 256 of 300 kept would not pay for the gathering
+    assert len(_accel.live_units(_activity(0))) == 0
+    assert _accel.live_units(_activity(5, width=30)) is None  # too narrow ever to pay
 
 
 def _relu_layer(seed, dead):
@@ -194,6 +194,6 @@ def test_training_with_dead_units_left_out_gives_the_parameters_of_computing_the
 def test_the_threads_check_covers_the_shapes_of_the_kept_units():
     agent = DDPG(PENDULUM_OBS, PENDULUM_ACTIONS, actor_hidden_dims=[400, 300], critic_hidden_dims=[400, 300])
     agent.batch_size = 256
-    shapes = agent._gradient_matmuls()
+    shapes = _accel.gradient_matmuls(agent._networks(), agent.batch_size)
     # The input gradient and the weight gradients of the 300-unit layers with 96 of them kept.
     assert {(256, 96, 400), (400, 256, 96), (96, 256, 400)} <= shapes

@@ -1,0 +1,54 @@
+"""Everything the engine does only to be fast, in one place, behind the names below.
+
+The engine, the layers, the optimizers and the loop read as their textbook versions and call these:
+
+- fused elementwise loops (`loops`: the C module `_fused`, else its numpy twin `fused_numpy`, with the same bits):
+  `loops_for(*arrays)` picks the module for the arrays at hand; `relu_backward` is a ReLU layer's backward (with
+  each unit's activity, for dead-unit skipping) and `put_columns` a scattered weight gradient's write;
+- deferred weight gradients (`products`): `Product`, `ScatteredProduct`, written straight into optimizer storage;
+- flat parameter buffers (`flat`): `FlatParameters`, `flat_owner`, `flat_data`;
+- dead-unit skipping (`dead_units`): `exact_skipping`, `live_units`, `skipped_widths`;
+- process settings (`runtime`): `configure_runtime` (public as `neurenix.configure_runtime`), the BLAS threads
+  of gradient steps (`update_threads`, from `gradient_matmuls`), `blas_threads`, `available_cores`.
+
+This package imports only numpy, threadpoolctl and the standard library: `tensor ← nn ← optim ← rl` all may
+import it, and it imports none of them.
+"""
+
+from neurenix._accel.dead_units import exact_skipping, live_units, skipped_widths
+from neurenix._accel.flat import FlatParameters, flat_data, flat_owner
+from neurenix._accel.loops import COMPILED, loops_for, put_columns, relu_backward
+from neurenix._accel.products import Product, ScatteredProduct
+from neurenix._accel.runtime import (
+    Runtime,
+    UpdateThreads,
+    available_cores,
+    blas_threads,
+    configure_runtime,
+    gradient_matmuls,
+    training_blas_threads,
+    update_threads,
+)
+
+__all__ = [
+    "COMPILED",
+    "FlatParameters",
+    "Product",
+    "Runtime",
+    "ScatteredProduct",
+    "UpdateThreads",
+    "available_cores",
+    "blas_threads",
+    "configure_runtime",
+    "exact_skipping",
+    "flat_data",
+    "flat_owner",
+    "gradient_matmuls",
+    "live_units",
+    "loops_for",
+    "put_columns",
+    "relu_backward",
+    "skipped_widths",
+    "training_blas_threads",
+    "update_threads",
+]
