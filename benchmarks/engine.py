@@ -95,7 +95,7 @@ class HandWrittenDDPG:
 
     The weights start as copies of `agent`'s, in its layouts (the actor's (out, in) like nn.Linear, the critic's
     (in, out)), so the products have the agent's shapes and transposes, and leave out the same second-layer units
-    without gradient (`_accel.live_units`); the elementwise passes are the fused loops the engine runs, the hidden
+    without gradient (`_accel.units_to_keep`); the elementwise passes are the fused loops the engine runs, the hidden
     layers into arrays allocated once. Given the same batch it reaches the agent's
     gradients and parameters to the bit, which `ddpg_floor_gap` checks before anything is timed. It skips only
     the loss values the agent reports (two scalars a step).
@@ -167,12 +167,12 @@ class HandWrittenDDPG:
         _accel.loops_for(through_head, h2, g2, bias[1]).relu_backward(
             through_head, h2, g2, bias[1], activity, 1, h2.shape[1]
         )
-        live = _accel.live_units(activity[0])
+        live = _accel.units_to_keep(activity[0], g2.shape[0], h1.shape[1], "in_out")
         if live is None:
             if grads is not None:
                 np.matmul(h1.T, g2, out=grads[2])
             through_hidden = g2 @ w2.T
-        else:  # the engine's skipping of units without gradient, written out (see _accel.live_units)
+        else:  # the engine's skipping of units without gradient, written out (see _accel.units_to_keep)
             kept = g2[:, live]
             if grads is not None:
                 _accel.put_columns(h1.T @ kept, live, grads[2])
@@ -195,7 +195,7 @@ class HandWrittenDDPG:
         _accel.loops_for(through_head, h2, g2, grads[3]).relu_backward(
             through_head, h2, g2, grads[3], activity, 1, h2.shape[1]
         )
-        live = _accel.live_units(activity[0])
+        live = _accel.units_to_keep(activity[0], g2.shape[0], h1.shape[1], "out_in")
         if live is None:
             np.matmul(g2.T, h1, out=grads[2])
             through_hidden = g2 @ w2

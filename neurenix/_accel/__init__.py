@@ -7,7 +7,8 @@ The engine, the layers, the optimizers and the loop read as their textbook versi
   each unit's activity, for dead-unit skipping) and `put_columns` a scattered weight gradient's write;
 - deferred weight gradients (`products`): `Product`, `ScatteredProduct`, written straight into optimizer storage;
 - flat parameter buffers (`flat`): `FlatParameters`, `flat_owner`, `flat_data`;
-- dead-unit skipping (`dead_units`): `exact_skipping`, `live_units`, `skipped_widths`;
+- dead-unit skipping (`dead_units`): `exact_skipping`, `units_to_keep` (`live_units` where
+  `keeps_bits`), `skipped_widths`;
 - process settings (`runtime`): `configure_runtime` (public as `neurenix.configure_runtime`), the BLAS threads
   of gradient steps (`update_threads`, from `gradient_matmuls`), `blas_threads`, `available_cores`.
 
@@ -15,7 +16,7 @@ This package imports only numpy, threadpoolctl and the standard library: `tensor
 import it, and it imports none of them.
 """
 
-from neurenix._accel.dead_units import exact_skipping, live_units, skipped_widths
+from neurenix._accel.dead_units import exact_skipping, keeps_bits, live_units, skipped_widths, units_to_keep
 from neurenix._accel.flat import FlatParameters, flat_data, flat_owner
 from neurenix._accel.loops import COMPILED, loops_for, put_columns, relu_backward
 from neurenix._accel.products import Product, ScatteredProduct
@@ -44,7 +45,9 @@ __all__ = [
     "flat_data",
     "flat_owner",
     "gradient_matmuls",
+    "keeps_bits",
     "live_units",
+    "units_to_keep",
     "loops_for",
     "put_columns",
     "relu_backward",

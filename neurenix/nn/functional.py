@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurenix._accel import Product, ScatteredProduct, exact_skipping, live_units, loops_for, relu_backward
+from neurenix._accel import Product, ScatteredProduct, exact_skipping, loops_for, relu_backward, units_to_keep
 from neurenix.tensor import Tensor, from_op
 
 
@@ -23,7 +23,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: st
             g, grad_bias, activity = relu_backward(
                 g, out, 1, bias is not None, track_live=exact_skipping(xd, w)
             )
-            live = None if activity is None else live_units(activity[0])
+            if activity is not None:
+                live = units_to_keep(activity[0], g.size // g.shape[-1], w.shape[1], "out_in")
         elif activation == "tanh":
             g = g * (1.0 - out * out)
         if live is not None:

@@ -1,5 +1,9 @@
 """ReLU units without gradient left out of a layer's gradient products: the same bits as computing them, and less
-arithmetic only where it pays."""
+arithmetic only where it pays.
+
+Whether the BLAS keeps the bits depends on its kernels (`_accel.keeps_bits` tries each shape), so the bit tests
+check that skipping happened wherever the probe allowed it and gave the bits of computing every unit; the tests of
+the mechanics (`skipping_allowed`) let every shape skip and compare values to float32 rounding."""
 
 import gymnasium as gym
 import numpy as np
@@ -21,10 +25,29 @@ def dense(monkeypatch):
     """Switch the skipping off: every unit in every product, as before it existed."""
 
     def switch_off():
-        monkeypatch.setattr(F, "live_units", lambda activity: None)
-        monkeypatch.setattr(continuous, "live_units", lambda activity: None)
+        monkeypatch.setattr(F, "units_to_keep", lambda *shape: None)
+        monkeypatch.setattr(continuous, "units_to_keep", lambda *shape: None)
 
     return switch_off
+
+
+@pytest.fixture
+def skipping_allowed(monkeypatch):
+    """Every shape may skip, whatever the BLAS's kernels do to the bits."""
+    monkeypatch.setattr(_accel.dead_units, "keeps_bits", lambda *shape: True)
+
+
+@pytest.fixture
+def verdicts(monkeypatch):
+    """The probe's answers during a test, recorded as they are given."""
+    real, answers = _accel.dead_units.keeps_bits, []
+
+    def recording(*shape):
+        answers.append(real(*shape))
+        return answers[-1]
+
+    monkeypatch.setattr(_accel.dead_units, "keeps_bits", recording)
+    return answers
 
 
 def _activity(live_count, width=300, seed=0):
@@ -67,14 +90,15 @@ def _linear_gradients(dead, twice=False):
 
 
 @pytest.mark.parametrize("twice", [False, True])
-def test_a_relu_layer_leaving_dead_units_out_gives_the_bits_of_computing_them(dense, twice):
+def test_a_relu_layer_leaving_dead_units_out_gives_the_bits_of_computing_them(dense, verdicts, twice):
     skipping = _linear_gradients(dead=180, twice=twice)
+    assert verdicts  # the layer asked whether it may skip
     dense()
     for ours, full in zip(skipping, _linear_gradients(dead=180, twice=twice)):
         np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
 
 
-def test_a_relu_layer_leaves_its_dead_units_out_of_the_weight_gradient_product():
+def test_a_relu_layer_leaves_its_dead_units_out_of_the_weight_gradient_product(skipping_allowed):
     x, weight, bias, upstream = _relu_layer(0, dead=180)
     out = F.linear(x, weight, bias, "relu")
     grad_x, grad_w, _ = out._backward(upstream)
@@ -84,7 +108,7 @@ def test_a_relu_layer_leaves_its_dead_units_out_of_the_weight_gradient_product()
     assert axis == 0 and len(kept) == 128 and set(range(180, 300)) <= set(kept)
     assert g_kept.shape == (128, 256)
     every_unit = (upstream * (out.numpy() > 0)).T @ x.numpy()
-    np.testing.assert_array_equal(grad_w.compute().view(np.uint32), every_unit.view(np.uint32))
+    np.testing.assert_allclose(grad_w.compute(), every_unit, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("rows", [None, 1, 2, 3, 31])
@@ -121,17 +145,17 @@ def _ensemble_gradients(frozen, members=None):
 
 @pytest.mark.parametrize("frozen, members", [(False, None), (True, None), (True, 1)])
 def test_an_ensemble_leaving_each_members_dead_units_out_gives_the_bits_of_computing_them(
-    dense, frozen, members
+    dense, verdicts, frozen, members
 ):
     skipping = _ensemble_gradients(frozen, members)
-    assert len(skipping) == (1 if frozen else 3)
+    assert len(skipping) == (1 if frozen else 3) and verdicts
     dense()
     for ours, full in zip(skipping, _ensemble_gradients(frozen, members)):
         np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
 
 
 @pytest.mark.parametrize("x_dtype", [np.float32, np.float64])
-def test_float64_layers_compute_every_unit(x_dtype):
+def test_float64_layers_compute_every_unit(skipping_allowed, x_dtype):
     """OpenBLAS's float64 products add their terms in an order that dropping zero terms changes."""
     rng = np.random.default_rng(1)
     x = Tensor(rng.standard_normal((256, 64)).astype(x_dtype), requires_grad=True)
@@ -174,18 +198,19 @@ def _parameters_after_updates(algorithm, **kwargs):
     "algorithm, kwargs", [(DDPG, {}), (TD3, {"policy_delay": 1}), (SAC, {})], ids=["DDPG", "TD3", "SAC"]
 )
 def test_training_with_dead_units_left_out_gives_the_parameters_of_computing_them(
-    dense, monkeypatch, algorithm, kwargs
+    dense, monkeypatch, verdicts, algorithm, kwargs
 ):
-    real, kept = F.live_units, []
+    real, kept = _accel.units_to_keep, []
 
-    def recording(activity):
-        kept.append(real(activity))
+    def recording(*args):
+        kept.append(real(*args))
         return kept[-1]
 
-    monkeypatch.setattr(F, "live_units", recording)
-    monkeypatch.setattr(continuous, "live_units", recording)
+    monkeypatch.setattr(F, "units_to_keep", recording)
+    monkeypatch.setattr(continuous, "units_to_keep", recording)
     skipping = _parameters_after_updates(algorithm, **kwargs)
-    assert any(live is not None for live in kept)  # the actor's and the critics' second layers left units out
+    # The actor's and the critics' second layers left units out wherever the BLAS keeps the bits so.
+    assert verdicts and any(live is not None for live in kept) == any(verdicts)
     dense()
     for ours, full in zip(skipping, _parameters_after_updates(algorithm, **kwargs)):
         np.testing.assert_array_equal(ours.view(np.uint32), full.view(np.uint32))
@@ -197,3 +222,18 @@ def test_the_threads_check_covers_the_shapes_of_the_kept_units():
     shapes = _accel.gradient_matmuls(agent._networks(), agent.batch_size)
     # The input gradient and the weight gradients of the 300-unit layers with 96 of them kept.
     assert {(256, 96, 400), (400, 256, 96), (96, 256, 400)} <= shapes
+
+
+@pytest.mark.parametrize("layout", ["out_in", "in_out"])
+def test_the_probe_says_whether_skipping_keeps_the_bits_of_the_layers_own_products(monkeypatch, layout):
+    """Its verdict for a shape is what leaving units out of the real layer does to the bits, on any kernels."""
+    verdict = _accel.keeps_bits(layout, 256, 300, 64, 128)
+    if layout == "out_in":
+        gradients = lambda: _linear_gradients(dead=180)  # noqa: E731
+    else:
+        gradients = lambda: _ensemble_gradients(frozen=False)[:2]  # noqa: E731
+    dense_bits = gradients()
+    monkeypatch.setattr(_accel.dead_units, "keeps_bits", lambda *shape: True)
+    forced = gradients()
+    same = all(np.array_equal(a.view(np.uint32), b.view(np.uint32)) for a, b in zip(forced, dense_bits))
+    assert same == verdict

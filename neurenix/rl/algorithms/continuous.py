@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from neurenix._accel import Product, ScatteredProduct, exact_skipping, live_units, relu_backward
+from neurenix._accel import Product, ScatteredProduct, exact_skipping, relu_backward, units_to_keep
 from neurenix._accel import loops as _loops
 from neurenix.errors import ConfigError
 from neurenix.nn import Module, Parameter
@@ -165,7 +165,8 @@ def ensemble_linear(
                 g, out, len(out), not frozen, track_live=exact_skipping(xd, w)
             )
             if activity is not None:
-                lives = [live_units(member_activity) for member_activity in activity]
+                rows, inputs = g.shape[1], w.shape[1]
+                lives = [units_to_keep(member, rows, inputs, "in_out") for member in activity]
         if lives is not None and any(live is not None for live in lives):
             return _backward_live_units(g, lives, xd, w, x.requires_grad, frozen, grad_b)
         # A shared x receives (K, B, in); the engine sums it over the members. For the Q head (out = 1) the
