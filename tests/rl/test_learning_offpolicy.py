@@ -38,24 +38,10 @@ def test_sac_learns_pendulum():
 
 
 @pytest.mark.learning
-def test_td3_learns_pendulum():
+@pytest.mark.parametrize("algorithm", [TD3, DDPG], ids=["TD3", "DDPG"])
+def test_deterministic_policy_gradients_learn_pendulum(algorithm):
     env = make_env("Pendulum-v1", seed=0)
-    agent = TD3(
-        env.observation_space,
-        env.action_space,
-        gamma=0.98,
-        learning_starts=1000,
-        seed=0,
-        **SMALL_NETS,
-    )
-    agent.train(env, total_steps=8000)
-    assert deterministic_mean(agent, seed=0) >= -600
-
-
-@pytest.mark.learning
-def test_ddpg_learns_pendulum():
-    env = make_env("Pendulum-v1", seed=0)
-    agent = DDPG(
+    agent = algorithm(
         env.observation_space,
         env.action_space,
         gamma=0.98,
