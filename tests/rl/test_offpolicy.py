@@ -10,12 +10,13 @@ import pytest
 
 from neurenix.checkpoint import flatten_state
 from neurenix.errors import ConfigError
+from neurenix.nn.ensemble import QEnsemble, ensemble_linear
 from neurenix.rl import DDPG, SAC, TD3, load_agent, make_env
 from neurenix.rl.algorithms import sac as sac_module
 from neurenix.rl.algorithms import td3 as td3_module
-from neurenix.rl.algorithms.continuous import OrnsteinUhlenbeckNoise, QEnsemble, ensemble_linear
 from neurenix.rl.distributions import SquashedGaussian
 from neurenix.rl.environment import StepResult
+from neurenix.rl.noise import OrnsteinUhlenbeckNoise
 from neurenix.rl.returns import polyak_update
 from neurenix.tensor import Tensor
 

@@ -19,17 +19,17 @@ import numpy as np
 
 from neurenix import nn
 from neurenix.nn import functional as F
+from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.agent import Agent, check_range, input_dim
 from neurenix.rl.algorithms.continuous import (
     OffPolicyReplay,
-    QEnsemble,
     check_off_policy_arguments,
     load_parts_state,
-    make_noise,
     parts_state,
 )
 from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.rl.noise import make_noise
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad

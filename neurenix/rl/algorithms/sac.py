@@ -24,11 +24,11 @@ import numpy as np
 from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.nn import functional as F
+from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.agent import Agent, check_range, input_dim
 from neurenix.rl.algorithms.continuous import (
     OffPolicyReplay,
-    QEnsemble,
     check_off_policy_arguments,
     load_parts_state,
     parts_state,
