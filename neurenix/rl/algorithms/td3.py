@@ -77,7 +77,7 @@ class TD3(DDPG):
     def update(self) -> dict[str, float]:
         critic_loss_sum, actor_losses = 0.0, []
         for _ in range(self.gradient_steps):
-            batch = self.replay.sample()
+            batch = self.buffer.sample(self.batch_size)
             with no_grad():
                 smoothing = self.rng.standard_normal(batch.actions.shape, dtype=np.float32)
                 smoothing *= self.target_policy_noise
