@@ -23,16 +23,18 @@ import numpy as np
 
 import neurenix
 from neurenix._runtime import UpdateThreads, training_blas_threads
-from neurenix.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
+from neurenix.checkpoint import flatten_state, load_checkpoint, save_checkpoint
 from neurenix.errors import CheckpointError, ConfigError, TrainingDivergedError
 from neurenix.nn import Module
 from neurenix.nn.functional import skipped_widths
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import as_callback
+from neurenix.rl.checks import check_range
 from neurenix.rl.environment import StepResult, VecEnv, as_vec_env
+from neurenix.rl.persistence import check_agent_meta, restore_state
 from neurenix.rl.policy import EpsilonGreedyPolicy, GaussianPolicy, SoftmaxPolicy, network_output
 from neurenix.rl.returns import td_target
-from neurenix.rl.spaces import compatible, flat_dim, space_type, to_gym_space, to_spec
+from neurenix.rl.spaces import compatible, space_type, to_gym_space, to_spec
 
 # Constructor arguments that are not hyperparameters: the spaces are stored as specs, the seed per run.
 _NOT_HYPERPARAMETERS = ("self", "observation_space", "action_space", "seed", "policy", "value_function")
@@ -386,87 +388,3 @@ class Agent:
                     f"Checkpoint {path} was saved for {label} {theirs}, but this agent has {to_spec(ours)}."
                 )
         restore_state(self, arrays, meta, path)
-
-
-def check_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
-    """Raise ConfigError unless low <= value <= high (low < value when low_open)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if not (low < value if low_open else low <= value) or value > high:
-        bracket = "(" if low_open else "["
-        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}")
-
-
-def check_positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < (0 if allow_zero else 1)
-    ):
-        raise ConfigError(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}")
-
-
-def check_hidden_dims(name: str, value: Any) -> None:
-    if (
-        not isinstance(value, (list, tuple))
-        or not value
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)
-    ):
-        raise ConfigError(f"{name} must be a non-empty list of positive integers, got {value!r}")
-
-
-def check_agent_meta(meta: dict, path: Any, expected_class: str | None = None) -> None:
-    if meta.get("kind") != "agent":
-        raise CheckpointError(f"Checkpoint {path} does not hold an agent (kind {meta.get('kind')!r}).")
-    if expected_class is not None and meta.get("class") != expected_class:
-        raise CheckpointError(f"Checkpoint {path} holds a {meta.get('class')} agent, not a {expected_class}.")
-    if not isinstance(meta.get("hyperparameters"), dict) or not isinstance(meta.get("state", {}), dict):
-        raise CheckpointError(f"Checkpoint {path} has malformed metadata (hyperparameters or state).")
-
-
-def restore_state(agent: Agent, arrays: dict, meta: dict, path: Any) -> None:
-    _, expected = flatten_state(agent.state_dict())
-    problem = _type_mismatch(expected, meta.get("state", {}), "state")
-    if problem:
-        raise CheckpointError(f"Checkpoint {path} has malformed metadata: {problem}.")
-    try:
-        state = unflatten_state(arrays, meta.get("state", {}))
-        replay = state.pop("replay_buffer", None)
-        agent.load_state_dict(state)
-        if replay is not None and isinstance(getattr(agent, "buffer", None), ReplayBuffer):
-            agent.buffer.load_state_dict(replay)
-    except Exception as error:
-        # Every algorithm's load_state_dict indexes and converts what the file holds; whatever it raises on a
-        # state of the wrong shape (KeyError, TypeError, AttributeError, ...) means the checkpoint does not fit.
-        raise CheckpointError(
-            f"Checkpoint {path} does not match this agent's networks or state: {type(error).__name__}: {error}."
-        ) from None
-
-
-def _type_mismatch(expected: Any, actual: Any, where: str) -> str | None:
-    """Where the JSON state `actual` differs in kind from `expected` (a fresh agent's own state): loaders
-    convert with int()/float(), which would quietly accept counters written as strings. Numbers of either kind
-    match each other, and null matches anything (optional values); keys only one side has are left to the
-    loader."""
-    if expected is None or actual is None:
-        return None
-    kinds = {(bool,): "true or false", (int, float): "a number", (str,): "a string", (list,): "a list"}
-    kinds[(dict,)] = "a mapping"
-    kind = next((k for k in kinds if isinstance(expected, k)), None)
-    if kind is None:
-        return None
-    if not isinstance(actual, kind) or (isinstance(actual, bool) and kind != (bool,)):
-        return f"{where} is {actual!r:.40}, expected {kinds[kind]}"
-    if isinstance(expected, dict):
-        for key in (key for key in expected if key in actual):
-            problem = _type_mismatch(expected[key], actual[key], f"{where}.{key}")
-            if problem:
-                return problem
-    return None
-
-
-def input_dim(observation_space: Any) -> int:
-    space = to_gym_space(observation_space)
-    if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"observations must come from a box space, got {to_spec(space)}")
-    return flat_dim(space)

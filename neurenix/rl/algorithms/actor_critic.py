@@ -27,8 +27,9 @@ import numpy as np
 from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.optim import Adam, RMSprop, clip_grad_norm_
-from neurenix.rl.agent import Agent, check_hidden_dims, check_positive_int, check_range, input_dim
+from neurenix.rl.agent import Agent
 from neurenix.rl.buffers import RolloutBuffer
+from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
 from neurenix.rl.distributions import Categorical, DiagGaussian
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.normalize import ObservationNormalizer, RewardScaler

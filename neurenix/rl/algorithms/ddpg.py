@@ -21,8 +21,8 @@ from neurenix import nn
 from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
-from neurenix.rl.agent import check_range, input_dim
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent, check_off_policy_arguments
+from neurenix.rl.checks import check_range, input_dim
 from neurenix.rl.noise import make_noise
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim

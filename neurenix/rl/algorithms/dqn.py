@@ -18,9 +18,9 @@ from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.nn import functional as F
 from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
-from neurenix.rl.agent import check_hidden_dims, check_positive_int, check_range, input_dim
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent
 from neurenix.rl.buffers import ReplayBuffer
+from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
 from neurenix.rl.environment import VecEnv
 from neurenix.rl.policy import EpsilonGreedyPolicy
 from neurenix.rl.returns import polyak_update, td_target

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from neurenix.errors import ConfigError
-from neurenix.rl.agent import Agent, check_hidden_dims, check_positive_int, check_range
+from neurenix.rl.agent import Agent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
+from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.spaces import BoxScaler
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from neurenix.nn import functional as F
-from neurenix.rl.agent import check_positive_int, check_range
 from neurenix.rl.algorithms.ddpg import DDPG
+from neurenix.rl.checks import check_positive_int, check_range
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.tensor import Tensor, no_grad
 
