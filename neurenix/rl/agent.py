@@ -1,13 +1,14 @@
-"""`Agent`: acting, the one training loop every algorithm shares, evaluation, and safe save/load.
+"""`BaseAgent`, the one training loop every algorithm shares, evaluation and safe save/load; and `Agent`, the
+documentation's generic agent built on it.
 
-An algorithm subclasses Agent once and supplies its networks (in `__init__`) and four small hooks:
-`_explore(obs)` (batched actions while training), `_store(obs, actions, step)` (rollout or replay),
-`_update_due()` (after n_steps per env for on-policy, every train_freq steps for off-policy) and
-`update() -> dict[str, float]`. Everything else — stepping, episode bookkeeping, termination vs truncation,
-budgets, progress for schedules, callbacks, divergence checks — lives here, once.
+An algorithm subclasses BaseAgent once (through `ActorCritic` or `OffPolicyAgent`) and supplies its networks (in
+`__init__`), `predict` and four small hooks: `_explore(obs)` (batched actions while training), `_store(obs,
+actions, step)` (rollout or replay), `_update_due()` (after n_steps per env for on-policy, every train_freq steps
+for off-policy) and `update() -> dict[str, float]`. Everything else — stepping, episode bookkeeping, termination
+vs truncation, budgets, progress for schedules, callbacks, divergence checks — lives here, once.
 
-The base class itself is the documentation's generic agent: a policy plus a value function learned by one-step
-TD (Q-learning when the value function outputs one value per action).
+`Agent(policy, value_function, gamma)` is the generic agent of the documentation: a policy plus a value function
+learned by one-step TD (Q-learning when the value function outputs one value per action).
 """
 
 from __future__ import annotations
@@ -40,16 +41,14 @@ from neurenix.rl.spaces import compatible, space_type, to_gym_space, to_spec
 _NOT_HYPERPARAMETERS = ("self", "observation_space", "action_space", "seed", "policy", "value_function")
 
 
-class Agent:
-    """A policy and a value function; `train` runs the shared loop, `evaluate` measures, `save`/`load` persist."""
+class BaseAgent:
+    """The shared loop: `train` runs it, `evaluate` measures, `save`/`load` persist; see the module docstring."""
 
     algorithm = "agent"  # the registry name; algorithms override it
     action_space_types: tuple[str, ...] = ("discrete", "box")
 
     def __init__(
         self,
-        policy: Any = None,
-        value_function: Any = None,
         gamma: float = 0.99,
         observation_space: Any = None,
         action_space: Any = None,
@@ -57,13 +56,9 @@ class Agent:
         name: str = "Agent",
     ) -> None:
         check_range("gamma", gamma, 0.0, 1.0)
-        self.policy = policy
-        self.value_function = value_function
         self.gamma = float(gamma)
         self.name = name
         self.seed = seed
-        if action_space is None and policy is not None:
-            action_space = getattr(policy, "action_space", None)
         self.observation_space = to_gym_space(observation_space) if observation_space is not None else None
         self.action_space = to_gym_space(action_space) if action_space is not None else None
         if self.action_space is not None and space_type(self.action_space) not in self.action_space_types:
@@ -93,45 +88,7 @@ class Agent:
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch of observations (n, *obs_shape), computed without a graph."""
-        policy = self.policy
-        if deterministic and isinstance(policy, (EpsilonGreedyPolicy, SoftmaxPolicy)):
-            return network_output(policy.value_function, obs).argmax(axis=-1)
-        if deterministic and isinstance(policy, GaussianPolicy):
-            return policy.select_action(obs, deterministic=True)
-        return np.asarray([policy(o) for o in obs])
-
-    # -------------------------------------------------------------------------------------- loop hooks
-    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(actions to store, actions for the env) while training."""
-        actions = self.predict(obs, deterministic=False)
-        return actions, actions
-
-    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
-        self._transition = (obs, actions, step.rewards, step.final_obs, step.terminated.astype(np.float32))
-
-    def _on_env_step(self, n_transitions: int) -> None:
-        """Advance per-step schedules; the generic agent steps its policy once per transition."""
-        for _ in range(n_transitions):
-            self.policy.step()
-
-    def _update_due(self) -> bool:
-        return getattr(self.value_function, "optimizer", None) is not None
-
-    def _on_train_start(self, env: VecEnv) -> None:
-        """Allocate per-run storage once the number of envs is known."""
-
-    def update(self) -> dict[str, float]:
-        """One TD(0) step on the last transitions: Q-learning for per-action outputs, else V-learning."""
-        obs, actions, rewards, next_obs, terminated = self._transition
-        next_values = np.asarray(self.value_function(next_obs))
-        per_action = isinstance(self.action_space, gym.spaces.Discrete) and next_values.ndim == 2
-        if per_action and next_values.shape[1] == self.action_space.n:
-            targets = td_target(rewards, terminated, next_values.max(axis=1), self.gamma)
-            loss = self.value_function.update(obs, targets, actions=actions)
-        else:
-            targets = td_target(rewards, terminated, next_values.reshape(-1), self.gamma)
-            loss = self.value_function.update(obs, targets)
-        return {"value_loss": float(loss)}
+        raise NotImplementedError
 
     # -------------------------------------------------------------------------------------- the loop
     def train(
@@ -339,19 +296,10 @@ class Agent:
 
     def state_dict(self) -> dict:
         """Everything needed to continue training: networks, optimizers, counters, RNG and schedule state."""
-        state = self._base_state()
-        if self.policy is not None:
-            state["policy"] = self.policy.state_dict()
-        if self.value_function is not None and hasattr(self.value_function, "state_dict"):
-            state["value_function"] = self.value_function.state_dict()
-        return state
+        return self._base_state()
 
     def load_state_dict(self, state: dict) -> None:
         self._load_base_state(state)
-        if "policy" in state:
-            self.policy.load_state_dict(state["policy"])
-        if "value_function" in state:
-            self.value_function.load_state_dict(state["value_function"])
 
     def save(self, path: str | Path, include_replay_buffer: bool = False) -> None:
         """Write `path/arrays.npz` and `path/meta.json` atomically; nothing in them can execute on load.
@@ -388,3 +336,80 @@ class Agent:
                     f"Checkpoint {path} was saved for {label} {theirs}, but this agent has {to_spec(ours)}."
                 )
         restore_state(self, arrays, meta, path)
+
+
+class Agent(BaseAgent):
+    """A policy and a value function (the documentation's generic agent); `update` is one TD(0) step."""
+
+    def __init__(
+        self,
+        policy: Any = None,
+        value_function: Any = None,
+        gamma: float = 0.99,
+        observation_space: Any = None,
+        action_space: Any = None,
+        seed: int | None = None,
+        name: str = "Agent",
+    ) -> None:
+        self.policy = policy
+        self.value_function = value_function
+        if action_space is None and policy is not None:
+            action_space = getattr(policy, "action_space", None)
+        super().__init__(gamma, observation_space, action_space, seed, name)
+
+    def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Env actions for a batch of observations (n, *obs_shape), computed without a graph."""
+        policy = self.policy
+        if deterministic and isinstance(policy, (EpsilonGreedyPolicy, SoftmaxPolicy)):
+            return network_output(policy.value_function, obs).argmax(axis=-1)
+        if deterministic and isinstance(policy, GaussianPolicy):
+            return policy.select_action(obs, deterministic=True)
+        return np.asarray([policy(o) for o in obs])
+
+    # -------------------------------------------------------------------------------------- loop hooks
+    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(actions to store, actions for the env) while training."""
+        actions = self.predict(obs, deterministic=False)
+        return actions, actions
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
+        self._transition = (obs, actions, step.rewards, step.final_obs, step.terminated.astype(np.float32))
+
+    def _on_env_step(self, n_transitions: int) -> None:
+        """Advance per-step schedules; the generic agent steps its policy once per transition."""
+        for _ in range(n_transitions):
+            self.policy.step()
+
+    def _update_due(self) -> bool:
+        return getattr(self.value_function, "optimizer", None) is not None
+
+    def _on_train_start(self, env: VecEnv) -> None:
+        """Allocate per-run storage once the number of envs is known."""
+
+    def update(self) -> dict[str, float]:
+        """One TD(0) step on the last transitions: Q-learning for per-action outputs, else V-learning."""
+        obs, actions, rewards, next_obs, terminated = self._transition
+        next_values = np.asarray(self.value_function(next_obs))
+        per_action = isinstance(self.action_space, gym.spaces.Discrete) and next_values.ndim == 2
+        if per_action and next_values.shape[1] == self.action_space.n:
+            targets = td_target(rewards, terminated, next_values.max(axis=1), self.gamma)
+            loss = self.value_function.update(obs, targets, actions=actions)
+        else:
+            targets = td_target(rewards, terminated, next_values.reshape(-1), self.gamma)
+            loss = self.value_function.update(obs, targets)
+        return {"value_loss": float(loss)}
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self.policy is not None:
+            state["policy"] = self.policy.state_dict()
+        if self.value_function is not None and hasattr(self.value_function, "state_dict"):
+            state["value_function"] = self.value_function.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if "policy" in state:
+            self.policy.load_state_dict(state["policy"])
+        if "value_function" in state:
+            self.value_function.load_state_dict(state["value_function"])

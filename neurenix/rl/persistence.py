@@ -1,4 +1,4 @@
-"""Checks of an agent checkpoint's metadata and the restoring of its state, for `Agent.load` and `load_agent`."""
+"""Checks of an agent checkpoint's metadata and the restoring of its state, for `BaseAgent.load` and `load_agent`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from neurenix.errors import CheckpointError
 from neurenix.rl.buffers import ReplayBuffer
 
 if TYPE_CHECKING:
-    from neurenix.rl.agent import Agent
+    from neurenix.rl.agent import BaseAgent
 
 
 def check_agent_meta(meta: dict, path: Any, expected_class: str | None = None) -> None:
@@ -21,7 +21,7 @@ def check_agent_meta(meta: dict, path: Any, expected_class: str | None = None) -
         raise CheckpointError(f"Checkpoint {path} has malformed metadata (hyperparameters or state).")
 
 
-def restore_state(agent: Agent, arrays: dict, meta: dict, path: Any) -> None:
+def restore_state(agent: BaseAgent, arrays: dict, meta: dict, path: Any) -> None:
     _, expected = flatten_state(agent.state_dict())
     problem = _type_mismatch(expected, meta.get("state", {}), "state")
     if problem:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from neurenix.errors import ConfigError
-from neurenix.rl.agent import Agent
+from neurenix.rl.agent import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
 from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.environment import StepResult, VecEnv
@@ -86,7 +86,7 @@ class WarmupActions:
         self.actions = np.asarray(state["warmup_actions"], dtype=np.float32).reshape(-1, self.action_dim)
 
 
-class OffPolicyAgent(Agent):
+class OffPolicyAgent(BaseAgent):
     """Base of DQN, DDPG, TD3 and SAC; see the module docstring.
 
     A subclass sets `buffer`, `batch_size`, `learning_starts` and `train_freq` in `__init__` (continuous ones
@@ -161,7 +161,7 @@ class OffPolicyAgent(Agent):
         return {**self._base_state(), **{name: getattr(self, name).state_dict() for name in self._parts}}
 
     def load_state_dict(self, state: dict) -> None:
-        """A missing part is a KeyError (a CheckpointError for `Agent.load`)."""
+        """A missing part is a KeyError (a CheckpointError for `BaseAgent.load`)."""
         self._load_base_state(state)
         for name in self._parts:
             getattr(self, name).load_state_dict(state[name])
