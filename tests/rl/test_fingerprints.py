@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fingerprint import RUNS, fingerprint, kernel_family
 
 RECORDED = json.loads((Path(__file__).with_name("fingerprints.json")).read_text())
