@@ -9,7 +9,7 @@ from neurenix.errors import CheckpointError
 from neurenix.rl.buffers import ReplayBuffer
 
 if TYPE_CHECKING:
-    from neurenix.rl.agent import BaseAgent
+    from neurenix.rl.base import BaseAgent
 
 
 def check_agent_meta(meta: dict, path: Any, expected_class: str | None = None) -> None:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from neurenix.checkpoint import load_checkpoint
 from neurenix.errors import CheckpointError, ConfigError
-from neurenix.rl.agent import BaseAgent
 from neurenix.rl.algorithms.a2c import A2C
 from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.algorithms.dqn import DQN
 from neurenix.rl.algorithms.ppo import PPO
 from neurenix.rl.algorithms.sac import SAC
 from neurenix.rl.algorithms.td3 import TD3
+from neurenix.rl.base import BaseAgent
 from neurenix.rl.persistence import check_agent_meta, restore_state
 
 ALGORITHMS: dict[str, type[BaseAgent]] = {

@@ -27,7 +27,7 @@ import numpy as np
 from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.optim import Adam, RMSprop, clip_grad_norm_
-from neurenix.rl.agent import BaseAgent
+from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import RolloutBuffer
 from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
 from neurenix.rl.distributions import Categorical, DiagGaussian

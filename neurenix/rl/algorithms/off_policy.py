@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from neurenix.errors import ConfigError
-from neurenix.rl.agent import BaseAgent
+from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
 from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.environment import StepResult, VecEnv
