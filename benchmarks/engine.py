@@ -311,11 +311,11 @@ def ddpg_floor_gap(agent: DDPG, floor: HandWrittenDDPG) -> float:
     one has a bug). Gradients too: Adam's first step is ~lr sign(g), blind to a gradient's scale."""
     batch = agent.buffer.sample(agent.batch_size)
     steps, agent.gradient_steps = agent.gradient_steps, 1
-    agent.replay.sample = lambda: batch
+    agent.buffer.sample = lambda batch_size: batch
     try:
         agent.update()
     finally:
-        del agent.replay.sample
+        del agent.buffer.sample
         agent.gradient_steps = steps
     floor.step(*batch)
     pairs = [

@@ -1,47 +1,21 @@
-"""`Agent`: acting, the one training loop every algorithm shares, evaluation, and safe save/load.
-
-An algorithm subclasses Agent once and supplies its networks (in `__init__`) and four small hooks:
-`_explore(obs)` (batched actions while training), `_store(obs, actions, step)` (rollout or replay),
-`_update_due()` (after n_steps per env for on-policy, every train_freq steps for off-policy) and
-`update() -> dict[str, float]`. Everything else — stepping, episode bookkeeping, termination vs truncation,
-budgets, progress for schedules, callbacks, divergence checks — lives here, once.
-
-The base class itself is the documentation's generic agent: a policy plus a value function learned by one-step
-TD (Q-learning when the value function outputs one value per action).
-"""
+"""`Agent(policy, value_function, gamma)`: the documentation's generic agent on the shared loop — a policy plus a
+value function learned by one-step TD (Q-learning when the value function outputs one value per action)."""
 
 from __future__ import annotations
 
-import inspect
-import math
-import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-import neurenix
-from neurenix import _accel
-from neurenix.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
-from neurenix.errors import CheckpointError, ConfigError, TrainingDivergedError
-from neurenix.nn import Module
-from neurenix.rl.buffers import ReplayBuffer
-from neurenix.rl.callbacks import as_callback
-from neurenix.rl.environment import StepResult, VecEnv, as_vec_env
+from neurenix.rl.base import BaseAgent
+from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.policy import EpsilonGreedyPolicy, GaussianPolicy, SoftmaxPolicy, network_output
 from neurenix.rl.returns import td_target
-from neurenix.rl.spaces import compatible, flat_dim, space_type, to_gym_space, to_spec
-
-# Constructor arguments that are not hyperparameters: the spaces are stored as specs, the seed per run.
-_NOT_HYPERPARAMETERS = ("self", "observation_space", "action_space", "seed", "policy", "value_function")
 
 
-class Agent:
-    """A policy and a value function; `train` runs the shared loop, `evaluate` measures, `save`/`load` persist."""
-
-    algorithm = "agent"  # the registry name; algorithms override it
-    action_space_types: tuple[str, ...] = ("discrete", "box")
+class Agent(BaseAgent):
+    """A policy and a value function (the documentation's generic agent); `update` is one TD(0) step."""
 
     def __init__(
         self,
@@ -53,40 +27,11 @@ class Agent:
         seed: int | None = None,
         name: str = "Agent",
     ) -> None:
-        check_range("gamma", gamma, 0.0, 1.0)
         self.policy = policy
         self.value_function = value_function
-        self.gamma = float(gamma)
-        self.name = name
-        self.seed = seed
         if action_space is None and policy is not None:
             action_space = getattr(policy, "action_space", None)
-        self.observation_space = to_gym_space(observation_space) if observation_space is not None else None
-        self.action_space = to_gym_space(action_space) if action_space is not None else None
-        if self.action_space is not None and space_type(self.action_space) not in self.action_space_types:
-            raise ConfigError(
-                f"{type(self).__name__} supports {' and '.join(self.action_space_types)} action spaces, "
-                f"not {to_spec(self.action_space)}."
-            )
-        self.rng = np.random.default_rng(seed)
-        self.total_steps = 0
-        self.episodes = 0
-        self.updates = 0
-        self.progress = 0.0
-        self._obs: np.ndarray | None = None
-        self._last_losses: dict[str, float] = {}
-
-    # ------------------------------------------------------------------------------------------------ acting
-    def act(self, state: Any, deterministic: bool = False) -> Any:
-        """The action for one state (or a batch of states); explores as the policy does unless deterministic."""
-        batch = np.asarray(state, dtype=np.float32)
-        single = self.observation_space is not None and batch.shape == self.observation_space.shape
-        single = single or (self.observation_space is None and batch.ndim == 1)
-        actions = self.predict(batch[None] if single else batch, deterministic)
-        if not single:
-            return actions
-        action = actions[0]
-        return int(action) if isinstance(self.action_space, gym.spaces.Discrete) else action
+        super().__init__(gamma, observation_space, action_space, seed, name)
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch of observations (n, *obs_shape), computed without a graph."""
@@ -130,202 +75,8 @@ class Agent:
             loss = self.value_function.update(obs, targets)
         return {"value_loss": float(loss)}
 
-    # -------------------------------------------------------------------------------------- the loop
-    def train(
-        self,
-        env: Any = None,
-        episodes: int | None = None,
-        max_steps: int | None = None,
-        verbose: bool = False,
-        callback: Any = None,
-        total_steps: int | None = None,
-        configure_runtime: bool = True,
-    ) -> dict:
-        """Train until `total_steps` more env steps or `episodes` more episodes (1000 episodes if neither).
-
-        `max_steps` caps an episode's length (a truncation: it bootstraps). `callback` is a function called with
-        each episode's info dict, or a `Callback`; returning True stops training. `configure_runtime` first sets
-        the process's BLAS threads and allocator as `neurenix.configure_runtime()` does; False keeps yours.
-        """
-        if env is None:
-            raise ConfigError("train() needs an env: an env id, a gymnasium env or a VecEnv.")
-        if configure_runtime:
-            _accel.configure_runtime()
-        vec = as_vec_env(env, seed=self.seed, n_envs=getattr(self, "n_envs", 1))
-        self._check_env(vec)
-        if episodes is None and total_steps is None:
-            episodes = 1000
-        for label, value in (("episodes", episodes), ("total_steps", total_steps), ("max_steps", max_steps)):
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-                raise ConfigError(f"{label} must be a positive integer, got {value!r}")
-        if max_steps is not None:
-            vec.max_episode_steps = max_steps
-        step_target = None if total_steps is None else self.total_steps + total_steps
-        episode_target = None if episodes is None else self.episodes + episodes
-        callbacks = as_callback(callback, verbose)
-
-        update_threads = _accel.update_threads(self._networks(), self._minibatch_rows())
-        base_seed = vec.seed if vec.seed is not None else self.seed
-        obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
-        self._on_train_start(vec)
-        rewards: list[float] = []
-        lengths: list[int] = []
-        start = time.perf_counter()
-        start_steps = self.total_steps
-        callbacks.on_train_start(self)
-        stop = False
-        while not stop:
-            stored_actions, env_actions = self._explore(obs)
-            step = vec.step(env_actions)
-            if not np.isfinite(step.next_obs).all():
-                raise TrainingDivergedError(
-                    f"The environment returned a non-finite observation at step {self.total_steps}."
-                )
-            self._store(obs, stored_actions, step)
-            obs = self._obs = step.next_obs
-            self.total_steps += vec.num_envs
-            self.progress = self._progress(step_target, episode_target)
-            self._on_env_step(vec.num_envs)
-            if self._update_due():
-                # Only gradient steps multiply matrices large enough for several BLAS threads
-                # (neurenix/_accel/runtime.py).
-                with update_threads.run():
-                    losses = self.update()
-                self.updates += 1
-                self._check_finite(losses)
-                self._last_losses = losses
-                stop = callbacks.on_update(
-                    {"total_steps": self.total_steps, "updates": self.updates, **losses}
-                )
-            for ended in step.episodes:
-                self.episodes += 1
-                rewards.append(ended.reward)
-                lengths.append(ended.length)
-                info = {
-                    "episode": self.episodes,
-                    "reward": ended.reward,
-                    "length": ended.length,
-                    "total_steps": self.total_steps,
-                    "env_index": ended.env_index,
-                    "terminated": ended.terminated,
-                    **self._last_losses,
-                }
-                stop = callbacks.on_episode_end(info) or stop
-            stop = callbacks.on_step(self.total_steps) or stop
-            if step_target is not None and self.total_steps >= step_target:
-                stop = True
-            if episode_target is not None and self.episodes >= episode_target:
-                stop = True
-        wall = time.perf_counter() - start
-        result = {
-            "episodes": self.episodes,
-            "total_steps": self.total_steps,
-            "updates": self.updates,
-            "episode_rewards": rewards,
-            "episode_lengths": lengths,
-            "mean_reward": float(np.mean(rewards[-100:])) if rewards else float("nan"),
-            "wall_time": wall,
-            "steps_per_second": (self.total_steps - start_steps) / max(wall, 1e-9),
-            **self._last_losses,
-        }
-        callbacks.on_train_end(result)
-        return result
-
-    def _networks(self) -> list[Module]:
-        """The agent's networks: the modules among its attributes, whose gradient steps the loop runs."""
-        return [value for value in vars(self).values() if isinstance(value, Module)]
-
-    def _minibatch_rows(self) -> int:
-        return int(getattr(self, "batch_size", 1))
-
-    def _progress(self, step_target: int | None, episode_target: int | None) -> float:
-        """Fraction of the budget used, for schedules: by steps when a step budget is set, else by episodes."""
-        if step_target is not None:
-            return min(self.total_steps / step_target, 1.0)
-        return min(self.episodes / episode_target, 1.0) if episode_target else 0.0
-
-    def _check_finite(self, losses: dict[str, float]) -> None:
-        for name, value in losses.items():
-            if not math.isfinite(value):
-                raise TrainingDivergedError(
-                    f"Training diverged: {name} became {value} at step {self.total_steps}. Lower the learning "
-                    "rate, clip gradients (max_grad_norm) or normalise observations."
-                )
-
-    def _check_env(self, env: VecEnv) -> None:
-        for label, ours, theirs in (
-            ("observation", self.observation_space, env.observation_space),
-            ("action", self.action_space, env.action_space),
-        ):
-            if ours is None and theirs is not None:
-                setattr(self, f"{label}_space", to_gym_space(theirs))
-            elif ours is not None and theirs is not None and not compatible(ours, theirs, label == "action"):
-                raise ConfigError(
-                    f"The agent's {label} space {to_spec(ours)} does not match the environment's {to_spec(theirs)}."
-                )
-
-    # ------------------------------------------------------------------------------------- evaluation
-    def evaluate(
-        self,
-        env: Any,
-        episodes: int = 10,
-        deterministic: bool = True,
-        max_steps: int | None = None,
-        seed: int | None = None,
-    ) -> list[float]:
-        """Returns of `episodes` complete episodes, exploration off unless `deterministic=False`.
-
-        With several envs each gets an equal share of the episodes, so short episodes are not over-counted.
-        """
-        vec = as_vec_env(env, seed=seed)
-        previous_cap = vec.max_episode_steps
-        if max_steps is not None:
-            vec.max_episode_steps = max_steps
-        quotas = [(episodes + i) // vec.num_envs for i in range(vec.num_envs)]
-        done = [[] for _ in range(vec.num_envs)]
-        obs = vec.reset(seed=seed if seed is not None else vec.seed)
-        try:
-            while any(len(d) < q for d, q in zip(done, quotas)):
-                step = vec.step(self.predict(obs, deterministic=deterministic))
-                for ended in step.episodes:
-                    if len(done[ended.env_index]) < quotas[ended.env_index]:
-                        done[ended.env_index].append(ended.reward)
-                obs = step.next_obs
-        finally:
-            vec.max_episode_steps = previous_cap
-        return [reward for rewards in done for reward in rewards]
-
-    # ------------------------------------------------------------------------------------- save / load
-    def hyperparameters(self) -> dict:
-        """The JSON-able constructor arguments (each stored on the agent under its own name)."""
-        out = {}
-        for name in inspect.signature(type(self).__init__).parameters:
-            if name in _NOT_HYPERPARAMETERS or not hasattr(self, name):
-                continue
-            value = getattr(self, name)
-            out[name] = list(value) if isinstance(value, tuple) else value
-        return out
-
-    def _base_state(self) -> dict:
-        return {
-            "counters": {"total_steps": self.total_steps, "episodes": self.episodes, "updates": self.updates},
-            "rng": self.rng.bit_generator.state,
-        }
-
-    def _load_base_state(self, state: dict) -> None:
-        counters = state["counters"]
-        for name in ("total_steps", "episodes", "updates"):
-            value = counters[name]
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"counter {name} must be a non-negative integer, got {value!r}")
-        self.total_steps = int(counters["total_steps"])
-        self.episodes = int(counters["episodes"])
-        self.updates = int(counters["updates"])
-        self.rng.bit_generator.state = state["rng"]
-
     def state_dict(self) -> dict:
-        """Everything needed to continue training: networks, optimizers, counters, RNG and schedule state."""
-        state = self._base_state()
+        state = super().state_dict()
         if self.policy is not None:
             state["policy"] = self.policy.state_dict()
         if self.value_function is not None and hasattr(self.value_function, "state_dict"):
@@ -333,128 +84,8 @@ class Agent:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self._load_base_state(state)
+        super().load_state_dict(state)
         if "policy" in state:
             self.policy.load_state_dict(state["policy"])
         if "value_function" in state:
             self.value_function.load_state_dict(state["value_function"])
-
-    def save(self, path: str | Path, include_replay_buffer: bool = False) -> None:
-        """Write `path/arrays.npz` and `path/meta.json` atomically; nothing in them can execute on load.
-
-        `include_replay_buffer` adds an off-policy agent's replay buffer, so a resumed run continues exactly.
-        """
-        state = self.state_dict()
-        buffer = getattr(self, "buffer", None)
-        if include_replay_buffer and isinstance(buffer, ReplayBuffer):
-            state["replay_buffer"] = buffer.state_dict()
-        arrays, scalars = flatten_state(state)
-        meta = {
-            "kind": "agent",
-            "algorithm": self.algorithm,
-            "class": type(self).__name__,
-            "neurenix_version": neurenix.__version__,
-            "hyperparameters": self.hyperparameters(),
-            "observation_space": to_spec(self.observation_space)
-            if self.observation_space is not None
-            else None,
-            "action_space": to_spec(self.action_space) if self.action_space is not None else None,
-            "state": scalars,
-        }
-        save_checkpoint(path, arrays, meta)
-
-    def load(self, path: str | Path) -> None:
-        """Restore this agent from a checkpoint of the same algorithm and spaces."""
-        arrays, meta = load_checkpoint(path)
-        check_agent_meta(meta, path, expected_class=type(self).__name__)
-        for label in ("observation_space", "action_space"):
-            ours, theirs = getattr(self, label), meta.get(label)
-            if ours is not None and theirs is not None and to_spec(ours) != theirs:
-                raise CheckpointError(
-                    f"Checkpoint {path} was saved for {label} {theirs}, but this agent has {to_spec(ours)}."
-                )
-        restore_state(self, arrays, meta, path)
-
-
-def check_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
-    """Raise ConfigError unless low <= value <= high (low < value when low_open)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if not (low < value if low_open else low <= value) or value > high:
-        bracket = "(" if low_open else "["
-        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}")
-
-
-def check_positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < (0 if allow_zero else 1)
-    ):
-        raise ConfigError(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}")
-
-
-def check_hidden_dims(name: str, value: Any) -> None:
-    if (
-        not isinstance(value, (list, tuple))
-        or not value
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)
-    ):
-        raise ConfigError(f"{name} must be a non-empty list of positive integers, got {value!r}")
-
-
-def check_agent_meta(meta: dict, path: Any, expected_class: str | None = None) -> None:
-    if meta.get("kind") != "agent":
-        raise CheckpointError(f"Checkpoint {path} does not hold an agent (kind {meta.get('kind')!r}).")
-    if expected_class is not None and meta.get("class") != expected_class:
-        raise CheckpointError(f"Checkpoint {path} holds a {meta.get('class')} agent, not a {expected_class}.")
-    if not isinstance(meta.get("hyperparameters"), dict) or not isinstance(meta.get("state", {}), dict):
-        raise CheckpointError(f"Checkpoint {path} has malformed metadata (hyperparameters or state).")
-
-
-def restore_state(agent: Agent, arrays: dict, meta: dict, path: Any) -> None:
-    _, expected = flatten_state(agent.state_dict())
-    problem = _type_mismatch(expected, meta.get("state", {}), "state")
-    if problem:
-        raise CheckpointError(f"Checkpoint {path} has malformed metadata: {problem}.")
-    try:
-        state = unflatten_state(arrays, meta.get("state", {}))
-        replay = state.pop("replay_buffer", None)
-        agent.load_state_dict(state)
-        if replay is not None and isinstance(getattr(agent, "buffer", None), ReplayBuffer):
-            agent.buffer.load_state_dict(replay)
-    except Exception as error:
-        # Every algorithm's load_state_dict indexes and converts what the file holds; whatever it raises on a
-        # state of the wrong shape (KeyError, TypeError, AttributeError, ...) means the checkpoint does not fit.
-        raise CheckpointError(
-            f"Checkpoint {path} does not match this agent's networks or state: {type(error).__name__}: {error}."
-        ) from None
-
-
-def _type_mismatch(expected: Any, actual: Any, where: str) -> str | None:
-    """Where the JSON state `actual` differs in kind from `expected` (a fresh agent's own state): loaders
-    convert with int()/float(), which would quietly accept counters written as strings. Numbers of either kind
-    match each other, and null matches anything (optional values); keys only one side has are left to the
-    loader."""
-    if expected is None or actual is None:
-        return None
-    kinds = {(bool,): "true or false", (int, float): "a number", (str,): "a string", (list,): "a list"}
-    kinds[(dict,)] = "a mapping"
-    kind = next((k for k in kinds if isinstance(expected, k)), None)
-    if kind is None:
-        return None
-    if not isinstance(actual, kind) or (isinstance(actual, bool) and kind != (bool,)):
-        return f"{where} is {actual!r:.40}, expected {kinds[kind]}"
-    if isinstance(expected, dict):
-        for key in (key for key in expected if key in actual):
-            problem = _type_mismatch(expected[key], actual[key], f"{where}.{key}")
-            if problem:
-                return problem
-    return None
-
-
-def input_dim(observation_space: Any) -> int:
-    space = to_gym_space(observation_space)
-    if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"observations must come from a box space, got {to_spec(space)}")
-    return flat_dim(space)

@@ -7,15 +7,16 @@ from pathlib import Path
 
 from neurenix.checkpoint import load_checkpoint
 from neurenix.errors import CheckpointError, ConfigError
-from neurenix.rl.agent import Agent, check_agent_meta, restore_state
 from neurenix.rl.algorithms.a2c import A2C
 from neurenix.rl.algorithms.ddpg import DDPG
 from neurenix.rl.algorithms.dqn import DQN
 from neurenix.rl.algorithms.ppo import PPO
 from neurenix.rl.algorithms.sac import SAC
 from neurenix.rl.algorithms.td3 import TD3
+from neurenix.rl.base import BaseAgent
+from neurenix.rl.persistence import check_agent_meta, restore_state
 
-ALGORITHMS: dict[str, type[Agent]] = {
+ALGORITHMS: dict[str, type[BaseAgent]] = {
     "dqn": DQN,
     "ddpg": DDPG,
     "td3": TD3,
@@ -29,7 +30,7 @@ def names() -> list[str]:
     return list(ALGORITHMS)
 
 
-def get(name: str) -> type[Agent]:
+def get(name: str) -> type[BaseAgent]:
     """The class registered as `name` (case-insensitive); ConfigError with the valid names otherwise."""
     key = str(name).lower()
     if key not in ALGORITHMS:
@@ -39,7 +40,7 @@ def get(name: str) -> type[Agent]:
     return ALGORITHMS[key]
 
 
-def load_agent(path: str | Path) -> Agent:
+def load_agent(path: str | Path) -> BaseAgent:
     """Build the agent a checkpoint describes (registry lookup, constructor, then its state)."""
     arrays, meta = load_checkpoint(path)
     check_agent_meta(meta, path)

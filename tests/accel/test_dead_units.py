@@ -11,10 +11,9 @@ import pytest
 
 from neurenix import Tensor, _accel
 from neurenix._accel import Product, ScatteredProduct
-from neurenix.nn import Parameter
+from neurenix.nn import Parameter, ensemble
 from neurenix.nn import functional as F
 from neurenix.rl import DDPG, SAC, TD3
-from neurenix.rl.algorithms import continuous
 
 PENDULUM_OBS = gym.spaces.Box(-8.0, 8.0, (3,), np.float32)
 PENDULUM_ACTIONS = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
@@ -26,7 +25,7 @@ def dense(monkeypatch):
 
     def switch_off():
         monkeypatch.setattr(F, "units_to_keep", lambda *shape: None)
-        monkeypatch.setattr(continuous, "units_to_keep", lambda *shape: None)
+        monkeypatch.setattr(ensemble, "units_to_keep", lambda *shape: None)
 
     return switch_off
 
@@ -138,7 +137,7 @@ def _ensemble_gradients(frozen, members=None):
     weight = Parameter(rng.standard_normal((2, 64, 300), dtype=np.float32) * 0.1)
     bias = Parameter(rng.standard_normal((2, 1, 300), dtype=np.float32))
     bias.numpy()[0, 0, :200] = -100.0  # member 0 mostly dead, member 1 all alive: one skips, one does not
-    out = continuous.ensemble_linear(x, weight, bias, relu=True, frozen=frozen, members=members)
+    out = ensemble.ensemble_linear(x, weight, bias, relu=True, frozen=frozen, members=members)
     (out * Tensor(rng.standard_normal(out.shape, dtype=np.float32))).sum().backward()
     return [t.grad.numpy().copy() for t in (x, weight, bias) if t.grad is not None]
 
@@ -161,11 +160,11 @@ def test_float64_layers_compute_every_unit(skipping_allowed, x_dtype):
     x = Tensor(rng.standard_normal((256, 64)).astype(x_dtype), requires_grad=True)
     weight = Parameter(rng.standard_normal((1, 64, 300)) * 0.1)
     bias = Parameter(np.where(np.arange(300) < 200, -100.0, 0.0).reshape(1, 1, 300))
-    out = continuous.ensemble_linear(x, weight, bias, relu=True)
+    out = ensemble.ensemble_linear(x, weight, bias, relu=True)
     _, grad_w, _ = out._backward(rng.standard_normal(out.shape))
     assert type(grad_w) is Product
     x32, weight32 = Tensor(x.numpy().astype(np.float32)), Parameter(weight.numpy().astype(np.float32))
-    out = continuous.ensemble_linear(x32, weight32, Parameter(bias.numpy().astype(np.float32)), relu=True)
+    out = ensemble.ensemble_linear(x32, weight32, Parameter(bias.numpy().astype(np.float32)), relu=True)
     assert type(out._backward(rng.standard_normal(out.shape, dtype=np.float32))[1]) is ScatteredProduct
 
 
@@ -207,7 +206,7 @@ def test_training_with_dead_units_left_out_gives_the_parameters_of_computing_the
         return kept[-1]
 
     monkeypatch.setattr(F, "units_to_keep", recording)
-    monkeypatch.setattr(continuous, "units_to_keep", recording)
+    monkeypatch.setattr(ensemble, "units_to_keep", recording)
     skipping = _parameters_after_updates(algorithm, **kwargs)
     # The actor's and the critics' second layers left units out wherever the BLAS keeps the bits so.
     assert verdicts and any(live is not None for live in kept) == any(verdicts)

@@ -10,12 +10,14 @@ import pytest
 
 from neurenix.checkpoint import flatten_state
 from neurenix.errors import ConfigError
-from neurenix.rl import DDPG, SAC, TD3, load_agent, make_env
+from neurenix.nn.ensemble import QEnsemble, ensemble_linear
+from neurenix.rl import DDPG, SAC, TD3, load_agent, make_env, registry
 from neurenix.rl.algorithms import sac as sac_module
 from neurenix.rl.algorithms import td3 as td3_module
-from neurenix.rl.algorithms.continuous import OrnsteinUhlenbeckNoise, QEnsemble, ensemble_linear
+from neurenix.rl.algorithms.off_policy import OffPolicyAgent
 from neurenix.rl.distributions import SquashedGaussian
 from neurenix.rl.environment import StepResult
+from neurenix.rl.noise import OrnsteinUhlenbeckNoise
 from neurenix.rl.returns import polyak_update
 from neurenix.tensor import Tensor
 
@@ -444,3 +446,11 @@ def test_discrete_unbounded_and_matrix_action_spaces_are_refused(cls):
         cls(PENDULUM_OBS, {"type": "box", "shape": (1,)})
     with pytest.raises(ConfigError, match="1-D"):
         cls(PENDULUM_OBS, {"type": "box", "shape": (2, 2), "low": -1.0, "high": 1.0})
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "ddpg", "td3", "sac"])
+def test_every_off_policy_algorithm_keeps_the_bases_cadence_and_saved_state(algorithm):
+    cls = registry.get(algorithm)
+    assert issubclass(cls, OffPolicyAgent)
+    for hook in ("_update_due", "_store", "_explore"):
+        assert getattr(cls, hook) is getattr(OffPolicyAgent, hook), hook

@@ -1,7 +1,7 @@
 """What A2C and PPO share: separate actor and critic networks, batched acting, the rollout, the gradient step,
 schedules and saved state.
 
-`ActorCritic(Agent)` is the single extra level between `Agent` and the two algorithms. A base rather than a
+`ActorCritic(BaseAgent)` is the single extra level between `BaseAgent` and the two algorithms. A base rather than a
 component because what is shared is exactly the training loop's hooks (`_on_train_start`, `_explore`, `_store`,
 `_update_due`, `predict`, `state_dict`): as a component, each algorithm would repeat the same delegating
 methods. An algorithm adds its documented constructor (own defaults) and its `update`, nothing else.
@@ -27,8 +27,9 @@ import numpy as np
 from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.optim import Adam, RMSprop, clip_grad_norm_
-from neurenix.rl.agent import Agent, check_hidden_dims, check_positive_int, check_range, input_dim
+from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import RolloutBuffer
+from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
 from neurenix.rl.distributions import Categorical, DiagGaussian
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.normalize import ObservationNormalizer, RewardScaler
@@ -66,7 +67,7 @@ def approx_kl(log_ratio: np.ndarray) -> float:
     return float(np.mean(np.expm1(log_ratio) - log_ratio))
 
 
-class ActorCritic(Agent):
+class ActorCritic(BaseAgent):
     """Base of A2C and PPO; see the module docstring. Subclasses implement `update`."""
 
     def __init__(

@@ -19,23 +19,17 @@ import numpy as np
 
 from neurenix import nn
 from neurenix.nn import functional as F
+from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
-from neurenix.rl.agent import Agent, check_range, input_dim
-from neurenix.rl.algorithms.continuous import (
-    OffPolicyReplay,
-    QEnsemble,
-    check_off_policy_arguments,
-    load_parts_state,
-    make_noise,
-    parts_state,
-)
-from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.rl.algorithms.off_policy import OffPolicyAgent, check_off_policy_arguments
+from neurenix.rl.checks import check_range, input_dim
+from neurenix.rl.noise import make_noise
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
 
 
-class DDPG(Agent):
+class DDPG(OffPolicyAgent):
     algorithm = "ddpg"
     action_space_types = ("box",)
     n_critics = 1  # TD3 learns two
@@ -96,16 +90,7 @@ class DDPG(Agent):
         )
 
         obs_dim, action_dim = input_dim(self.observation_space), flat_dim(self.action_space)
-        self.replay = OffPolicyReplay(
-            self.observation_space,
-            self.action_space,
-            buffer_size,
-            batch_size,
-            learning_starts,
-            train_freq,
-            self.rng,
-        )
-        self.buffer = self.replay.buffer  # the name Agent.save(include_replay_buffer=True) looks for
+        self._continuous_replay(buffer_size)
         self.actor = nn.mlp(
             [obs_dim, *self.actor_hidden_dims, action_dim], output_activation="tanh", rng=self.rng
         )
@@ -121,7 +106,7 @@ class DDPG(Agent):
         with no_grad():
             return self.actor(Tensor(obs)).numpy()
 
-    def _noisy_policy(self, obs: np.ndarray) -> np.ndarray:
+    def _act(self, obs: np.ndarray) -> np.ndarray:
         return np.clip(self._policy(obs) + self.noise.sample(), -1.0, 1.0)
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -133,29 +118,11 @@ class DDPG(Agent):
             unit = np.clip(unit + noise, -1.0, 1.0)
         return self.replay.scaler.to_box(unit)
 
-    # -------------------------------------------------------------------------------------- loop hooks
-    def _on_train_start(self, env: VecEnv) -> None:
-        self.replay.start(env.num_envs, self.total_steps)
-        self.noise.start(env.num_envs)
-
-    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.replay.explore(obs, self.total_steps, self._noisy_policy)
-
-    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
-        self.replay.store(obs, actions, step)
-        self.noise.reset(step.terminated | step.truncated)
-
-    def _update_due(self) -> bool:
-        return self.replay.due(self.total_steps)
-
-    def _on_env_step(self, n_transitions: int) -> None:
-        """No per-step schedule: exploration is fixed noise (or the policy's own entropy)."""
-
     # ------------------------------------------------------------------------------------------ update
     def update(self) -> dict[str, float]:
         critic_loss_sum = actor_loss_sum = 0.0
         for _ in range(self.gradient_steps):
-            batch = self.replay.sample()
+            batch = self.buffer.sample(self.batch_size)
             with no_grad():
                 next_actions = self.actor_target(Tensor(batch.next_observations)).numpy()
                 next_q = self.critic_target(batch.next_observations, next_actions).numpy()[0]
@@ -181,11 +148,3 @@ class DDPG(Agent):
             "critic_loss": critic_loss_sum / self.gradient_steps,
             "actor_loss": actor_loss_sum / self.gradient_steps,
         }
-
-    # ---------------------------------------------------------------------------------------- save/load
-    def state_dict(self) -> dict:
-        return {**self._base_state(), **parts_state(self, self._parts)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._load_base_state(state)
-        load_parts_state(self, self._parts, state)

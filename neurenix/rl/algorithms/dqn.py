@@ -16,21 +16,24 @@ import numpy as np
 
 from neurenix import nn
 from neurenix.errors import ConfigError
-from neurenix.optim import Adam, LinearSchedule
-from neurenix.rl.agent import Agent, check_hidden_dims, check_positive_int, check_range, input_dim
-from neurenix.rl.buffers import ReplayBuffer, replay_update_due
-from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.nn import functional as F
+from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
+from neurenix.rl.algorithms.off_policy import OffPolicyAgent
+from neurenix.rl.buffers import ReplayBuffer
+from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
+from neurenix.rl.environment import VecEnv
 from neurenix.rl.policy import EpsilonGreedyPolicy
 from neurenix.rl.returns import polyak_update, td_target
-from neurenix.rl.value import DuelingQNetwork, QFunction
+from neurenix.rl.value import DuelingQNetwork
 from neurenix.tensor import Tensor, no_grad
 
 TARGET_CHUNK_BYTES = 2**21  # the target forward's activation size per chunk (see DQN.update)
 
 
-class DQN(Agent):
+class DQN(OffPolicyAgent):
     algorithm = "dqn"
     action_space_types = ("discrete",)
+    _parts = ("q_network", "target_network", "optimizer")
 
     def __init__(
         self,
@@ -97,9 +100,6 @@ class DQN(Agent):
             self.q_network = nn.mlp([obs_dim, *self.hidden_dims, n_actions], rng=self.rng)
         self.target_network = self.q_network.clone()
         self.optimizer = Adam(self.q_network.parameters(), lr=learning_rate)
-        self.value_function = QFunction(
-            self.q_network, self.optimizer, loss=loss, max_grad_norm=max_grad_norm
-        )
         try:
             self.policy = EpsilonGreedyPolicy(
                 self.q_network,
@@ -115,22 +115,16 @@ class DQN(Agent):
             LinearSchedule(epsilon_start, epsilon_end, exploration_fraction) if exploration_fraction else None
         )
         self.buffer = ReplayBuffer(buffer_size, self.observation_space.shape, rng=self.rng)
-        self._n_envs = 1
         self._target_synced_at = -1  # the update count at the last target copy (-1: copy at the next chance)
 
     def _on_train_start(self, env: VecEnv) -> None:
-        self._n_envs = env.num_envs
+        super()._on_train_start(env)
         # Between two train() calls anyone may have changed q_network (loaded weights, fine-tuned it): the first
         # refresh of this call copies whatever is there.
         self._target_synced_at = -1
 
-    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        actions = self.policy(obs)
-        return actions, actions
-
-    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
-        # final_obs is the real next state even where the episode was cut by a time limit (bootstrapped there).
-        self.buffer.add(obs, actions, step.rewards, step.final_obs, step.terminated)
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy(obs)
 
     def _on_env_step(self, n_transitions: int) -> None:
         if self.epsilon_schedule is not None:
@@ -147,16 +141,6 @@ class DQN(Agent):
             # settings (a copy every 10 steps, updates every 256) 25 of 26 copies would copy what is there.
             polyak_update(self.target_network.parameters(), self.q_network.parameters(), tau=1.0)
             self._target_synced_at = self.updates
-
-    def _update_due(self) -> bool:
-        return replay_update_due(
-            self.buffer,
-            self.total_steps,
-            self._n_envs,
-            self.learning_starts,
-            self.train_freq,
-            self.batch_size,
-        )
 
     def update(self) -> dict[str, float]:
         batches = self.buffer.sample(self.batch_size, batches=self.gradient_steps)
@@ -185,9 +169,15 @@ class DQN(Agent):
             else:
                 next_values = next_q[i].max(axis=1)
             targets = td_target(batches.rewards[i], batches.terminated[i], next_values, self.gamma)
-            total_loss += self.value_function.update(
-                batches.observations[i], targets, actions=batches.actions[i]
-            )
+            q = self.q_network(Tensor(np.asarray(batches.observations[i], dtype=np.float32)))
+            actions = np.asarray(batches.actions[i], dtype=np.intp).reshape(-1)
+            loss = F.action_value_loss(q, actions, np.asarray(targets, dtype=np.float32), self.loss)
+            self.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                clip_grad_norm_(self.optimizer.params, self.max_grad_norm)  # what is stepped; no module walk
+            self.optimizer.step()
+            total_loss += loss.item()
         return {"loss": total_loss / self.gradient_steps, "epsilon": float(self.policy.epsilon)}
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -198,10 +188,7 @@ class DQN(Agent):
 
     def state_dict(self) -> dict:
         return {
-            **self._base_state(),
-            "q_network": self.q_network.state_dict(),
-            "target_network": self.target_network.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **super().state_dict(),
             "exploration": {
                 "t": self.policy.t,
                 "epsilon": self.policy.epsilon,
@@ -210,11 +197,8 @@ class DQN(Agent):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self._load_base_state(state)
-        self.q_network.load_state_dict(state["q_network"])
-        self.target_network.load_state_dict(state["target_network"])
+        super().load_state_dict(state)
         self._target_synced_at = -1
-        self.optimizer.load_state_dict(state["optimizer"])
         exploration = state["exploration"]
         self.policy.t, self.policy.epsilon = int(exploration["t"]), float(exploration["epsilon"])
         self.policy.rng.bit_generator.state = exploration["rng"]

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from neurenix.nn import functional as F
-from neurenix.rl.agent import check_positive_int, check_range
 from neurenix.rl.algorithms.actor_critic import SCHEDULES, ActorCritic, approx_kl, check_choice
+from neurenix.rl.checks import check_positive_int, check_range
 from neurenix.tensor import Tensor, from_op
 
 

@@ -24,17 +24,11 @@ import numpy as np
 from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.nn import functional as F
+from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
-from neurenix.rl.agent import Agent, check_range, input_dim
-from neurenix.rl.algorithms.continuous import (
-    OffPolicyReplay,
-    QEnsemble,
-    check_off_policy_arguments,
-    load_parts_state,
-    parts_state,
-)
+from neurenix.rl.algorithms.off_policy import OffPolicyAgent, check_off_policy_arguments
+from neurenix.rl.checks import check_range, input_dim
 from neurenix.rl.distributions import SquashedGaussian
-from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
@@ -70,7 +64,7 @@ class Temperature(nn.Module):
         return math.exp(self.log_alpha.item())
 
 
-class SAC(Agent):
+class SAC(OffPolicyAgent):
     algorithm = "sac"
     action_space_types = ("box",)
 
@@ -132,23 +126,14 @@ class SAC(Agent):
         obs_dim, action_dim = input_dim(self.observation_space), flat_dim(self.action_space)
         # Haarnoja et al.'s heuristic: one nat less per action dimension than a unit Gaussian's ~1.4.
         self.entropy_target = -float(action_dim) if target_entropy == "auto" else float(target_entropy)
-        self.replay = OffPolicyReplay(
-            self.observation_space,
-            self.action_space,
-            buffer_size,
-            batch_size,
-            learning_starts,
-            train_freq,
-            self.rng,
-        )
-        self.buffer = self.replay.buffer  # the name Agent.save(include_replay_buffer=True) looks for
+        self._continuous_replay(buffer_size)
         self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng)
         self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, 2, self.rng)
         self.critic_target = self.critic.clone()
         self.temperature = Temperature(alpha)
         self.actor_optimizer = Adam(self.actor.parameters(), lr=actor_learning_rate)
         self.critic_optimizer = Adam(self.critic.parameters(), lr=critic_learning_rate)
-        self._parts = [
+        parts = [
             "actor",
             "critic",
             "critic_target",
@@ -159,10 +144,11 @@ class SAC(Agent):
         ]
         if auto_alpha:
             self.alpha_optimizer = Adam(self.temperature.parameters(), lr=alpha_learning_rate)
-            self._parts.append("alpha_optimizer")
+            parts.append("alpha_optimizer")
+        self._parts = tuple(parts)
 
     # ------------------------------------------------------------------------------------------- acting
-    def _sample(self, obs: np.ndarray) -> np.ndarray:
+    def _act(self, obs: np.ndarray) -> np.ndarray:
         with no_grad():
             return self.actor(obs).rsample(self.rng)[0].numpy()
 
@@ -172,30 +158,14 @@ class SAC(Agent):
             with no_grad():
                 unit = self.actor(obs).mode()
         else:
-            unit = self._sample(obs)
+            unit = self._act(obs)
         return self.replay.scaler.to_box(unit)
-
-    # -------------------------------------------------------------------------------------- loop hooks
-    def _on_train_start(self, env: VecEnv) -> None:
-        self.replay.start(env.num_envs, self.total_steps)
-
-    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.replay.explore(obs, self.total_steps, self._sample)
-
-    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
-        self.replay.store(obs, actions, step)
-
-    def _update_due(self) -> bool:
-        return self.replay.due(self.total_steps)
-
-    def _on_env_step(self, n_transitions: int) -> None:
-        """No per-step schedule: exploration is fixed noise (or the policy's own entropy)."""
 
     # ------------------------------------------------------------------------------------------ update
     def update(self) -> dict[str, float]:
         sums = dict.fromkeys(("critic_loss", "actor_loss", "entropy"), 0.0)
         for _ in range(self.gradient_steps):
-            batch = self.replay.sample()
+            batch = self.buffer.sample(self.batch_size)
             # a ~ pi(.|s) with its graph, drawn once: its log-probability tunes the temperature now and drives
             # the actor loss after the critic step (the actor's weights do not change in between).
             actions_pi, log_prob_pi = self.actor(batch.observations).rsample(self.rng)
@@ -235,11 +205,3 @@ class SAC(Agent):
         losses = {key: value / self.gradient_steps for key, value in sums.items()}
         losses["alpha"] = self.temperature.alpha
         return losses
-
-    # ---------------------------------------------------------------------------------------- save/load
-    def state_dict(self) -> dict:
-        return {**self._base_state(), **parts_state(self, self._parts)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._load_base_state(state)
-        load_parts_state(self, self._parts, state)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from neurenix.nn import functional as F
-from neurenix.rl.agent import check_positive_int, check_range
 from neurenix.rl.algorithms.ddpg import DDPG
+from neurenix.rl.checks import check_positive_int, check_range
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.tensor import Tensor, no_grad
 
@@ -77,7 +77,7 @@ class TD3(DDPG):
     def update(self) -> dict[str, float]:
         critic_loss_sum, actor_losses = 0.0, []
         for _ in range(self.gradient_steps):
-            batch = self.replay.sample()
+            batch = self.buffer.sample(self.batch_size)
             with no_grad():
                 smoothing = self.rng.standard_normal(batch.actions.shape, dtype=np.float32)
                 smoothing *= self.target_policy_noise

@@ -1,0 +1,167 @@
+"""`OffPolicyAgent`: what DQN, DDPG, TD3 and SAC share — replay, warm-up, the `train_freq` cadence, exploration
+noise and saved state. An algorithm adds its networks, how it acts (`_act`) and its whole `update()`.
+
+Continuous actions live in two spaces. Networks produce and the replay buffer stores *unit* actions in [-1, 1]^A
+(a tanh actor's range, and the scale at which exploration noise and target smoothing are specified, as in SB3 and
+the TD3 paper); the env receives them mapped to its box by `BoxScaler`. Trap: storing env-scale actions would
+feed the critic inputs of another scale than the actor's output at update time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurenix.errors import ConfigError
+from neurenix.rl.base import BaseAgent
+from neurenix.rl.buffers import ReplayBuffer, replay_update_due
+from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range
+from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.rl.spaces import BoxScaler
+
+
+def check_off_policy_arguments(
+    actor_hidden_dims: Any,
+    critic_hidden_dims: Any,
+    actor_learning_rate: Any,
+    critic_learning_rate: Any,
+    tau: Any,
+    buffer_size: Any,
+    batch_size: Any,
+    learning_starts: Any,
+    train_freq: Any,
+    gradient_steps: Any,
+) -> None:
+    """Raise ConfigError naming the first constructor argument DDPG, TD3 and SAC share that is invalid."""
+    check_hidden_dims("actor_hidden_dims", actor_hidden_dims)
+    check_hidden_dims("critic_hidden_dims", critic_hidden_dims)
+    check_range("actor_learning_rate", actor_learning_rate, 0.0, 1.0, low_open=True)
+    check_range("critic_learning_rate", critic_learning_rate, 0.0, 1.0, low_open=True)
+    check_range("tau", tau, 0.0, 1.0, low_open=True)
+    for label, value in (
+        ("buffer_size", buffer_size),
+        ("batch_size", batch_size),
+        ("train_freq", train_freq),
+        ("gradient_steps", gradient_steps),
+    ):
+        check_positive_int(label, value)
+    check_positive_int("learning_starts", learning_starts, allow_zero=True)
+
+
+class WarmupActions:
+    """The uniform unit actions taken before `learning_starts` env steps, and the box they are mapped to.
+
+    They are drawn for the whole warm-up in one call (gymnasium's `Box.sample()` costs ~14 µs a step). The ones
+    not yet used are part of the state: a run resumed mid-warm-up must take the actions the uninterrupted run
+    would have, and must not draw them again from the (restored) rng, whose stream the uninterrupted run spends
+    on replay sampling and noise instead.
+    """
+
+    def __init__(self, action_space: Any, learning_starts: int, rng: np.random.Generator) -> None:
+        if len(action_space.shape) != 1:
+            raise ConfigError(f"continuous actions must be a 1-D box, got shape {action_space.shape}")
+        try:
+            self.scaler = BoxScaler(action_space)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.action_dim = action_space.shape[0]
+        self.learning_starts, self.rng = learning_starts, rng
+        self.actions = np.empty((0, self.action_dim), dtype=np.float32)  # unused, in order of use
+
+    def start(self, n_envs: int, total_steps: int) -> None:
+        """Draw the unit actions for the rest of the warm-up from the agent's rng, unless they are at hand."""
+        rows = -(-max(self.learning_starts - total_steps, 0) // n_envs) * n_envs
+        if len(self.actions) != rows:
+            self.actions = self.rng.uniform(-1.0, 1.0, (rows, self.action_dim)).astype(np.float32)
+
+    def take(self, n_envs: int) -> np.ndarray:
+        unit, self.actions = np.split(self.actions, [n_envs])
+        return unit
+
+    def state_dict(self) -> dict:
+        return {"warmup_actions": self.actions.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actions = np.asarray(state["warmup_actions"], dtype=np.float32).reshape(-1, self.action_dim)
+
+
+class OffPolicyAgent(BaseAgent):
+    """Base of DQN, DDPG, TD3 and SAC; see the module docstring.
+
+    A subclass sets `buffer`, `batch_size`, `learning_starts` and `train_freq` in `__init__` (continuous ones
+    through `_continuous_replay`), lists in `_parts` the attributes whose `state_dict()` make up its saved state,
+    and implements `_act(obs)` and `update()`.
+    """
+
+    _parts: tuple[str, ...] = ()
+    replay: WarmupActions | None = (
+        None  # the saved name of the warm-up; DQN explores with its policy throughout
+    )
+    noise: Any = None  # an exploration noise process (`neurenix.rl.noise`), restarted with each episode
+    _n_envs = 1
+
+    def _continuous_replay(self, buffer_size: int) -> None:
+        """Unit-action replay and its warm-up, for box action spaces."""
+        self.replay = WarmupActions(self.action_space, self.learning_starts, self.rng)
+        self.buffer = ReplayBuffer(
+            buffer_size,
+            self.observation_space.shape,
+            action_shape=(self.replay.action_dim,),
+            discrete_actions=False,
+            rng=self.rng,
+        )
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        """The exploring actions to store for a batch of observations (unit actions for boxes)."""
+        raise NotImplementedError
+
+    def _to_env(self, actions: np.ndarray) -> np.ndarray:
+        return actions if self.replay is None else self.replay.scaler.to_box(actions)
+
+    # -------------------------------------------------------------------------------------- loop hooks
+    def _on_train_start(self, env: VecEnv) -> None:
+        self._n_envs = env.num_envs
+        if self.replay is not None:
+            self.replay.start(env.num_envs, self.total_steps)
+        if self.noise is not None:
+            self.noise.start(env.num_envs)
+
+    def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(actions to store, actions for the env): warm-up draws until `learning_starts`, then `_act`."""
+        if self.replay is not None and self.total_steps < self.learning_starts:
+            actions = self.replay.take(self._n_envs)
+        else:
+            actions = self._act(obs)
+        return actions, self._to_env(actions)
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
+        # Trap: final_obs, not next_obs. Where an episode ended, next_obs is already the next episode's reset
+        # observation; final_obs is the true s'. Only `terminated` stops the bootstrap: a time-limit
+        # truncation (Pendulum's 200 steps) still bootstraps from final_obs.
+        self.buffer.add(obs, actions, step.rewards, step.final_obs, step.terminated)
+        if self.noise is not None:
+            self.noise.reset(step.terminated | step.truncated)
+
+    def _on_env_step(self, n_transitions: int) -> None:
+        """No per-step schedule unless the algorithm has one (DQN's epsilon and target copies)."""
+
+    def _update_due(self) -> bool:
+        return replay_update_due(
+            self.buffer,
+            self.total_steps,
+            self._n_envs,
+            self.learning_starts,
+            self.train_freq,
+            self.batch_size,
+        )
+
+    # ---------------------------------------------------------------------------------------- save/load
+    def state_dict(self) -> dict:
+        return {**self._base_state(), **{name: getattr(self, name).state_dict() for name in self._parts}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """A missing part is a KeyError (a CheckpointError for `BaseAgent.load`)."""
+        self._load_base_state(state)
+        for name in self._parts:
+            getattr(self, name).load_state_dict(state[name])

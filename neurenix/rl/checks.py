@@ -1,0 +1,45 @@
+"""Validation of constructor arguments, shared by every algorithm: each raises ConfigError naming the argument."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from neurenix.errors import ConfigError
+from neurenix.rl.spaces import flat_dim, to_gym_space, to_spec
+
+
+def check_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
+    """Raise ConfigError unless low <= value <= high (low < value when low_open)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not (low < value if low_open else low <= value) or value > high:
+        bracket = "(" if low_open else "["
+        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+
+
+def check_positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < (0 if allow_zero else 1)
+    ):
+        raise ConfigError(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}")
+
+
+def check_hidden_dims(name: str, value: Any) -> None:
+    if (
+        not isinstance(value, (list, tuple))
+        or not value
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ConfigError(f"{name} must be a non-empty list of positive integers, got {value!r}")
+
+
+def input_dim(observation_space: Any) -> int:
+    space = to_gym_space(observation_space)
+    if not isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"observations must come from a box space, got {to_spec(space)}")
+    return flat_dim(space)
