@@ -194,7 +194,7 @@ def _init_worker(stop: Any, blas_threads: int) -> None:
     process decides what happens next), while a training run handles it as `neurenix train` does.
 
     Each worker's runs may use at most their share of the cores for BLAS: two runs that each want every core
-    stall each other (neurenix/_runtime.py). A cap the user set stands."""
+    stall each other (neurenix/_accel/runtime.py). A cap the user set stands."""
     global _stop
     _stop = stop
     os.environ.setdefault("NEURENIX_MAX_BLAS_THREADS", str(blas_threads))
