@@ -18,7 +18,7 @@ from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.nn import functional as F
 from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
-from neurenix.rl.algorithms.off_policy import OffPolicyAgent
+from neurenix.rl.algorithms.off_policy import OffPolicyAgent, check_replay_arguments
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
 from neurenix.rl.environment import VecEnv
@@ -64,15 +64,8 @@ class DQN(OffPolicyAgent):
         )
         check_hidden_dims("hidden_dims", hidden_dims)
         check_range("learning_rate", learning_rate, 0.0, 1.0, low_open=True)
-        for label, value in (
-            ("buffer_size", buffer_size),
-            ("batch_size", batch_size),
-            ("update_target_every", update_target_every),
-            ("train_freq", train_freq),
-            ("gradient_steps", gradient_steps),
-        ):
-            check_positive_int(label, value)
-        check_positive_int("learning_starts", learning_starts, allow_zero=True)
+        check_replay_arguments(buffer_size, batch_size, learning_starts, train_freq, gradient_steps)
+        check_positive_int("update_target_every", update_target_every)
         if exploration_fraction is not None:
             check_range("exploration_fraction", exploration_fraction, 0.0, 1.0, low_open=True)
         if loss not in ("huber", "mse"):

@@ -39,6 +39,13 @@ def check_off_policy_arguments(
     check_range("actor_learning_rate", actor_learning_rate, 0.0, 1.0, low_open=True)
     check_range("critic_learning_rate", critic_learning_rate, 0.0, 1.0, low_open=True)
     check_range("tau", tau, 0.0, 1.0, low_open=True)
+    check_replay_arguments(buffer_size, batch_size, learning_starts, train_freq, gradient_steps)
+
+
+def check_replay_arguments(
+    buffer_size: Any, batch_size: Any, learning_starts: Any, train_freq: Any, gradient_steps: Any
+) -> None:
+    """Raise ConfigError naming the first invalid replay or cadence argument, which every off-policy agent has."""
     for label, value in (
         ("buffer_size", buffer_size),
         ("batch_size", batch_size),
