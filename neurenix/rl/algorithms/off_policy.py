@@ -102,9 +102,8 @@ class OffPolicyAgent(BaseAgent):
     """
 
     _parts: tuple[str, ...] = ()
-    replay: WarmupActions | None = (
-        None  # the saved name of the warm-up; DQN explores with its policy throughout
-    )
+    # The warm-up, saved under this name; None for DQN, which explores with its policy throughout.
+    replay: WarmupActions | None = None
     noise: Any = None  # an exploration noise process (`neurenix.rl.noise`), restarted with each episode
     _n_envs = 1
 
