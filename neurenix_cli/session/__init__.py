@@ -8,7 +8,7 @@
     summary.py      summary.json
     tensorboard.py  TensorBoard event files (train.tensorboard)
     progress.py     the reporter's live progress
-    signals.py      SIGINT/SIGTERM: stop after the current update, then save
+    signals.py      SIGINT/SIGTERM: stop after the current update, then save; a second stops at once
     loop.py         Session: opens the env and the files, wires the callbacks, runs the loop, ends the run
 
 A new integration (a pruning hook for hyperparameter tuning, say) is one more RunCallback in `Session`'s list.

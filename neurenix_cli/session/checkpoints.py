@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from neurenix_cli import runs
+from neurenix_cli.session.signals import Signals
 from neurenix_cli.session.state import RunCallback, RunCallbacks, RunState, next_multiple
 from neurenix_cli.session.summary import SummaryFile
 
 
 class Checkpoints:
-    """Saves checkpoints/<name> of the run's agent, unless its state holds NaN or inf."""
+    """Saves checkpoints/<name> of the run's agent, unless its state holds NaN or inf; a signal to stop at
+    once waits until the checkpoint is written."""
 
-    def __init__(self, state: RunState):
-        self.state = state
+    def __init__(self, state: RunState, signals: Signals):
+        self.state, self.signals = state, signals
 
     def save(self, name: str, include_replay_buffer: bool = False) -> None:
         check_finite(self.state.agent, name)
-        runs.save_checkpoint(self.state.agent, self.state.path / "checkpoints" / name, include_replay_buffer)
+        with self.signals.deferred(f"checkpoints/{name}"):
+            runs.save_checkpoint(
+                self.state.agent, self.state.path / "checkpoints" / name, include_replay_buffer
+            )
 
     def save_last(self) -> None:
         self.save("last", self.state.config["train"]["save_replay_buffer"])

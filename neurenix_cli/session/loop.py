@@ -45,7 +45,7 @@ class Session(Callback):
     def run(self, agent: Any, previous: dict | None) -> dict:
         from neurenix.rl.environment import make_env
 
-        cfg, tc = self.config, self.config["train"]
+        cfg = self.config
         state = self.state = RunState(cfg, self.path, agent, previous or {})
         # An on-policy agent part way through a rollout goes on until the rollout is full and its update done: a
         # checkpoint holds no partial rollout, so stopping or saving earlier would waste the steps since. Its
@@ -60,85 +60,97 @@ class Session(Callback):
         self.reporter = FanOut(PlainReporter(log_file, self.log_interval_s), self.user_reporter)
         self.signals = Signals(self.reporter)
         self.summary = SummaryFile(state)
-        try:
-            self._wire(state)
-            remaining_steps = None if tc["total_steps"] is None else tc["total_steps"] - agent.total_steps
-            remaining_episodes = None if tc["episodes"] is None else tc["episodes"] - agent.episodes
-            self.summary.write("running")
-            verb = "resuming" if state.start_steps else "training"
-            self.reporter.start(
-                state.progress(),
-                f"{verb} {cfg['algorithm']} on {cfg['env']['id']} "
-                f"(seed {cfg['seed']}) from step {state.start_steps} -> {self.path}",
-            )
-            if (remaining_steps is not None and remaining_steps <= 0) or (
-                remaining_episodes is not None and remaining_episodes <= 0
-            ):
-                pass  # the budget was used up before the interruption: only the final steps remain
-            else:
-                with self.signals.handled():
-                    agent.train(
-                        env,
-                        total_steps=remaining_steps,
-                        episodes=remaining_episodes,
-                        max_steps=tc["max_steps"],
-                        verbose=False,
-                        callback=self,
+        with self.signals.handled():
+            try:
+                self._wire(state)
+                return self._train(agent, env)
+            except RunInterrupted:
+                raise
+            except BaseException as exc:
+                # A second signal (or a KeyboardInterrupt we had no handler for) stops at once: nothing is saved
+                # mid-update, the previous checkpoint stays, and the summary says what happened. What the stop
+                # interrupted may raise an error of its own (zipfile, half through a save): still a stop.
+                self.signals.closing()
+                if isinstance(exc, KeyboardInterrupt) or self.signals.interrupted_by is not None:
+                    signum = (
+                        self.signals.interrupted_by
+                        or getattr(exc, "signum", None)
+                        or self.signals.stop_signal
+                        or signal.SIGINT
                     )
-            self.losses.flush()
-            if self.signals.stop_signal is not None:
-                self.checkpoints.save_last()
-                summary = self.summary.write(
-                    "interrupted", stop_reason=signal.Signals(self.signals.stop_signal).name
-                )
-                self.reporter.finish(
-                    state.progress(),
-                    f"interrupted by {summary['stop_reason']} at step "
-                    f"{agent.total_steps}; checkpoints/last saved. Continue with "
-                    f"`neurenix train --resume {self.path}`.",
-                )
-                raise RunInterrupted(self.signals.stop_signal, summary)
-            # `last` first: a Ctrl-C during the final evaluation must not lose the finished training.
+                    summary = self.summary.write(
+                        "interrupted", stop_reason=signal.Signals(signum).name, best_effort=True
+                    )
+                    self._safe_finish(
+                        f"interrupted by {summary['stop_reason']} at once; the last checkpoint is "
+                        f"kept. Continue with `neurenix train --resume {self.path}`."
+                    )
+                    raise RunInterrupted(signum, summary) from None
+                error = f"{type(exc).__name__}: {exc}"
+                self.summary.write("failed", error=error, best_effort=True)
+                self._safe_finish(f"failed: {error}")
+                raise
+            finally:
+                self.signals.closing()
+                self.callbacks.close()
+                env.close()
+                log_file.close()
+
+    def _train(self, agent: Any, env: Any) -> dict:
+        """The loop over the remaining budget, then `checkpoints/last`, the final evaluation and the summary; a
+        first signal ends the loop early and the run as `interrupted` (RunInterrupted)."""
+        cfg, tc, state = self.config, self.config["train"], self.state
+        remaining_steps = None if tc["total_steps"] is None else tc["total_steps"] - agent.total_steps
+        remaining_episodes = None if tc["episodes"] is None else tc["episodes"] - agent.episodes
+        self.summary.write("running")
+        verb = "resuming" if state.start_steps else "training"
+        self.reporter.start(
+            state.progress(),
+            f"{verb} {cfg['algorithm']} on {cfg['env']['id']} "
+            f"(seed {cfg['seed']}) from step {state.start_steps} -> {self.path}",
+        )
+        budget_left = (remaining_steps is None or remaining_steps > 0) and (
+            remaining_episodes is None or remaining_episodes > 0
+        )
+        if budget_left:  # else the budget was used up before an interruption: only the final steps remain
+            agent.train(
+                env,
+                total_steps=remaining_steps,
+                episodes=remaining_episodes,
+                max_steps=tc["max_steps"],
+                verbose=False,
+                callback=self,
+            )
+        self.signals.loop_finished()
+        self.losses.flush()
+        if self.signals.stop_signal is not None:
             self.checkpoints.save_last()
-            final_eval = self.evaluation.final()
             summary = self.summary.write(
-                "completed", final_eval=final_eval, stop_reason=self.evaluation.stop_reason
+                "interrupted", stop_reason=signal.Signals(self.signals.stop_signal).name
             )
             self.reporter.finish(
                 state.progress(),
-                f"completed {agent.total_steps} steps in "
-                f"{summary['wall_s']:.1f}s; best eval {_fmt(summary['best_eval'])}, final eval "
-                f"{_fmt(final_eval)}",
+                f"interrupted by {summary['stop_reason']} at step {agent.total_steps}; checkpoints/last "
+                f"saved. Continue with `neurenix train --resume {self.path}`.",
             )
-            return summary
-        except RunInterrupted:
-            raise
-        except BaseException as exc:
-            # A second signal (or a KeyboardInterrupt we had no handler for) stops at once: nothing is saved
-            # mid-update, the previous checkpoint stays, and the summary says what happened.
-            if isinstance(exc, KeyboardInterrupt):
-                signum = getattr(exc, "signum", None) or self.signals.stop_signal or signal.SIGINT
-                summary = self.summary.write(
-                    "interrupted", stop_reason=signal.Signals(signum).name, best_effort=True
-                )
-                self._safe_finish(
-                    f"interrupted by {summary['stop_reason']} at once; the last checkpoint is "
-                    f"kept. Continue with `neurenix train --resume {self.path}`."
-                )
-                raise RunInterrupted(signum, summary) from None
-            error = f"{type(exc).__name__}: {exc}"
-            self.summary.write("failed", error=error, best_effort=True)
-            self._safe_finish(f"failed: {error}")
-            raise
-        finally:
-            self.callbacks.close()
-            env.close()
-            log_file.close()
+            raise RunInterrupted(self.signals.stop_signal, summary)
+        # `last` first: a Ctrl-C during the final evaluation must not lose the finished training.
+        self.checkpoints.save_last()
+        final_eval = self.evaluation.final()
+        summary = self.summary.write(
+            "completed", final_eval=final_eval, stop_reason=self.evaluation.stop_reason
+        )
+        self.reporter.finish(
+            state.progress(),
+            f"completed {agent.total_steps} steps in {summary['wall_s']:.1f}s; best eval "
+            f"{_fmt(summary['best_eval'])}, final eval {_fmt(final_eval)}",
+        )
+        return summary
 
     def _wire(self, state: RunState) -> None:
         """The run's callbacks; each gets the collaborators it reports to, `self.callbacks` the ones the loop
         calls. One more integration is one more entry here."""
-        self.checkpoints = Checkpoints(state)
+        self.checkpoints = Checkpoints(state, self.signals)
         if self.config["train"]["tensorboard"]:
             from neurenix_cli.session.tensorboard import TensorBoard
 
