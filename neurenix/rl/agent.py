@@ -31,7 +31,7 @@ class Agent(BaseAgent):
         self.value_function = value_function
         if action_space is None and policy is not None:
             action_space = getattr(policy, "action_space", None)
-        super().__init__(gamma, observation_space, action_space, seed, name)
+        super().__init__(observation_space, action_space, seed=seed, gamma=gamma, name=name)
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch of observations (n, *obs_shape), computed without a graph."""

@@ -1,7 +1,8 @@
 """`BaseAgent`: the one training loop every algorithm shares, evaluation, and safe save/load.
 
-An algorithm subclasses BaseAgent once (through `ActorCritic` or `OffPolicyAgent`) and supplies its networks (in
-`__init__`), `predict` and four small hooks: `_explore(obs)` (batched actions while training), `_store(obs,
+An algorithm subclasses BaseAgent once (through `ActorCritic` or `OffPolicyAgent`), declares its hyperparameters
+as a record (`neurenix.rl.hyperparameters`; the constructor's keyword arguments, checked, and mirrored as
+attributes of the agent), and supplies its networks (in `__init__`), `predict` and four small hooks: `_explore(obs)` (batched actions while training), `_store(obs,
 actions, step)` (rollout or replay), `_update_due()` (after n_steps per env for on-policy, every train_freq steps
 for off-policy) and `update() -> dict[str, float]`. Everything else — stepping, episode bookkeeping, termination
 vs truncation, budgets, progress for schedules, callbacks, divergence checks — lives here, once.
@@ -13,7 +14,7 @@ import inspect
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -25,13 +26,10 @@ from neurenix.errors import CheckpointError, ConfigError, TrainingDivergedError
 from neurenix.nn import Module
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import as_callback
-from neurenix.rl.checks import check_range
 from neurenix.rl.environment import VecEnv, as_vec_env
+from neurenix.rl.hyperparameters import Hyperparameters
 from neurenix.rl.persistence import check_agent_meta, restore_state
 from neurenix.rl.spaces import compatible, space_type, to_gym_space, to_spec
-
-# Constructor arguments that are not hyperparameters: the spaces are stored as specs, the seed per run.
-_NOT_HYPERPARAMETERS = ("self", "observation_space", "action_space", "seed", "policy", "value_function")
 
 
 class BaseAgent:
@@ -39,18 +37,33 @@ class BaseAgent:
 
     algorithm = "agent"  # the registry name; algorithms override it
     action_space_types: tuple[str, ...] = ("discrete", "box")
+    Hyperparameters: ClassVar[type[Hyperparameters]] = Hyperparameters
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that declares its record takes it as keyword arguments: `inspect.signature` (and `help`)
+        show them with their defaults."""
+        super().__init_subclass__(**kwargs)
+        if "Hyperparameters" in cls.__dict__:
+            positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+            cls.__signature__ = cls.Hyperparameters.signature(
+                inspect.Parameter("observation_space", positional, annotation=Any),
+                inspect.Parameter("action_space", positional, annotation=Any),
+                inspect.Parameter(
+                    "seed", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=int | None
+                ),
+            )
 
     def __init__(
         self,
-        gamma: float = 0.99,
         observation_space: Any = None,
         action_space: Any = None,
+        *,
         seed: int | None = None,
-        name: str = "Agent",
+        **hyperparameters,
     ) -> None:
-        check_range("gamma", gamma, 0.0, 1.0)
-        self.gamma = float(gamma)
-        self.name = name
+        self.hparams = self.Hyperparameters.build(type(self).__name__, hyperparameters)
+        for field in self.hparams.declared():
+            setattr(self, field.name, getattr(self.hparams, field.name))
         self.seed = seed
         self.observation_space = to_gym_space(observation_space) if observation_space is not None else None
         self.action_space = to_gym_space(action_space) if action_space is not None else None
@@ -250,14 +263,8 @@ class BaseAgent:
 
     # ------------------------------------------------------------------------------------- save / load
     def hyperparameters(self) -> dict:
-        """The JSON-able constructor arguments (each stored on the agent under its own name)."""
-        out = {}
-        for name in inspect.signature(type(self).__init__).parameters:
-            if name in _NOT_HYPERPARAMETERS or not hasattr(self, name):
-                continue
-            value = getattr(self, name)
-            out[name] = list(value) if isinstance(value, tuple) else value
-        return out
+        """The hyperparameters the agent was built with, JSON-able (what its checkpoint stores)."""
+        return self.hparams.as_dict()
 
     def _base_state(self) -> dict:
         return {

@@ -14,10 +14,10 @@ from neurenix.rl.spaces import flat_dim, to_gym_space, to_spec
 def check_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
     """Raise ConfigError unless low <= value <= high (low < value when low_open)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
+        raise ConfigError(f"{name} must be a number, got {value!r}", key=name)
     if not (low < value if low_open else low <= value) or value > high:
         bracket = "(" if low_open else "["
-        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}", key=name)
 
 
 def check_positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
@@ -26,7 +26,7 @@ def check_positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
         or not isinstance(value, (int, np.integer))
         or value < (0 if allow_zero else 1)
     ):
-        raise ConfigError(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}", key=name)
 
 
 def check_hidden_dims(name: str, value: Any) -> None:
@@ -35,7 +35,14 @@ def check_hidden_dims(name: str, value: Any) -> None:
         or not value
         or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)
     ):
-        raise ConfigError(f"{name} must be a non-empty list of positive integers, got {value!r}")
+        raise ConfigError(f"{name} must be a non-empty list of positive integers, got {value!r}", key=name)
+
+
+def check_choice(name: str, value: Any, choices: Any) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}", key=name
+        )
 
 
 def input_dim(observation_space: Any) -> int:

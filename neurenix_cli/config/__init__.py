@@ -1,14 +1,14 @@
 """YAML config -> validated, fully resolved plain data.
 
-The `agent:` section maps 1:1 onto the algorithm's constructor: its keys, types and defaults are read from the
-constructor's signature, so a new constructor argument is configurable (and checked) without touching this
-package.
+The `agent:` section maps 1:1 onto the algorithm's hyperparameter record (`neurenix.rl.hyperparameters`): its
+keys, types, defaults, documentation and bounds are read from there, so a new hyperparameter is configurable,
+checked and in the schema without touching this package.
 
     algorithm: dqn                       # registry name, case-insensitive
     seed: 0
     env: {id: CartPole-v1, n_envs: 1, kwargs: {}}
     spaces: {observation: {...}, action: {...}}   # optional: derived from the env, checked against it if given
-    agent: {hidden_dims: [64, 64], ...}  # the algorithm's constructor keyword arguments
+    agent: {hidden_dims: [64, 64], ...}  # the algorithm's hyperparameters
     train: {total_steps: 50000, episodes: null, max_steps: 500, eval_every: 5000, eval_episodes: 10,
             checkpoint_every: 10000, target_reward: null, log_every: 1000}
 

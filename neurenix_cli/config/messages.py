@@ -101,24 +101,6 @@ def did_you_mean(word: str, candidates: collections.abc.Iterable[str]) -> str:
     return f"Did you mean {lowered[close[0]]!r}?" if close else ""
 
 
-def rejected_key(exc: BaseException, message: str, keys: list[str]) -> str | None:
-    """The constructor argument among `keys` that a constructor's error is about: the `key` a `ConfigError`
-    carries, else the one its message names. The text fallback stays while the library's checks raise without a
-    key (and for the plain ValueError/TypeError a constructor may raise)."""
-    key = getattr(exc, "key", None)
-    return key if key in keys else _mentioned_key(message, keys)
-
-
-def _mentioned_key(message: str, keys: list[str]) -> str | None:
-    """The argument a constructor's error names (longest first, so `learning_rate` beats `rate`)."""
-    import re
-
-    for key in sorted(keys, key=len, reverse=True):
-        if re.search(rf"(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])", message):
-            return key
-    return None
-
-
 def show(value: Any) -> str:
     import reprlib
 

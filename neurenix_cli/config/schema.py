@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import collections.abc
-import inspect
+from typing import TYPE_CHECKING
 
-from neurenix_cli.config.types import describe, is_plain, plain, type_schema
+from neurenix_cli.config.types import plain, type_schema
 from neurenix_cli.config.validation import MAX_ENVS, SPACE_KEYS, TRAIN_HELP, TRAIN_SCHEMA, agent_parameters
+
+if TYPE_CHECKING:
+    from neurenix.rl.hyperparameters import Field
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def json_schema() -> dict:
     """A JSON Schema (draft 2020-12) of the config format, built from what `validate` checks: the top-level,
-    env, spaces and train keys above, and each registered algorithm's constructor (its `agent:` keys, types and
-    defaults) through `agent_parameters`, so the schema and the validation cannot drift apart.
+    env, spaces and train keys above, and each registered algorithm's hyperparameter record (its `agent:` keys,
+    types, defaults, documentation and bounds) through `agent_parameters`, so the schema and the validation
+    cannot drift apart.
 
-    What needs the environment or the algorithm's code (that an env id is registered, spaces against the env,
-    value ranges an algorithm checks in its constructor) stays with `validate`. The schema is for editors:
+    What needs the environment (that an env id is registered, spaces against the env) stays with `validate`. The schema is for editors:
     completion, hover help and unknown keys or wrong types flagged while typing.
     """
     import gymnasium
@@ -127,21 +130,50 @@ def json_schema() -> dict:
 
 
 def _agent_schema(name: str, cls: type) -> dict:
-    properties, required = {}, []
-    for key, param in agent_parameters(cls).items():
-        properties[key] = {
-            **type_schema(param.annotation),
-            "description": f"{cls.__name__} constructor argument: {describe(param.annotation)}.",
-        }
-        if param.default is inspect.Parameter.empty:
-            required.append(key)
-        elif is_plain(param.default):
-            properties[key]["default"] = plain(param.default)
-    out = {"type": ["object", "null"], "additionalProperties": False, "properties": properties}
-    if required:
-        out["required"] = required
-    out["description"] = f"{cls.__name__}'s constructor arguments (algorithm: {name})."
-    return out
+    properties = {
+        key: {**_field_schema(field), "description": field_help(field), "default": plain(field.default)}
+        for key, field in agent_parameters(cls).items()
+    }
+    return {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": properties,
+        "description": f"{cls.__name__}'s hyperparameters (algorithm: {name}).",
+    }
+
+
+def field_help(field: Field) -> str:
+    """A hyperparameter's documentation, its unit and its bounds, in one line."""
+    spec, parts = field.spec, [field.spec.doc.rstrip(".") + "."]
+    if spec.unit:
+        parts.append(f"Unit: {spec.unit}.")
+    if spec.low is not None or spec.high is not None:
+        low = "-inf" if spec.low is None else f"{spec.low:g}"
+        high = "inf" if spec.high is None else f"{spec.high:g}"
+        parts.append(f"Range: {'(' if spec.low_open else '['}{low}, {high}].")
+    return " ".join(parts)
+
+
+def _field_schema(field: Field) -> dict:
+    """What `type_schema` says of the annotation, narrowed by the field's bounds and choices."""
+    spec = field.spec
+    bounds = {} if spec.low is None else {"exclusiveMinimum" if spec.low_open else "minimum": spec.low}
+    if spec.high is not None:
+        bounds["maximum"] = spec.high
+
+    def narrowed(schema: dict) -> dict:
+        if "anyOf" in schema:
+            return {"anyOf": [narrowed(arm) for arm in schema["anyOf"]]}
+        kind = schema.get("type")
+        if kind in ("number", "integer"):
+            return {**schema, **bounds}
+        if kind == "string" and spec.choices is not None:
+            return {**schema, "enum": list(spec.choices)}
+        if kind == "array":  # the widths of hidden layers
+            return {**schema, "items": {"type": "integer", "minimum": 1}, "minItems": 1}
+        return schema
+
+    return narrowed(type_schema(field.annotation))
 
 
 def _any_case(names: collections.abc.Iterable[str]) -> str:

@@ -170,16 +170,6 @@ def to_annotation_container(value: Any, annotation: Any) -> Any:
     return value
 
 
-def is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
-    return False
-
-
 def plain(value: Any) -> Any:
     """Tuples to lists and numpy scalars/arrays to Python, so the config dumps as plain YAML/JSON."""
     if isinstance(value, dict):

@@ -7,13 +7,14 @@ is written to disk.
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neurenix.errors import ConfigError, EnvironmentNotFoundError
-from neurenix_cli.config.messages import Checker, did_you_mean, inline, rejected_key, show
-from neurenix_cli.config.types import describe, is_plain, plain, to_annotation_container
+from neurenix_cli.config.messages import Checker, did_you_mean, inline, show
+from neurenix_cli.config.types import plain, to_annotation_container
+
+if TYPE_CHECKING:
+    from neurenix.rl.hyperparameters import Field
 
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
 ENV_KEYS = ("id", "n_envs", "kwargs")
@@ -177,22 +178,16 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
             + " `neurenix list algorithms` shows which algorithm supports which space.",
         )
 
-    # agent: the constructor's keyword arguments
+    # agent: the algorithm's hyperparameter record
     params = agent_parameters(cls)
     agent_raw = check.mapping(raw.get("agent"), "agent")
     check.unknown_keys(agent_raw, params, "agent", hints=RESERVED_HINTS)
-    agent: dict[str, Any] = {}
-    for key, param in params.items():
-        if key in agent_raw:
-            agent[key] = plain(check.typed(agent_raw[key], param.annotation, f"agent.{key}"))
-        elif param.default is inspect.Parameter.empty:
-            raise check.error(
-                f"agent.{key}",
-                f"is required by {name} and missing.",
-                f"Add it under `agent:` ({describe(param.annotation)}).",
-            )
-        elif is_plain(param.default):
-            agent[key] = plain(param.default)
+    agent = {
+        key: plain(check.typed(agent_raw[key], field.annotation, f"agent.{key}"))
+        if key in agent_raw
+        else plain(field.default)
+        for key, field in params.items()
+    }
 
     # train: the budget and the run's schedule
     train_raw = check.mapping(raw.get("train"), "train")
@@ -233,25 +228,17 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     return Prepared(config, make_agent(config, observation_space, action_space, check=check))
 
 
-def agent_parameters(cls: type) -> dict[str, inspect.Parameter]:
-    """The algorithm's configurable constructor arguments, with annotations resolved to real types.
-
-    Only the class's own `__init__` is read: every registered algorithm lists all of its arguments there.
-    """
-    init = cls.__init__
-    try:
-        hints = typing.get_type_hints(init)
-    except Exception:  # an annotation that does not resolve: check nothing rather than fail
-        hints = {}
+def agent_parameters(cls: type) -> dict[str, Field]:
+    """The algorithm's hyperparameters an `agent:` block may set: its record's fields but those the CLI supplies
+    itself (`n_envs`, from env.n_envs)."""
     return {
-        p.name: p.replace(annotation=hints.get(p.name, p.annotation))
-        for p in list(inspect.signature(init).parameters.values())[1:]
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in RESERVED_AGENT_ARGS
+        field.name: field for field in cls.Hyperparameters.declared() if field.name not in RESERVED_AGENT_ARGS
     }
 
 
 def make_agent(config: dict, observation_space: Any, action_space: Any, check: Checker | None = None) -> Any:
-    """Build the configured algorithm; a value its constructor rejects becomes an error at `agent.<name>`."""
+    """Build the configured algorithm; a value it rejects becomes an error at `agent.<key>` (the key its
+    ConfigError carries), or at `agent` for an error about the whole (the spaces, the memory)."""
     from neurenix.rl import registry
 
     cls = registry.get(config["algorithm"])
@@ -260,12 +247,10 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
         k: to_annotation_container(v, params[k].annotation) if k in params else v
         for k, v in config["agent"].items()
     }
-    if accepts(cls, "n_envs"):
+    if any(field.name == "n_envs" for field in cls.Hyperparameters.declared()):
         kwargs["n_envs"] = config["env"]["n_envs"]
     try:
-        return cls(
-            observation_space=observation_space, action_space=action_space, seed=config["seed"], **kwargs
-        )
+        return cls(observation_space, action_space, seed=config["seed"], **kwargs)
     except MemoryError as exc:
         check = check or Checker("<config>")
         raise check.error(
@@ -273,21 +258,15 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
             f"{config['algorithm']} with these settings needs more memory than is free.",
             "Lower agent.buffer_size (or the network sizes).",
         ) from exc
-    except (ConfigError, ValueError, TypeError) as exc:
+    except ConfigError as exc:
         check = check or Checker("<config>")
         message = str(exc).strip() or type(exc).__name__
-        key = rejected_key(exc, message, list(config["agent"]) or list(params))
-        path = f"agent.{key}" if key else "agent"
+        key = exc.key if exc.key in params else None
         raise check.error(
-            path,
+            f"agent.{key}" if key else "agent",
             f"rejected by {config['algorithm']}: {message.rstrip('.')}.",
-            "Change the value under `agent:`.",
+            "Change the value under `agent:`." if key else "Change the settings under `agent:` or the env.",
         ) from exc
-
-
-def accepts(cls: type, name: str) -> bool:
-    """Whether the algorithm's constructor takes the keyword argument `name`."""
-    return name in inspect.signature(cls.__init__).parameters
 
 
 def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:

@@ -11,72 +11,40 @@ as in the paper and SB3; `optimizer="adam"` is available.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 from neurenix.nn import functional as F
-from neurenix.rl.algorithms.actor_critic import ActorCritic, approx_kl
+from neurenix.rl.algorithms.actor_critic import OPTIMIZERS, ActorCritic, ActorCriticHyperparameters, approx_kl
+from neurenix.rl.hyperparameters import hyperparameter
 from neurenix.tensor import Tensor, no_grad
 
 
-class A2C(ActorCritic):
-    algorithm = "a2c"
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class A2CHyperparameters(ActorCriticHyperparameters):
+    name: str = hyperparameter("A2C", "A label for logs and the checkpoint; it changes no number.")
+    gae_lambda: float = hyperparameter(
+        1.0,
+        "GAE's lambda: 1 gives the n-step returns of the original A2C, 0 one-step TD errors.",
+        low=0.0,
+        high=1.0,
+    )
+    n_steps: int = hyperparameter(5, "Steps collected from each env per rollout (one update).", low=1)
+    normalize_advantage: bool = hyperparameter(
+        False, "Standardise the rollout's advantages to mean 0, std 1."
+    )
+    optimizer: str = hyperparameter(
+        "rmsprop",
+        "rmsprop (the paper's and SB3's) or adam, with SB3's settings (eps 1e-5; RMSprop alpha 0.99).",
+        choices=tuple(OPTIMIZERS),
+    )
 
-    def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        actor_hidden_dims: list[int] = (64, 64),
-        critic_hidden_dims: list[int] = (64, 64),
-        actor_learning_rate: float = 0.0003,
-        critic_learning_rate: float = 0.001,
-        gamma: float = 0.99,
-        entropy_coef: float = 0.01,
-        value_coef: float = 0.5,
-        max_grad_norm: float | None = 0.5,
-        name: str = "A2C",
-        gae_lambda: float = 1.0,
-        n_envs: int = 1,
-        n_steps: int = 5,
-        normalize_advantage: bool = False,
-        lr_schedule: str = "constant",
-        optimizer: str = "rmsprop",
-        ortho_init: bool = True,
-        activation: str = "tanh",
-        log_std_init: float = 0.0,
-        std: float | None = None,
-        normalize_observations: bool = False,
-        normalize_rewards: bool = False,
-        seed: int | None = None,
-    ) -> None:
-        """See the module docstring. For box actions, `std` fixes the Gaussian's standard deviation (in the unit
-        box) instead of learning a state-independent log-std starting at `log_std_init`. `n_envs` applies when
-        `train` is given an env id."""
-        super().__init__(
-            observation_space,
-            action_space,
-            actor_hidden_dims=actor_hidden_dims,
-            critic_hidden_dims=critic_hidden_dims,
-            actor_learning_rate=actor_learning_rate,
-            critic_learning_rate=critic_learning_rate,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            value_coef=value_coef,
-            entropy_coef=entropy_coef,
-            max_grad_norm=max_grad_norm,
-            name=name,
-            n_envs=n_envs,
-            n_steps=n_steps,
-            normalize_advantage=normalize_advantage,
-            lr_schedule=lr_schedule,
-            optimizer=optimizer,
-            ortho_init=ortho_init,
-            activation=activation,
-            log_std_init=log_std_init,
-            std=std,
-            normalize_observations=normalize_observations,
-            normalize_rewards=normalize_rewards,
-            seed=seed,
-        )
+
+class A2C(ActorCritic):
+    """A2C on discrete or box actions; see the module docstring, and `A2CHyperparameters` for the keyword
+    arguments."""
+
+    algorithm = "a2c"
+    Hyperparameters = A2CHyperparameters
 
     def _minibatch_rows(self) -> int:
         """A2C's one gradient step per rollout takes all of it."""

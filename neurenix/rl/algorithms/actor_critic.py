@@ -18,6 +18,7 @@ policy gradient needs (a clipped action has no density under the Gaussian).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -29,9 +30,10 @@ from neurenix.errors import ConfigError
 from neurenix.optim import Adam, RMSprop, clip_grad_norm_
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import RolloutBuffer
-from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
+from neurenix.rl.checks import input_dim
 from neurenix.rl.distributions import Categorical, DiagGaussian
 from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter
 from neurenix.rl.normalize import ObservationNormalizer, RewardScaler
 from neurenix.rl.spaces import BoxScaler
 from neurenix.tensor import Tensor, no_grad
@@ -42,11 +44,6 @@ OPTIMIZERS = {
     "rmsprop": lambda params, lr: RMSprop(params, lr=lr, alpha=0.99, eps=1e-5),
 }
 SCHEDULES = ("constant", "linear")
-
-
-def check_choice(name: str, value: Any, choices: Any) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
 
 
 def explained_variance(predicted: np.ndarray, targets: np.ndarray) -> float:
@@ -67,84 +64,99 @@ def approx_kl(log_ratio: np.ndarray) -> float:
     return float(np.mean(np.expm1(log_ratio) - log_ratio))
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ActorCriticHyperparameters(Hyperparameters):
+    """What A2C and PPO share; each declares again the fields whose defaults differ (`n_steps`, ...)."""
+
+    actor_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the actor's hidden layers.")
+    critic_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the critic's hidden layers.")
+    actor_learning_rate: float = hyperparameter(
+        0.0003,
+        "Step size of the actor's optimizer.",
+        unit="per gradient step",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    critic_learning_rate: float = hyperparameter(
+        0.001,
+        "Step size of the critic's optimizer.",
+        unit="per gradient step",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    gae_lambda: float = hyperparameter(
+        0.95, "GAE's lambda: 1 gives n-step returns, 0 one-step TD errors.", low=0.0, high=1.0
+    )
+    value_coef: float = hyperparameter(0.5, "Weight of the value loss in the total loss.", low=0.0)
+    entropy_coef: float = hyperparameter(0.01, "Weight of the entropy bonus in the total loss.", low=0.0)
+    max_grad_norm: float | None = hyperparameter(
+        0.5,
+        "Clip the global L2 norm of the actor's and critic's gradients together; None does not clip.",
+        unit="per gradient step",
+        low=0.0,
+        low_open=True,
+    )
+    n_envs: int = hyperparameter(1, "Envs stepped together when `train` is given an env id.", low=1)
+    n_steps: int = hyperparameter(2048, "Steps collected from each env per rollout (one update).", low=1)
+    normalize_advantage: bool = hyperparameter(
+        True, "Standardise the advantages of each minibatch to mean 0, std 1."
+    )
+    lr_schedule: str = hyperparameter(
+        "constant",
+        "The learning rates' schedule: constant, or linear from the set value to 0 over the training budget.",
+        choices=SCHEDULES,
+    )
+    optimizer: str = hyperparameter(
+        "adam",
+        "adam or rmsprop, with SB3's settings (eps 1e-5; RMSprop alpha 0.99).",
+        choices=tuple(OPTIMIZERS),
+    )
+    ortho_init: bool = hyperparameter(
+        True,
+        "Orthogonal weights (SB3's gains) instead of uniform fan-in; the actor's last layer at gain 0.01.",
+    )
+    activation: str = hyperparameter("tanh", "The hidden layers' activation.", choices=tuple(nn.ACTIVATIONS))
+    log_std_init: float = hyperparameter(
+        0.0, "Initial log standard deviation of the Gaussian policy (box actions).", low=-20.0, high=2.0
+    )
+    std: float | None = hyperparameter(
+        None,
+        "Box actions: a fixed standard deviation (in the unit box) instead of a learned log-std.",
+        low=0.0,
+        low_open=True,
+    )
+    normalize_observations: bool = hyperparameter(
+        False, "Standardise observations with running statistics (SB3's VecNormalize), saved with the agent."
+    )
+    normalize_rewards: bool = hyperparameter(
+        False, "Scale rewards by the running std of the discounted return (VecNormalize's reward scaling)."
+    )
+
+
 class ActorCritic(BaseAgent):
-    """Base of A2C and PPO; see the module docstring. Subclasses implement `update`."""
+    """Base of A2C and PPO; see the module docstring. Subclasses declare their record and implement `update`."""
+
+    Hyperparameters = ActorCriticHyperparameters
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        *,
-        actor_hidden_dims: list[int],
-        critic_hidden_dims: list[int],
-        actor_learning_rate: float,
-        critic_learning_rate: float,
-        gamma: float,
-        gae_lambda: float,
-        value_coef: float,
-        entropy_coef: float,
-        max_grad_norm: float | None,
-        name: str,
-        n_envs: int,
-        n_steps: int,
-        normalize_advantage: bool,
-        lr_schedule: str,
-        optimizer: str,
-        ortho_init: bool,
-        activation: str,
-        log_std_init: float,
-        std: float | None,
-        normalize_observations: bool,
-        normalize_rewards: bool,
-        seed: int | None,
+        self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
-        super().__init__(
-            gamma=gamma, observation_space=observation_space, action_space=action_space, seed=seed, name=name
-        )
-        check_hidden_dims("actor_hidden_dims", actor_hidden_dims)
-        check_hidden_dims("critic_hidden_dims", critic_hidden_dims)
-        check_range("actor_learning_rate", actor_learning_rate, 0.0, 1.0, low_open=True)
-        check_range("critic_learning_rate", critic_learning_rate, 0.0, 1.0, low_open=True)
-        check_range("gae_lambda", gae_lambda, 0.0, 1.0)
-        check_range("value_coef", value_coef, 0.0, math.inf)
-        check_range("entropy_coef", entropy_coef, 0.0, math.inf)
-        if max_grad_norm is not None:
-            check_range("max_grad_norm", max_grad_norm, 0.0, math.inf, low_open=True)
-        check_positive_int("n_envs", n_envs)
-        check_positive_int("n_steps", n_steps)
-        check_choice("lr_schedule", lr_schedule, SCHEDULES)
-        check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
-        check_choice("activation", activation, tuple(nn.ACTIVATIONS))
-        check_range("log_std_init", log_std_init, -20.0, 2.0)
-        if std is not None:
-            check_range("std", std, 0.0, math.inf, low_open=True)
-        self.actor_hidden_dims, self.critic_hidden_dims = list(actor_hidden_dims), list(critic_hidden_dims)
-        self.actor_learning_rate, self.critic_learning_rate = actor_learning_rate, critic_learning_rate
-        self.gae_lambda, self.value_coef, self.entropy_coef = gae_lambda, value_coef, entropy_coef
-        self.max_grad_norm = max_grad_norm
-        self.n_envs, self.n_steps = n_envs, n_steps
-        self.normalize_advantage = bool(normalize_advantage)
-        self.lr_schedule, self.optimizer = lr_schedule, optimizer
-        self.ortho_init, self.activation = bool(ortho_init), activation
-        self.log_std_init, self.std = log_std_init, std
-        self.normalize_observations, self.normalize_rewards = (
-            bool(normalize_observations),
-            bool(normalize_rewards),
-        )
-
+        super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
         self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
         obs_dim = input_dim(self.observation_space)
         action_dim = int(self.action_space.n) if self.discrete else int(np.prod(self.action_space.shape))
-        init = "orthogonal" if ortho_init else "default"
+        init = "orthogonal" if self.ortho_init else "default"
         # A near-zero last actor layer starts the policy near uniform / zero-mean (Andrychowicz et al. 2021).
         self.actor = nn.mlp(
             [obs_dim, *self.actor_hidden_dims, action_dim],
-            activation,
+            self.activation,
             init=init,
             output_gain=0.01,
             rng=self.rng,
         )
-        self.critic = nn.mlp([obs_dim, *self.critic_hidden_dims, 1], activation, init=init, rng=self.rng)
+        self.critic = nn.mlp([obs_dim, *self.critic_hidden_dims, 1], self.activation, init=init, rng=self.rng)
         actor_params = self.actor.parameters()
         self.log_std: Tensor | None = None
         if not self.discrete:
@@ -152,18 +164,20 @@ class ActorCritic(BaseAgent):
                 self.scaler = BoxScaler(self.action_space)
             except ValueError as error:
                 raise ConfigError(str(error)) from None
-            if std is None:  # a learned, state-independent log-std
-                self.log_std = nn.Parameter(np.full(action_dim, log_std_init, dtype=np.float32))
+            if self.std is None:  # a learned, state-independent log-std
+                self.log_std = nn.Parameter(np.full(action_dim, self.log_std_init, dtype=np.float32))
                 actor_params = [*actor_params, self.log_std]
             else:
-                self.fixed_log_std = Tensor(np.full(action_dim, math.log(std), dtype=np.float32))
-        self.actor_optimizer = OPTIMIZERS[optimizer](actor_params, actor_learning_rate)
-        self.critic_optimizer = OPTIMIZERS[optimizer](self.critic.parameters(), critic_learning_rate)
+                self.fixed_log_std = Tensor(np.full(action_dim, math.log(self.std), dtype=np.float32))
+        self.actor_optimizer = OPTIMIZERS[self.optimizer](actor_params, self.actor_learning_rate)
+        self.critic_optimizer = OPTIMIZERS[self.optimizer](
+            self.critic.parameters(), self.critic_learning_rate
+        )
         self._parameters = [*actor_params, *self.critic.parameters()]
-        self.obs_normalizer = ObservationNormalizer((obs_dim,)) if normalize_observations else None
-        self.reward_scaler = RewardScaler(self.gamma) if normalize_rewards else None
+        self.obs_normalizer = ObservationNormalizer((obs_dim,)) if self.normalize_observations else None
+        self.reward_scaler = RewardScaler(self.gamma) if self.normalize_rewards else None
         self._shapes = ((obs_dim,), () if self.discrete else (action_dim,))
-        self.buffer = RolloutBuffer(n_steps, n_envs, *self._shapes, self.discrete)
+        self.buffer = RolloutBuffer(self.n_steps, self.n_envs, *self._shapes, self.discrete)
 
     # ---------------------------------------------------------------------------------------- networks
     def _inputs(self, obs: np.ndarray) -> np.ndarray:

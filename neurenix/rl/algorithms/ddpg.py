@@ -13,6 +13,7 @@ space, then clips to [-1, 1] (SB3's convention: 0.1 is a tenth of the half-range
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -21,17 +22,38 @@ from neurenix import nn
 from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
-from neurenix.rl.algorithms.off_policy import OffPolicyAgent, check_off_policy_arguments
-from neurenix.rl.checks import check_range, input_dim
-from neurenix.rl.noise import make_noise
+from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
+from neurenix.rl.checks import input_dim
+from neurenix.rl.hyperparameters import hyperparameter
+from neurenix.rl.noise import NOISE_TYPES, make_noise
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DDPGHyperparameters(ContinuousHyperparameters):
+    name: str = hyperparameter("DDPG", "A label for logs and the checkpoint; it changes no number.")
+    exploration_noise: float = hyperparameter(
+        0.1,
+        "Scale of the noise added to the actor's action while training, in the unit action box (0.1 is a tenth "
+        "of the half-range whatever the env's bounds).",
+        low=0.0,
+    )
+    noise_type: str = hyperparameter(
+        "gaussian",
+        "The exploration noise: gaussian (independent per step) or ornstein_uhlenbeck (correlated in time, "
+        "restarted each episode).",
+        choices=tuple(NOISE_TYPES),
+    )
+
+
 class DDPG(OffPolicyAgent):
+    """DDPG on box actions; see the module docstring, and `DDPGHyperparameters` for the keyword arguments."""
+
     algorithm = "ddpg"
     action_space_types = ("box",)
+    Hyperparameters = DDPGHyperparameters
     n_critics = 1  # TD3 learns two
     _parts = (
         "actor",
@@ -44,61 +66,20 @@ class DDPG(OffPolicyAgent):
     )
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        actor_hidden_dims: list[int] = (64, 64),
-        critic_hidden_dims: list[int] = (64, 64),
-        actor_learning_rate: float = 0.001,
-        critic_learning_rate: float = 0.001,
-        gamma: float = 0.99,
-        tau: float = 0.005,
-        buffer_size: int = 10000,
-        batch_size: int = 64,
-        exploration_noise: float = 0.1,
-        name: str = "DDPG",
-        learning_starts: int = 100,
-        train_freq: int = 1,
-        gradient_steps: int = 1,
-        noise_type: str = "gaussian",
-        seed: int | None = None,
+        self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
-        super().__init__(
-            gamma=gamma, observation_space=observation_space, action_space=action_space, seed=seed, name=name
-        )
-        check_off_policy_arguments(
-            actor_hidden_dims,
-            critic_hidden_dims,
-            actor_learning_rate,
-            critic_learning_rate,
-            tau,
-            buffer_size,
-            batch_size,
-            learning_starts,
-            train_freq,
-            gradient_steps,
-        )
-        check_range("exploration_noise", exploration_noise, 0.0, float("inf"))
-        self.actor_hidden_dims, self.critic_hidden_dims = list(actor_hidden_dims), list(critic_hidden_dims)
-        self.actor_learning_rate, self.critic_learning_rate = actor_learning_rate, critic_learning_rate
-        self.tau, self.buffer_size, self.batch_size = tau, buffer_size, batch_size
-        self.exploration_noise, self.noise_type = exploration_noise, noise_type
-        self.learning_starts, self.train_freq, self.gradient_steps = (
-            learning_starts,
-            train_freq,
-            gradient_steps,
-        )
+        super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
 
         obs_dim, action_dim = input_dim(self.observation_space), flat_dim(self.action_space)
-        self._continuous_replay(buffer_size)
+        self._continuous_replay()
         self.actor = nn.mlp(
             [obs_dim, *self.actor_hidden_dims, action_dim], output_activation="tanh", rng=self.rng
         )
         self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, self.n_critics, self.rng)
         self.actor_target, self.critic_target = self.actor.clone(), self.critic.clone()
-        self.actor_optimizer = Adam(self.actor.parameters(), lr=actor_learning_rate)
-        self.critic_optimizer = Adam(self.critic.parameters(), lr=critic_learning_rate)
-        self.noise = make_noise(noise_type, exploration_noise, action_dim, self.rng)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=self.actor_learning_rate)
+        self.critic_optimizer = Adam(self.critic.parameters(), lr=self.critic_learning_rate)
+        self.noise = make_noise(self.noise_type, self.exploration_noise, action_dim, self.rng)
 
     # ------------------------------------------------------------------------------------------- acting
     def _policy(self, obs: np.ndarray) -> np.ndarray:

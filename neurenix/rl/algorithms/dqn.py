@@ -10,18 +10,19 @@ y = r + gamma * (1 - terminated) * max_a' Q_target(s', a'); the target network i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from neurenix import nn
-from neurenix.errors import ConfigError
 from neurenix.nn import functional as F
 from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
-from neurenix.rl.algorithms.off_policy import OffPolicyAgent, check_replay_arguments
+from neurenix.rl.algorithms.off_policy import OffPolicyAgent, ReplayHyperparameters
 from neurenix.rl.buffers import ReplayBuffer
-from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range, input_dim
+from neurenix.rl.checks import input_dim
 from neurenix.rl.environment import VecEnv
+from neurenix.rl.hyperparameters import hyperparameter
 from neurenix.rl.policy import EpsilonGreedyPolicy
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.value import DuelingQNetwork
@@ -30,84 +31,89 @@ from neurenix.tensor import Tensor, no_grad
 TARGET_CHUNK_BYTES = 2**21  # the target forward's activation size per chunk (see DQN.update)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DQNHyperparameters(ReplayHyperparameters):
+    name: str = hyperparameter("DQN", "A label for logs and the checkpoint; it changes no number.")
+    hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the Q-network's hidden layers.")
+    learning_rate: float = hyperparameter(
+        0.001, "Adam step size.", unit="per gradient step", low=0.0, high=1.0, low_open=True
+    )
+    epsilon_start: float = hyperparameter(1.0, "Exploration rate at the first step.", low=0.0, high=1.0)
+    epsilon_end: float = hyperparameter(1e-2, "The floor of the exploration rate.", low=0.0, high=1.0)
+    epsilon_decay: float = hyperparameter(
+        0.995,
+        "Factor applied to the exploration rate: epsilon = max(epsilon_end, epsilon_start * "
+        "epsilon_decay ** steps). Ignored when exploration_fraction is set.",
+        unit="per env step",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    exploration_fraction: float | None = hyperparameter(
+        None,
+        "If set, epsilon falls linearly from epsilon_start to epsilon_end over this fraction of the training "
+        "budget (RL Zoo's schedule), instead of decaying by epsilon_decay.",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    update_target_every: int = hyperparameter(
+        100,
+        "Env steps between copies of the online network into the target network.",
+        unit="env steps",
+        low=1,
+    )
+    double_q: bool = hyperparameter(
+        False, "Double DQN: the online network picks the next action, the target network values it."
+    )
+    dueling: bool = hyperparameter(False, "Dueling heads: Q = V + A - mean(A).")
+    loss: str = hyperparameter(
+        "huber", "The TD regression loss: huber (SB3's smooth L1) or mse.", choices=("huber", "mse")
+    )
+    max_grad_norm: float | None = hyperparameter(
+        10.0,
+        "Clip the gradient's global L2 norm to this before each step; None does not clip.",
+        unit="per gradient step",
+        low=0.0,
+        low_open=True,
+    )
+
+
 class DQN(OffPolicyAgent):
+    """Deep Q-Network on discrete actions; see the module docstring, and `DQNHyperparameters` for the
+    keyword arguments (`neurenix schema` prints them too)."""
+
     algorithm = "dqn"
     action_space_types = ("discrete",)
+    Hyperparameters = DQNHyperparameters
     _parts = ("q_network", "target_network", "optimizer")
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        hidden_dims: list[int] = (64, 64),
-        learning_rate: float = 0.001,
-        gamma: float = 0.99,
-        epsilon_start: float = 1.0,
-        epsilon_end: float = 0.01,
-        epsilon_decay: float = 0.995,
-        buffer_size: int = 10000,
-        batch_size: int = 64,
-        update_target_every: int = 100,
-        double_q: bool = False,
-        dueling: bool = False,
-        name: str = "DQN",
-        learning_starts: int = 100,
-        train_freq: int = 1,
-        gradient_steps: int = 1,
-        exploration_fraction: float | None = None,
-        loss: str = "huber",
-        max_grad_norm: float | None = 10.0,
-        seed: int | None = None,
+        self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
-        super().__init__(
-            gamma=gamma, observation_space=observation_space, action_space=action_space, seed=seed, name=name
-        )
-        check_hidden_dims("hidden_dims", hidden_dims)
-        check_range("learning_rate", learning_rate, 0.0, 1.0, low_open=True)
-        check_replay_arguments(buffer_size, batch_size, learning_starts, train_freq, gradient_steps)
-        check_positive_int("update_target_every", update_target_every)
-        if exploration_fraction is not None:
-            check_range("exploration_fraction", exploration_fraction, 0.0, 1.0, low_open=True)
-        if loss not in ("huber", "mse"):
-            raise ConfigError(f"loss must be 'huber' or 'mse', got {loss!r}")
-        if max_grad_norm is not None:
-            check_range("max_grad_norm", max_grad_norm, 0.0, float("inf"), low_open=True)
-        self.hidden_dims = list(hidden_dims)
-        self.learning_rate = learning_rate
-        self.epsilon_start, self.epsilon_end, self.epsilon_decay = epsilon_start, epsilon_end, epsilon_decay
-        self.buffer_size, self.batch_size = buffer_size, batch_size
-        self.update_target_every = update_target_every
-        self.double_q, self.dueling = bool(double_q), bool(dueling)
-        self.learning_starts, self.train_freq, self.gradient_steps = (
-            learning_starts,
-            train_freq,
-            gradient_steps,
-        )
-        self.exploration_fraction = exploration_fraction
-        self.loss, self.max_grad_norm = loss, max_grad_norm
+        super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
 
         obs_dim, n_actions = input_dim(self.observation_space), int(self.action_space.n)
-        if dueling:
-            self.q_network = DuelingQNetwork(obs_dim, n_actions, self.hidden_dims, rng=self.rng)
+        if self.dueling:
+            self.q_network = DuelingQNetwork(obs_dim, n_actions, list(self.hidden_dims), rng=self.rng)
         else:
             self.q_network = nn.mlp([obs_dim, *self.hidden_dims, n_actions], rng=self.rng)
         self.target_network = self.q_network.clone()
-        self.optimizer = Adam(self.q_network.parameters(), lr=learning_rate)
-        try:
-            self.policy = EpsilonGreedyPolicy(
-                self.q_network,
-                self.action_space,
-                epsilon_start,
-                epsilon_end,
-                epsilon_decay,
-                seed=int(self.rng.integers(2**63)),
-            )
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        self.epsilon_schedule = (
-            LinearSchedule(epsilon_start, epsilon_end, exploration_fraction) if exploration_fraction else None
+        self.optimizer = Adam(self.q_network.parameters(), lr=self.learning_rate)
+        self.policy = EpsilonGreedyPolicy(
+            self.q_network,
+            self.action_space,
+            self.epsilon_start,
+            self.epsilon_end,
+            self.epsilon_decay,
+            seed=int(self.rng.integers(2**63)),
         )
-        self.buffer = ReplayBuffer(buffer_size, self.observation_space.shape, rng=self.rng)
+        self.epsilon_schedule = (
+            LinearSchedule(self.epsilon_start, self.epsilon_end, self.exploration_fraction)
+            if self.exploration_fraction
+            else None
+        )
+        self.buffer = ReplayBuffer(self.buffer_size, self.observation_space.shape, rng=self.rng)
         self._target_synced_at = -1  # the update count at the last target copy (-1: copy at the next chance)
 
     def _on_train_start(self, env: VecEnv) -> None:

@@ -9,6 +9,7 @@ feed the critic inputs of another scale than the actor's output at update time.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -16,44 +17,54 @@ import numpy as np
 from neurenix.errors import ConfigError
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
-from neurenix.rl.checks import check_hidden_dims, check_positive_int, check_range
 from neurenix.rl.environment import StepResult, VecEnv
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter
 from neurenix.rl.spaces import BoxScaler
 
 
-def check_off_policy_arguments(
-    actor_hidden_dims: Any,
-    critic_hidden_dims: Any,
-    actor_learning_rate: Any,
-    critic_learning_rate: Any,
-    tau: Any,
-    buffer_size: Any,
-    batch_size: Any,
-    learning_starts: Any,
-    train_freq: Any,
-    gradient_steps: Any,
-) -> None:
-    """Raise ConfigError naming the first constructor argument DDPG, TD3 and SAC share that is invalid."""
-    check_hidden_dims("actor_hidden_dims", actor_hidden_dims)
-    check_hidden_dims("critic_hidden_dims", critic_hidden_dims)
-    check_range("actor_learning_rate", actor_learning_rate, 0.0, 1.0, low_open=True)
-    check_range("critic_learning_rate", critic_learning_rate, 0.0, 1.0, low_open=True)
-    check_range("tau", tau, 0.0, 1.0, low_open=True)
-    check_replay_arguments(buffer_size, batch_size, learning_starts, train_freq, gradient_steps)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReplayHyperparameters(Hyperparameters):
+    """The replay buffer and the update cadence, which every off-policy agent has."""
+
+    buffer_size: int = hyperparameter(
+        10000, "Transitions the replay buffer holds; the oldest are overwritten.", unit="transitions", low=1
+    )
+    batch_size: int = hyperparameter(64, "Transitions per minibatch.", unit="transitions", low=1)
+    learning_starts: int = hyperparameter(
+        100,
+        "Env steps (over all envs) before the first update; box-action agents act uniformly at random until "
+        "then.",
+        unit="env steps",
+        low=0,
+    )
+    train_freq: int = hyperparameter(
+        1, "Vectorized env steps between updates (each is one step of every env).", unit="env steps", low=1
+    )
+    gradient_steps: int = hyperparameter(1, "Minibatches, each one gradient step, per update.", low=1)
 
 
-def check_replay_arguments(
-    buffer_size: Any, batch_size: Any, learning_starts: Any, train_freq: Any, gradient_steps: Any
-) -> None:
-    """Raise ConfigError naming the first invalid replay or cadence argument, which every off-policy agent has."""
-    for label, value in (
-        ("buffer_size", buffer_size),
-        ("batch_size", batch_size),
-        ("train_freq", train_freq),
-        ("gradient_steps", gradient_steps),
-    ):
-        check_positive_int(label, value)
-    check_positive_int("learning_starts", learning_starts, allow_zero=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContinuousHyperparameters(ReplayHyperparameters):
+    """The actor, the critic and their targets, which DDPG, TD3 and SAC share."""
+
+    actor_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the actor's hidden layers.")
+    critic_hidden_dims: list[int] = hyperparameter(
+        (64, 64), "Widths of each critic's hidden layers (its input is the observation and the action)."
+    )
+    actor_learning_rate: float = hyperparameter(
+        0.001, "Adam step size of the actor.", unit="per gradient step", low=0.0, high=1.0, low_open=True
+    )
+    critic_learning_rate: float = hyperparameter(
+        0.001, "Adam step size of the critics.", unit="per gradient step", low=0.0, high=1.0, low_open=True
+    )
+    tau: float = hyperparameter(
+        0.005,
+        "Polyak rate of the target networks: target <- tau * online + (1 - tau) * target.",
+        unit="per gradient step",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
 
 
 class WarmupActions:
@@ -96,8 +107,8 @@ class WarmupActions:
 class OffPolicyAgent(BaseAgent):
     """Base of DQN, DDPG, TD3 and SAC; see the module docstring.
 
-    A subclass sets `buffer`, `batch_size`, `learning_starts` and `train_freq` in `__init__` (continuous ones
-    through `_continuous_replay`), lists in `_parts` the attributes whose `state_dict()` make up its saved state,
+    A subclass's record extends `ReplayHyperparameters`; its `__init__` sets `buffer` (continuous ones through
+    `_continuous_replay`), lists in `_parts` the attributes whose `state_dict()` make up its saved state,
     and implements `_act(obs)` and `update()`.
     """
 
@@ -107,11 +118,11 @@ class OffPolicyAgent(BaseAgent):
     noise: Any = None  # an exploration noise process (`neurenix.rl.noise`), restarted with each episode
     _n_envs = 1
 
-    def _continuous_replay(self, buffer_size: int) -> None:
+    def _continuous_replay(self) -> None:
         """Unit-action replay and its warm-up, for box action spaces."""
         self.replay = WarmupActions(self.action_space, self.learning_starts, self.rng)
         self.buffer = ReplayBuffer(
-            buffer_size,
+            self.buffer_size,
             self.observation_space.shape,
             action_shape=(self.replay.action_dim,),
             discrete_actions=False,

@@ -12,13 +12,13 @@ underflows), the minimum taken elementwise, and the passes stopped early once th
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import numpy as np
 
 from neurenix.nn import functional as F
-from neurenix.rl.algorithms.actor_critic import SCHEDULES, ActorCritic, approx_kl, check_choice
-from neurenix.rl.checks import check_positive_int, check_range
+from neurenix.rl.algorithms.actor_critic import SCHEDULES, ActorCritic, ActorCriticHyperparameters, approx_kl
+from neurenix.rl.hyperparameters import hyperparameter
 from neurenix.tensor import Tensor, from_op
 
 
@@ -53,82 +53,45 @@ def clipped_value_loss(
     return ((values - target) ** 2).maximum((clipped - target) ** 2).mean()
 
 
-class PPO(ActorCritic):
-    algorithm = "ppo"
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PPOHyperparameters(ActorCriticHyperparameters):
+    name: str = hyperparameter("PPO", "A label for logs and the checkpoint; it changes no number.")
+    clip_ratio: float = hyperparameter(
+        0.2,
+        "The surrogate's clip range: ratios outside [1 - clip_ratio, 1 + clip_ratio] add no gradient.",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    clip_schedule: str = hyperparameter(
+        "constant",
+        "clip_ratio's schedule: constant, or linear from the set value to 0 over the training budget.",
+        choices=SCHEDULES,
+    )
+    target_kl: float | None = hyperparameter(
+        0.01,
+        "Stop an update's epochs once the approximate KL from the rollout's policy exceeds 1.5 * target_kl "
+        "(SB3's rule); None never stops early.",
+        unit="per update",
+        low=0.0,
+        low_open=True,
+    )
+    clip_range_vf: float | None = hyperparameter(
+        None,
+        "Clip the new value prediction to within this of the rollout's (SB3's clip_range_vf); None does not.",
+        low=0.0,
+        low_open=True,
+    )
+    batch_size: int = hyperparameter(64, "Samples per minibatch.", unit="samples", low=1)
+    n_epochs: int = hyperparameter(10, "Passes over the rollout per update.", unit="per update", low=1)
 
-    def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        actor_hidden_dims: list[int] = (64, 64),
-        critic_hidden_dims: list[int] = (64, 64),
-        actor_learning_rate: float = 0.0003,
-        critic_learning_rate: float = 0.001,
-        gamma: float = 0.99,
-        gae_lambda: float = 0.95,
-        clip_ratio: float = 0.2,
-        target_kl: float | None = 0.01,
-        value_coef: float = 0.5,
-        entropy_coef: float = 0.01,
-        max_grad_norm: float | None = 0.5,
-        name: str = "PPO",
-        n_envs: int = 1,
-        n_steps: int = 2048,
-        batch_size: int = 64,
-        n_epochs: int = 10,
-        normalize_advantage: bool = True,
-        clip_range_vf: float | None = None,
-        lr_schedule: str = "constant",
-        clip_schedule: str = "constant",
-        optimizer: str = "adam",
-        ortho_init: bool = True,
-        activation: str = "tanh",
-        log_std_init: float = 0.0,
-        std: float | None = None,
-        normalize_observations: bool = False,
-        normalize_rewards: bool = False,
-        seed: int | None = None,
-    ) -> None:
-        """See the module docstring. `target_kl=None` disables early stopping; `clip_range_vf=None` disables
-        value clipping. For box actions, `std` fixes the Gaussian's standard deviation (in the unit box) instead
-        of learning a state-independent log-std starting at `log_std_init`. `n_envs` applies when `train` is given
-        an env id."""
-        super().__init__(
-            observation_space,
-            action_space,
-            actor_hidden_dims=actor_hidden_dims,
-            critic_hidden_dims=critic_hidden_dims,
-            actor_learning_rate=actor_learning_rate,
-            critic_learning_rate=critic_learning_rate,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            value_coef=value_coef,
-            entropy_coef=entropy_coef,
-            max_grad_norm=max_grad_norm,
-            name=name,
-            n_envs=n_envs,
-            n_steps=n_steps,
-            normalize_advantage=normalize_advantage,
-            lr_schedule=lr_schedule,
-            optimizer=optimizer,
-            ortho_init=ortho_init,
-            activation=activation,
-            log_std_init=log_std_init,
-            std=std,
-            normalize_observations=normalize_observations,
-            normalize_rewards=normalize_rewards,
-            seed=seed,
-        )
-        check_range("clip_ratio", clip_ratio, 0.0, 1.0, low_open=True)
-        if target_kl is not None:
-            check_range("target_kl", target_kl, 0.0, float("inf"), low_open=True)
-        if clip_range_vf is not None:
-            check_range("clip_range_vf", clip_range_vf, 0.0, float("inf"), low_open=True)
-        check_positive_int("batch_size", batch_size)
-        check_positive_int("n_epochs", n_epochs)
-        check_choice("clip_schedule", clip_schedule, SCHEDULES)
-        self.clip_ratio, self.target_kl, self.clip_range_vf = clip_ratio, target_kl, clip_range_vf
-        self.batch_size, self.n_epochs, self.clip_schedule = batch_size, n_epochs, clip_schedule
+
+class PPO(ActorCritic):
+    """PPO on discrete or box actions; see the module docstring, and `PPOHyperparameters` for the keyword
+    arguments."""
+
+    algorithm = "ppo"
+    Hyperparameters = PPOHyperparameters
 
     def update(self) -> dict[str, float]:
         self.buffer.compute_returns_and_advantages(self._values(self._obs), self.gamma, self.gae_lambda)

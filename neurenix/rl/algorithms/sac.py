@@ -16,19 +16,20 @@ tanh(mean).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 
 from neurenix import nn
-from neurenix.errors import ConfigError
 from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
-from neurenix.rl.algorithms.off_policy import OffPolicyAgent, check_off_policy_arguments
-from neurenix.rl.checks import check_range, input_dim
+from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
+from neurenix.rl.checks import input_dim
 from neurenix.rl.distributions import SquashedGaussian
+from neurenix.rl.hyperparameters import hyperparameter
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
@@ -64,75 +65,57 @@ class Temperature(nn.Module):
         return math.exp(self.log_alpha.item())
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SACHyperparameters(ContinuousHyperparameters):
+    name: str = hyperparameter("SAC", "A label for logs and the checkpoint; it changes no number.")
+    actor_learning_rate: float = hyperparameter(
+        0.0003, "Adam step size of the actor.", unit="per gradient step", low=0.0, high=1.0, low_open=True
+    )
+    critic_learning_rate: float = hyperparameter(
+        0.0003, "Adam step size of the critics.", unit="per gradient step", low=0.0, high=1.0, low_open=True
+    )
+    alpha_learning_rate: float = hyperparameter(
+        0.0003,
+        "Adam step size of log(alpha), when auto_alpha.",
+        unit="per gradient step",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    alpha: float = hyperparameter(
+        0.2, "The entropy temperature: fixed, or the starting value when auto_alpha.", low=0.0, low_open=True
+    )
+    auto_alpha: bool = hyperparameter(True, "Learn alpha so that the policy's entropy tracks target_entropy.")
+    target_entropy: float | str = hyperparameter(
+        "auto",
+        "The entropy auto_alpha aims at, in nats; auto is minus the number of action dimensions.",
+        choices=("auto",),
+    )
+
+
 class SAC(OffPolicyAgent):
+    """Soft Actor-Critic on box actions; see the module docstring, and `SACHyperparameters` for the keyword
+    arguments."""
+
+    Hyperparameters = SACHyperparameters
     algorithm = "sac"
     action_space_types = ("box",)
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        actor_hidden_dims: list[int] = (64, 64),
-        critic_hidden_dims: list[int] = (64, 64),
-        actor_learning_rate: float = 0.0003,
-        critic_learning_rate: float = 0.0003,
-        alpha_learning_rate: float = 0.0003,
-        gamma: float = 0.99,
-        tau: float = 0.005,
-        alpha: float = 0.2,
-        auto_alpha: bool = True,
-        buffer_size: int = 10000,
-        batch_size: int = 64,
-        name: str = "SAC",
-        learning_starts: int = 100,
-        train_freq: int = 1,
-        gradient_steps: int = 1,
-        target_entropy: float | str = "auto",
-        seed: int | None = None,
+        self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
-        super().__init__(
-            gamma=gamma, observation_space=observation_space, action_space=action_space, seed=seed, name=name
-        )
-        check_off_policy_arguments(
-            actor_hidden_dims,
-            critic_hidden_dims,
-            actor_learning_rate,
-            critic_learning_rate,
-            tau,
-            buffer_size,
-            batch_size,
-            learning_starts,
-            train_freq,
-            gradient_steps,
-        )
-        check_range("alpha_learning_rate", alpha_learning_rate, 0.0, 1.0, low_open=True)
-        check_range("alpha", alpha, 0.0, float("inf"), low_open=True)
-        if not isinstance(auto_alpha, bool):
-            raise ConfigError(f"auto_alpha must be true or false, got {auto_alpha!r}")
-        if target_entropy != "auto":
-            check_range("target_entropy", target_entropy, -float("inf"), float("inf"))
-        self.actor_hidden_dims, self.critic_hidden_dims = list(actor_hidden_dims), list(critic_hidden_dims)
-        self.actor_learning_rate, self.critic_learning_rate = actor_learning_rate, critic_learning_rate
-        self.alpha_learning_rate, self.tau = alpha_learning_rate, tau
-        self.alpha, self.auto_alpha = alpha, auto_alpha  # alpha stays the initial value; see `temperature`
-        self.buffer_size, self.batch_size = buffer_size, batch_size
-        self.learning_starts, self.train_freq, self.gradient_steps = (
-            learning_starts,
-            train_freq,
-            gradient_steps,
-        )
-        self.target_entropy = target_entropy
-
+        super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
         obs_dim, action_dim = input_dim(self.observation_space), flat_dim(self.action_space)
         # Haarnoja et al.'s heuristic: one nat less per action dimension than a unit Gaussian's ~1.4.
-        self.entropy_target = -float(action_dim) if target_entropy == "auto" else float(target_entropy)
-        self._continuous_replay(buffer_size)
+        auto = self.target_entropy == "auto"
+        self.entropy_target = -float(action_dim) if auto else float(self.target_entropy)
+        self._continuous_replay()
         self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng)
         self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, 2, self.rng)
         self.critic_target = self.critic.clone()
-        self.temperature = Temperature(alpha)
-        self.actor_optimizer = Adam(self.actor.parameters(), lr=actor_learning_rate)
-        self.critic_optimizer = Adam(self.critic.parameters(), lr=critic_learning_rate)
+        self.temperature = Temperature(self.alpha)  # self.alpha stays the initial value; see `temperature`
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=self.actor_learning_rate)
+        self.critic_optimizer = Adam(self.critic.parameters(), lr=self.critic_learning_rate)
         parts = [
             "actor",
             "critic",
@@ -142,8 +125,8 @@ class SAC(OffPolicyAgent):
             "critic_optimizer",
             "replay",
         ]
-        if auto_alpha:
-            self.alpha_optimizer = Adam(self.temperature.parameters(), lr=alpha_learning_rate)
+        if self.auto_alpha:
+            self.alpha_optimizer = Adam(self.temperature.parameters(), lr=self.alpha_learning_rate)
             parts.append("alpha_optimizer")
         self._parts = tuple(parts)
 

@@ -11,68 +11,45 @@ Everything else (networks, replay, exploration, cadence, save/load) is DDPG's, h
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import numpy as np
 
 from neurenix.nn import functional as F
-from neurenix.rl.algorithms.ddpg import DDPG
-from neurenix.rl.checks import check_positive_int, check_range
+from neurenix.rl.algorithms.ddpg import DDPG, DDPGHyperparameters
+from neurenix.rl.hyperparameters import hyperparameter
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.tensor import Tensor, no_grad
 
 
-class TD3(DDPG):
-    algorithm = "td3"
-    n_critics = 2
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TD3Hyperparameters(DDPGHyperparameters):
+    name: str = hyperparameter("TD3", "A label for logs and the checkpoint; it changes no number.")
+    tau: float = hyperparameter(
+        0.005,
+        "Polyak rate of the target networks: target <- tau * online + (1 - tau) * target.",
+        unit="per actor step (every policy_delay gradient steps)",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    policy_delay: int = hyperparameter(
+        2, "Critic gradient steps per actor step (and per target update).", unit="gradient steps", low=1
+    )
+    target_policy_noise: float = hyperparameter(
+        0.2, "Std of the Gaussian noise added to the target action, in the unit action box.", low=0.0
+    )
+    target_noise_clip: float = hyperparameter(
+        0.5, "The target noise is clipped to [-target_noise_clip, target_noise_clip].", low=0.0
+    )
 
-    def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        actor_hidden_dims: list[int] = (64, 64),
-        critic_hidden_dims: list[int] = (64, 64),
-        actor_learning_rate: float = 0.001,
-        critic_learning_rate: float = 0.001,
-        gamma: float = 0.99,
-        tau: float = 0.005,
-        buffer_size: int = 10000,
-        batch_size: int = 64,
-        exploration_noise: float = 0.1,
-        name: str = "TD3",
-        learning_starts: int = 100,
-        train_freq: int = 1,
-        gradient_steps: int = 1,
-        noise_type: str = "gaussian",
-        policy_delay: int = 2,
-        target_policy_noise: float = 0.2,
-        target_noise_clip: float = 0.5,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            observation_space,
-            action_space,
-            actor_hidden_dims=actor_hidden_dims,
-            critic_hidden_dims=critic_hidden_dims,
-            actor_learning_rate=actor_learning_rate,
-            critic_learning_rate=critic_learning_rate,
-            gamma=gamma,
-            tau=tau,
-            buffer_size=buffer_size,
-            batch_size=batch_size,
-            exploration_noise=exploration_noise,
-            name=name,
-            learning_starts=learning_starts,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            noise_type=noise_type,
-            seed=seed,
-        )
-        check_positive_int("policy_delay", policy_delay)
-        check_range("target_policy_noise", target_policy_noise, 0.0, float("inf"))
-        check_range("target_noise_clip", target_noise_clip, 0.0, float("inf"))
-        self.policy_delay = policy_delay
-        self.target_policy_noise, self.target_noise_clip = target_policy_noise, target_noise_clip
+
+class TD3(DDPG):
+    """TD3 on box actions; see the module docstring, and `TD3Hyperparameters` for the keyword arguments."""
+
+    algorithm = "td3"
+    Hyperparameters = TD3Hyperparameters
+    n_critics = 2
 
     def update(self) -> dict[str, float]:
         critic_loss_sum, actor_losses = 0.0, []

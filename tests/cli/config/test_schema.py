@@ -71,6 +71,9 @@ BROKEN = {
     "another algorithm's key": ("agent", {"n_steps": 5}),
     "wrong type": ("agent", {"hidden_dims": "big"}),
     "wrong item type": ("agent", {"hidden_dims": [16, "x"]}),
+    "out of bounds": ("agent", {"learning_rate": 0.0}),
+    "not a choice": ("agent", {"loss": "l1"}),
+    "empty hidden layers": ("agent", {"hidden_dims": []}),
     "unknown top key": ("agnet", {}),
     "unknown algorithm": ("algorithm", "dqm"),
     "no budget": ("train", {"max_steps": 100}),
@@ -95,6 +98,18 @@ def test_schema_rejects_what_validation_rejects(schema, case):
     assert errors(schema, broken), f"{case} should be rejected"
     with pytest.raises(ConfigError):
         validate(copy.deepcopy(broken))
+
+
+def test_each_agent_key_carries_its_record_documentation_and_default(schema):
+    from neurenix.rl.algorithms.dqn import DQNHyperparameters
+
+    [rule] = [
+        r for r in schema["allOf"] if re.fullmatch(r["if"]["properties"]["algorithm"]["pattern"], "dqn")
+    ]
+    decay = rule["then"]["properties"]["agent"]["properties"]["epsilon_decay"]
+    field = {f.name: f for f in DQNHyperparameters.declared()}["epsilon_decay"]
+    assert decay["description"].startswith(field.spec.doc) and "per env step" in decay["description"]
+    assert decay["default"] == 0.995 and decay["exclusiveMinimum"] == 0.0 and decay["maximum"] == 1.0
 
 
 def test_an_agent_key_of_one_algorithm_is_valid_for_its_own(schema):
