@@ -37,6 +37,9 @@ class BaseAgent:
 
     algorithm = "agent"  # the registry name; algorithms override it
     action_space_types: tuple[str, ...] = ("discrete", "box")
+    # Whether the agent learns from whole rollouts it collects between updates (A2C, PPO): its state between two
+    # updates holds a partial rollout no checkpoint keeps, so a caller stops or saves only right after an update.
+    collects_rollouts = False
     Hyperparameters: ClassVar[type[Hyperparameters]] = Hyperparameters
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -7,7 +7,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from neurenix.rl.buffers import RolloutBuffer
 from neurenix.rl.callbacks import Callback
 from neurenix_cli.reporting import FanOut, PlainReporter, Reporter
 from neurenix_cli.session.checkpoints import Checkpoints, PeriodicCheckpoints
@@ -50,7 +49,7 @@ class Session(Callback):
         # An on-policy agent part way through a rollout goes on until the rollout is full and its update done: a
         # checkpoint holds no partial rollout, so stopping or saving earlier would waste the steps since. Its
         # rollout is full exactly at the steps that ran an update, which the loop reports through on_update.
-        self.collects_rollouts = isinstance(getattr(agent, "buffer", None), RolloutBuffer)
+        self.collects_rollouts = agent.collects_rollouts
         self.updated = False
         env = make_env(
             cfg["env"]["id"], n_envs=cfg["env"]["n_envs"], seed=cfg["seed"], **cfg["env"]["kwargs"]

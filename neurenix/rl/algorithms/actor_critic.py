@@ -139,6 +139,7 @@ class ActorCritic(BaseAgent):
     """Base of A2C and PPO; see the module docstring. Subclasses declare their record and implement `update`."""
 
     Hyperparameters = ActorCriticHyperparameters
+    collects_rollouts = True
 
     def __init__(
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
