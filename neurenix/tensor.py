@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from neurenix._accel import Product
+from neurenix._accel import gradient_array
 from neurenix._ops.arithmetic import ArithmeticOps
 from neurenix._ops.reductions import ReductionOps, log_softmax_values
 from neurenix._ops.shapes import ShapeOps
@@ -330,12 +330,9 @@ class Tensor(ArithmeticOps, ReductionOps, ShapeOps):
             for parent, parent_grad in zip(node._parents, node._backward(grad)):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                if isinstance(
-                    parent_grad, Product
-                ):  # a deferred weight gradient: maybe straight into storage
-                    if parent._backward is None and parent_grad.compute_into(parent):
-                        continue
-                    parent_grad = parent_grad.compute()
+                parent_grad = gradient_array(parent, parent_grad)
+                if parent_grad is None:  # already written into the leaf's gradient storage
+                    continue
                 if parent_grad.shape != parent._data.shape:
                     parent_grad = _unbroadcast(parent_grad, parent._data.shape)
                 if parent._backward is None:
