@@ -155,10 +155,6 @@ class Tensor(ArithmeticOps, ReductionOps, ShapeOps):
         "requires_grad",
         "_parents",
         "_backward",
-        # Set and read only by neurenix._accel.flat: the buffer owner that re-homed this tensor's storage. A slot
-        # rather than a registry there, since a registry holding owners (which hold their tensors) would keep
-        # every optimized tensor alive.
-        "_flat_owner",
         "__weakref__",
     )
     __array_priority__ = 1000.0
