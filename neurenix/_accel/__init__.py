@@ -5,7 +5,8 @@ The engine, the layers, the optimizers and the loop read as their textbook versi
 - fused elementwise loops (`loops`: the C module `_fused`, else its numpy twin `fused_numpy`, with the same bits):
   `loops_for(*arrays)` picks the module for the arrays at hand; `relu_backward` is a ReLU layer's backward (with
   each unit's activity, for dead-unit skipping) and `put_columns` a scattered weight gradient's write;
-- deferred weight gradients (`products`): `Product`, `ScatteredProduct`, written straight into optimizer storage;
+- deferred weight gradients (`products`): `Product`, `ScatteredProduct`, written straight into optimizer storage
+  by `gradient_array`, the engine's one call per gradient in `Tensor.backward`;
 - flat parameter buffers (`flat`): `FlatParameters`, `flat_owner`, `flat_data`;
 - dead-unit skipping (`dead_units`): `exact_skipping`, `units_to_keep` (`live_units` where
   `keeps_bits`), `skipped_widths`;
@@ -19,7 +20,7 @@ import it, and it imports none of them.
 from neurenix._accel.dead_units import exact_skipping, keeps_bits, live_units, skipped_widths, units_to_keep
 from neurenix._accel.flat import FlatParameters, flat_data, flat_owner
 from neurenix._accel.loops import COMPILED, loops_for, put_columns, relu_backward
-from neurenix._accel.products import Product, ScatteredProduct
+from neurenix._accel.products import Product, ScatteredProduct, gradient_array
 from neurenix._accel.runtime import (
     Runtime,
     UpdateThreads,
@@ -44,6 +45,7 @@ __all__ = [
     "exact_skipping",
     "flat_data",
     "flat_owner",
+    "gradient_array",
     "gradient_matmuls",
     "keeps_bits",
     "live_units",

@@ -7,12 +7,19 @@ per layer.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     from neurenix.tensor import Tensor
+
+# id(tensor) -> the FlatParameters that last re-homed it. An owner holds its tensors, so while an entry exists
+# its tensor is alive and the id is not reused; the entry goes with its owner, and a tensor or an owner that
+# nobody else holds is not kept alive by it. Whoever needs `flat_owner` must hold the owner (an optimizer's
+# `flat`, a clone's `Module._flat_parameters`).
+_owners: weakref.WeakValueDictionary[int, FlatParameters] = weakref.WeakValueDictionary()
 
 
 class FlatParameters:
@@ -34,14 +41,19 @@ class FlatParameters:
                 if p._has_grad:
                     grad_view[...] = p._grad
                 p._grad = grad_view
-            p._flat_owner = self
+            _owners[id(p)] = self
             offset += size
         self.offsets = np.cumsum([0, *sizes])
 
+    def __deepcopy__(self, memo: dict) -> None:
+        # A deep copy of a tensor owns its storage (`Tensor.__deepcopy__`): the copy of a buffer is nobody's.
+        return None
+
 
 def flat_owner(p: Tensor) -> FlatParameters | None:
-    """The buffers holding p's storage; None for a tensor never re-homed, or a deep copy of one."""
-    return getattr(p, "_flat_owner", None)
+    """The buffers holding p's storage; None for a tensor never re-homed, a deep copy of one, or one whose owner
+    nobody holds any more."""
+    return _owners.get(id(p))
 
 
 def flat_data(params: list[Tensor]) -> np.ndarray | None:

@@ -1,8 +1,9 @@
 """Deferred weight gradients: a layer's backward returns the product, the engine decides where it is computed.
 
-`Tensor.backward` asks a `Product` to write itself into a leaf's gradient storage (`compute_into`), which is
-the optimizer's flat buffer after `zero_grad` (`neurenix._accel.flat`), and otherwise computes it (`compute`)
-and goes on as with any gradient. Either way the bits are those of np.matmul.
+`Tensor.backward` hands every parent's gradient to `gradient_array`: a `Product` for a leaf is written straight
+into its gradient storage (`compute_into`), which is the optimizer's flat buffer after `zero_grad`
+(`neurenix._accel.flat`); otherwise it is computed (`compute`) and the engine goes on as with any gradient.
+Either way the bits are those of np.matmul.
 """
 
 from __future__ import annotations
@@ -15,6 +16,16 @@ from neurenix._accel.loops import put_columns
 
 if TYPE_CHECKING:
     from neurenix.tensor import Tensor
+
+
+def gradient_array(parent: Tensor, grad: np.ndarray | Product) -> np.ndarray | None:
+    """`grad` (an op's gradient for `parent`) as an array, or None once a Product has written itself into the
+    leaf's gradient storage, which then holds it (no accumulation left to do)."""
+    if not isinstance(grad, Product):
+        return grad
+    if parent._backward is None and grad.compute_into(parent):
+        return None
+    return grad.compute()
 
 
 class Product:

@@ -96,7 +96,8 @@ class Module:
         for p in params:
             p._grad, p._has_grad = None, False  # a deep copy is no optimizer's: `flat_owner` gives None
         if params and len({p.dtype for p in params}) == 1:
-            FlatParameters(params, gradients=False)
+            # Held here: `flat_owner` (and so `polyak_update`'s one-pass path) finds only buffers someone holds.
+            twin._flat_parameters = FlatParameters(params, gradients=False)
         return twin
 
     def num_parameters(self) -> int:

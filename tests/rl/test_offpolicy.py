@@ -128,10 +128,12 @@ def test_polyak_update_of_a_cloned_network_runs_on_one_array_and_matches_the_per
 
     online = nn.mlp([3, 8, 2], rng=np.random.default_rng(0))
     target = online.clone()
-    Adam(online.parameters())  # the online side is one array too, as in every algorithm
+    # The online side is one array too while its optimizer lives, as in every algorithm.
+    optimizer = Adam(online.parameters())
     for p in online.parameters():
         p.data = p.numpy() + 1.0
-    assert flat_data(target.parameters()) is not None and flat_data(online.parameters()) is not None
+    assert flat_data(target.parameters()) is not None
+    assert flat_data(online.parameters()) is optimizer.flat.data
     expected = [0.75 * t.numpy() + 0.25 * p.numpy() for t, p in zip(target.parameters(), online.parameters())]
     polyak_update(target.parameters(), online.parameters(), tau=0.25)
     for got, want in zip(target.parameters(), expected):
@@ -151,7 +153,8 @@ def test_a_cloned_network_trains_in_its_own_optimizer_buffer_and_polyak_follows_
     whole, partial = online.clone(), online.clone()
     assert Adam(whole.parameters()).flat is not None  # one buffer, as for any fresh network
     last_layer = partial.parameters()[-2:]
-    Adam(last_layer)  # re-homes only these two: the clone's own buffer no longer holds all of it
+    optimizer = Adam(last_layer)  # re-homes only these two: the clone's own buffer no longer holds all of it
+    assert flat_data(last_layer) is optimizer.flat.data
     assert flat_data(partial.parameters()) is None
     for p in online.parameters():
         p.data = p.numpy() + 1.0
