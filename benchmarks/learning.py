@@ -1,6 +1,7 @@
 """Learning benchmark: each shipped config trained on several seeds through the real CLI, then evaluated.
 
     python benchmarks/learning.py [--only SUBSTRING] [--seeds 0,1,2] [--episodes 20] [--json PATH]
+                                  [--sb3-python PATH]
 
 Every row runs `neurenix train CONFIG --seed S --json` as its own process (start-up included, as a user runs
 it), then `neurenix eval RUN --checkpoint best|last --episodes N --json`: deterministic returns on fresh episodes.
@@ -9,6 +10,12 @@ the run's periodic evaluations (RL Zoo's best_model) — and `last`, the final p
 algorithms (DQN above all) end a run below their best, for SB3 as for us. A row passes when at least `need`
 seeds reach `threshold`. Rows run one at a time: never run two benchmarks at
 once on a 2-core machine, or the timings mean nothing.
+
+Rows with an `sb3_task` (the MuJoCo ones) are judged against Stable-Baselines3 itself instead, with the same
+hyperparameters and budget in the same run: given `--sb3-python` (an interpreter that has SB3, torch and
+MuJoCo), each seed also runs `benchmarks/sb3_baseline.py`, both sides are scored on their final policy
+(deterministic, 10 episodes for SB3, `--episodes` for us), and the row passes when our median is at least 90 %
+of SB3's. Without `--sb3-python` such a row is reported, not judged.
 """
 
 from __future__ import annotations
@@ -33,7 +40,11 @@ class Row:
     threshold: float
     need: int | None  # seeds that must reach the threshold; None: reported, not judged
     overrides: dict = field(default_factory=dict)
+    sb3_task: str | None = None  # benchmarks/sb3_baseline.py's task: judged on the final policy against SB3's
 
+
+MUJOCO_SHORT = {"train.total_steps": "30000", "train.eval_every": "0"}
+SB3_SHARE = 0.9  # a row with an sb3_task passes when our median final return is at least this share of SB3's
 
 ROWS = [
     Row("DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, 2),
@@ -45,6 +56,11 @@ ROWS = [
     Row("SAC Pendulum-v1", "configs/sac_pendulum.yaml", -200, 3),
     Row("TD3 Pendulum-v1", "configs/td3_pendulum.yaml", -250, 2),
     Row("DDPG Pendulum-v1", "configs/ddpg_pendulum.yaml", -250, 2),
+    # RL Zoo's HalfCheetah settings at 3e4 steps (updates from 1e4), as in the MuJoCo issue, and a longer row.
+    Row("SAC HalfCheetah-v5 3e4", "configs/sac_halfcheetah.yaml", 0, None, MUJOCO_SHORT, "sac_halfcheetah"),
+    Row("TD3 HalfCheetah-v5 3e4", "configs/td3_halfcheetah.yaml", 0, None, MUJOCO_SHORT, "td3_halfcheetah"),
+    Row("SAC HalfCheetah-v5 1e5", "configs/sac_halfcheetah.yaml", 0, None, {}, "sac_halfcheetah"),
+    Row("TD3 HalfCheetah-v5 1e5", "configs/td3_halfcheetah.yaml", 0, None, {}, "td3_halfcheetah"),
 ]
 
 
@@ -80,6 +96,22 @@ def run_seed(row: Row, seed: int, episodes: int, runs_root: Path) -> dict:
     }
 
 
+def run_sb3(row: Row, seed: int, sb3_python: str) -> dict:
+    """SB3 on the row's task, at the row's budget: {"mean_reward", "learn_s", "total_steps"}."""
+    steps = row.overrides.get("train.total_steps")
+    command = [sb3_python, str(ROOT / "benchmarks" / "sb3_baseline.py"), row.sb3_task, str(seed)]
+    proc = subprocess.run([*command, *([steps] if steps else [])], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sb3_baseline.py {row.sb3_task} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -88,6 +120,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "learning.json"))
+    parser.add_argument(
+        "--sb3-python", default=None, help="an interpreter with SB3 (for the rows with an SB3 task)"
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = [r for r in ROWS if args.only is None or args.only.lower() in r.name.lower()]
@@ -101,17 +136,35 @@ def main() -> None:
             per_seed = []
             for seed in seeds:
                 r = run_seed(row, seed, args.episodes, Path(runs_root))
+                if row.sb3_task and args.sb3_python:
+                    r["sb3"] = run_sb3(row, seed, args.sb3_python)
                 per_seed.append(r)
+                sb3 = (
+                    f" sb3 {r['sb3']['mean_reward']:9.1f} in {r['sb3']['learn_s']:6.1f}s"
+                    if "sb3" in r
+                    else ""
+                )
                 print(
                     f"{row.name:26s} {seed:4d} {r['mean_reward']:9.1f} {r['last_mean_reward']:9.1f} {r['train_wall_s']:8.1f} "
-                    f"{r['steps_per_s']:8.0f}",
+                    f"{r['steps_per_s']:8.0f}{sb3}",
                     flush=True,
                 )
-            reached = sum(r["mean_reward"] >= row.threshold for r in per_seed)
-            verdict = "report" if row.need is None else ("PASS" if reached >= row.need else "FAIL")
-            print(
-                f"{'':26s} {reached}/{len(per_seed)} seeds >= {row.threshold:g} (best): {verdict}", flush=True
-            )
+            if row.sb3_task:
+                ours = median([r["last_mean_reward"] for r in per_seed])
+                theirs = [r["sb3"]["mean_reward"] for r in per_seed if "sb3" in r]
+                verdict = "report"
+                if theirs:
+                    verdict = "PASS" if ours >= SB3_SHARE * median(theirs) else "FAIL"
+                    print(
+                        f"{'':26s} median last {ours:.1f} vs SB3 {median(theirs):.1f}: {verdict}", flush=True
+                    )
+            else:
+                reached = sum(r["mean_reward"] >= row.threshold for r in per_seed)
+                verdict = "report" if row.need is None else ("PASS" if reached >= row.need else "FAIL")
+                print(
+                    f"{'':26s} {reached}/{len(per_seed)} seeds >= {row.threshold:g} (best): {verdict}",
+                    flush=True,
+                )
             results.append(
                 {
                     "row": row.name,

@@ -1,8 +1,9 @@
 """The Stable-Baselines3 side of benchmarks/speed.py: one RL-Zoo task, timed, in an interpreter that has SB3.
 
-    SB3_PYTHON benchmarks/sb3_baseline.py TASK SEED   ->  one JSON line: learn_s, mean_reward, total_steps
+    SB3_PYTHON benchmarks/sb3_baseline.py TASK SEED [TOTAL_STEPS]   ->  one JSON line: learn_s, mean_reward,
+                                                                     total_steps
 
-Run by speed.py as its own process (so the whole process can be timed too); never imported by Neurenix, and
+Run by speed.py and learning.py as its own process (so the whole process can be timed too); never imported by Neurenix, and
 SB3/torch are never dependencies of the project. The hyperparameters are RL Zoo's for these tasks, the same as
 the configs in configs/.
 """
@@ -87,6 +88,18 @@ def build(task: str, seed: int):
             device="cpu",
         )
         return model, 20_000, "Pendulum-v1"
+    if task == "sac_halfcheetah":  # RL Zoo's HalfCheetah entry: SB3's defaults and 1e4 random steps first
+        return (
+            SAC("MlpPolicy", "HalfCheetah-v5", learning_starts=10_000, seed=seed, device="cpu"),
+            100_000,
+            ("HalfCheetah-v5"),
+        )
+    if task == "td3_halfcheetah":
+        noise = NormalActionNoise(mean=np.zeros(6), sigma=0.1 * np.ones(6))
+        model = TD3(
+            "MlpPolicy", "HalfCheetah-v5", learning_starts=10_000, action_noise=noise, seed=seed, device="cpu"
+        )
+        return model, 100_000, "HalfCheetah-v5"
     raise SystemExit(f"unknown task {task!r}")
 
 
@@ -96,6 +109,8 @@ def main() -> None:
     from stable_baselines3.common.evaluation import evaluate_policy
 
     model, total_steps, env_id = build(task, seed)
+    if len(sys.argv) > 3:
+        total_steps = int(sys.argv[3])
     start = time.perf_counter()
     model.learn(total_timesteps=total_steps)
     learn_s = time.perf_counter() - start
