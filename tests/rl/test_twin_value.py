@@ -1,4 +1,5 @@
-"""DQN's update, proven update by update against the float64 reference in `reference_value/dqn.py`.
+"""DQN's update (plain, Double, Dueling), proven update by update against the float64 reference in
+`reference_value/dqn.py`.
 
 Both get the same initial weights and the same pre-drawn minibatches (our buffer's `sample` is intercepted), and
 after every update the loss, the Adam moments (ours keeps discounted sums: times (1 - beta) they must be torch's
@@ -35,10 +36,17 @@ def draw_batches(rng: np.random.Generator, gradient_steps: int) -> ReplayBatch:
 
 
 @pytest.mark.parametrize(
-    "double_q, loss, gradient_steps, max_grad_norm",
-    [(False, "huber", 1, 10.0), (True, "mse", 2, 1.0), (False, "mse", 2, None), (True, "huber", 1, 0.5)],
+    "double_q, loss, gradient_steps, max_grad_norm, dueling",
+    [
+        (False, "huber", 1, 10.0, False),
+        (True, "mse", 2, 1.0, False),
+        (False, "mse", 2, None, False),
+        (True, "huber", 1, 0.5, False),
+        (False, "huber", 2, 1.0, True),
+        (True, "mse", 1, None, True),
+    ],
 )
-def test_dqn_updates_match_the_reference(double_q, loss, gradient_steps, max_grad_norm):
+def test_dqn_updates_match_the_reference(double_q, loss, gradient_steps, max_grad_norm, dueling):
     agent = DQN(
         {"type": "box", "shape": (OBS_DIM,)},
         {"type": "discrete", "n": N_ACTIONS},
@@ -46,6 +54,7 @@ def test_dqn_updates_match_the_reference(double_q, loss, gradient_steps, max_gra
         batch_size=BATCH,
         gradient_steps=gradient_steps,
         double_q=double_q,
+        dueling=dueling,
         loss=loss,
         max_grad_norm=max_grad_norm,
         learning_rate=3e-3,
@@ -72,6 +81,7 @@ def test_dqn_updates_match_the_reference(double_q, loss, gradient_steps, max_gra
                 double_q=double_q,
                 loss=loss,
                 max_grad_norm=max_grad_norm,
+                dueling=dueling,
             )
             for i in range(gradient_steps)
         ]
