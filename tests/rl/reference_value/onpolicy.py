@@ -177,9 +177,12 @@ def ppo_minibatch(
 def ppo_update(nets, rollout, permutations, *, n_epochs, batch_size, target_kl, **minibatch_settings):
     """n_epochs passes over the flat rollout (obs, actions, old_log_prob, old_values, advantages, returns), each
     in the order `permutations()` draws, stopping every pass at the first minibatch over 1.5 * target_kl.
-    Returns the means of the per-minibatch figures (kl over every minibatch checked) and the full epochs."""
+
+    Returns the means of the per-minibatch figures (kl over every minibatch checked), the full epochs, and per
+    gradient step its losses and every parameter after it (so a twin test can name the first step that differs).
+    """
     history = {key: [] for key in ("policy_loss", "value_loss", "entropy", "clip_fraction", "approx_kl")}
-    epochs = 0
+    steps, epochs = [], 0
     for _ in range(n_epochs):
         order = permutations(len(rollout[0]))
         for start in range(0, len(order), batch_size):
@@ -189,8 +192,13 @@ def ppo_update(nets, rollout, permutations, *, n_epochs, batch_size, target_kl, 
             )
             history["approx_kl"].append(kl)
             if figures is None:
-                return {key: np.mean(series) if series else 0.0 for key, series in history.items()}, epochs
+                return (
+                    {key: np.mean(series) if series else 0.0 for key, series in history.items()},
+                    epochs,
+                    steps,
+                )
             for key, value in figures.items():
                 history[key].append(value)
+            steps.append({**figures, "parameters": [p.copy() for p in [*nets.actor_params(), *nets.critic]]})
         epochs += 1
-    return {key: np.mean(series) for key, series in history.items()}, epochs
+    return {key: np.mean(series) for key, series in history.items()}, epochs, steps
