@@ -6,7 +6,8 @@ difference from 96225b4 is deliberate: there, a ReLU layer left its dead units o
 where the kernels then add in another order, so DQN, DDPG, TD3 and SAC on Haswell, and DQN on SkylakeX, got other
 bits than computing every unit. Now a layer skips only where `_accel.keeps_bits` finds the bits kept; the hashes
 recorded are 96225b4's with skipping switched off on Haswell and as they were elsewhere (the old tree, run both
-ways, gives exactly these). The bit hash is checked on the families it was recorded on; the sum of the weights' magnitudes on all
+ways, gives exactly these). A second is deliberate too: PPO standardises advantages with the sample std (n - 1),
+as SB3 does, so ppo and ppo_pendulum were re-recorded on both families. The bit hash is checked on the families it was recorded on; the sum of the weights' magnitudes on all
 (see fingerprint.py). A change that is meant to alter training records new values with
 `python tests/rl/fingerprint.py` and says why in its commit.
 """

@@ -273,7 +273,9 @@ class ActorCritic(BaseAgent):
     def _normalized(self, advantages: np.ndarray) -> np.ndarray:
         if not self.normalize_advantage or len(advantages) < 2:
             return advantages
-        return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        # The sample standard deviation (n - 1), as torch's std() in SB3 and CleanRL: numpy's default (n) scaled
+        # every policy gradient by sqrt(n / (n - 1)), 0.8% at a minibatch of 64.
+        return (advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-8)
 
     def _loss(self, policy_loss: Tensor, value_loss: Tensor, mean_entropy: Tensor) -> Tensor:
         """policy_loss + value_coef value_loss - entropy_coef mean_entropy; with entropy_coef 0 (RL Zoo's CartPole
