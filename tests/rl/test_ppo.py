@@ -50,10 +50,11 @@ def test_clipped_value_loss_by_hand():
     values = Tensor(np.array([1.0, 3.0, 0.0]), requires_grad=True)
     old_values, returns = np.array([0.0, 0.0, 0.0]), np.array([2.0, 0.0, 1.0])
     loss = clipped_value_loss(values, old_values, returns, clip_range=0.5)
-    # Row 1: max((1-2)^2, (0.5-2)^2) = 2.25; row 2: max(9, 0.25) = 9; row 3: max(1, 1) = 1.
-    assert loss.item() == pytest.approx((2.25 + 9.0 + 1.0) / 3)
+    # SB3's form: the clipped predictions 0.5, 0.5 and 0.0 regressed on R; the first two are at the clip, so
+    # only the third has a gradient. (The max form would give row 2 the plain error 9 and its gradient.)
+    assert loss.item() == pytest.approx((2.25 + 0.25 + 1.0) / 3)
     loss.backward()
-    np.testing.assert_allclose(values.grad.numpy(), [0.0, 2 * 3.0 / 3, 2 * -1.0 / 3])
+    np.testing.assert_allclose(values.grad.numpy(), [0.0, 0.0, 2 * -1.0 / 3])
 
 
 def test_explained_variance():

@@ -45,12 +45,12 @@ def clipped_surrogate(
 def clipped_value_loss(
     values: Tensor, old_values: np.ndarray, returns: np.ndarray, clip_range: float
 ) -> Tensor:
-    """max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2), averaged: the value step is kept near V_old
-    pessimistically, as in the original PPO code (OpenAI baselines)."""
+    """mean((V_old + clip(V - V_old, -c, c) - R)^2): SB3's clip_range_vf, which regresses the clipped
+    prediction alone (the original PPO code took the max of this and the plain squared error), so a value
+    already moved c away from V_old gets no further gradient from this rollout."""
     old = Tensor(old_values)
     clipped = old + (values - old).clamp(-clip_range, clip_range)
-    target = Tensor(returns)
-    return ((values - target) ** 2).maximum((clipped - target) ** 2).mean()
+    return ((clipped - Tensor(returns)) ** 2).mean()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

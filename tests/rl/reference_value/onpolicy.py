@@ -158,12 +158,11 @@ def ppo_minibatch(
     g_log_prob = np.where(unclipped <= clipped, -unclipped / n, 0.0)
     if clip_range_vf is None:
         value_loss, g_values = np.mean((values - returns) ** 2), 2.0 * (values - returns) / n
-    else:  # the original PPO code's pessimistic max of the plain and the clipped squared errors
+    else:  # SB3's form: the clipped prediction V_old + clip(V - V_old, -c, c) alone is regressed on R
         inside = np.abs(values - old_values) < clip_range_vf
         near = old_values + np.clip(values - old_values, -clip_range_vf, clip_range_vf)
-        plain, far = (values - returns) ** 2, (near - returns) ** 2
-        value_loss = np.mean(np.maximum(plain, far))
-        g_values = np.where(plain >= far, 2.0 * (values - returns), 2.0 * (near - returns) * inside) / n
+        value_loss = np.mean((near - returns) ** 2)
+        g_values = 2.0 * (near - returns) * inside / n
     grads = backward(g_log_prob, np.full(n, -entropy_coef / n), value_coef * g_values)
     nets.step(grads, max_grad_norm)
     return kl, {
