@@ -1,0 +1,220 @@
+"""Twin tests: our SAC, TD3 and DDPG updates against an independent float64 reference (`tests/rl/reference`),
+update by update, on HalfCheetah's shapes (17-D observations, 6-D actions, batches of 256).
+
+Both sides start from our initial weights and see the same minibatches and the same noise draws: `buffer.sample`
+returns pre-drawn batches and `agent.rng` is replaced by a script of standard normal draws (any other draw fails).
+After every update each intermediate and every parameter is compared, in the order the update computes them, so
+a failure names the first quantity (and update) where our update leaves the papers' and SB3's equations.
+
+Tolerances: ours computes in float32 (eps ~ 1.2e-7) and the reference in float64. Differences grow through
+Adam, whose first steps are ~lr * sign(g), so a gradient that nearly cancels over the batch can differ in its
+step by a fraction of lr: parameters get atol = lr / 30 (1e-5 at lr 3e-4) and rtol 1e-4; log-probabilities,
+targets and losses, O(1-10) numbers summed over 6 dimensions or 32-256 units, get rtol 1e-4 and atol 1e-4.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from reference import mlp
+from reference.sac import Actor, SACState, policy_sample, sac_step
+from reference.td3 import TD3State, td3_step
+
+from neurenix.rl import DDPG, SAC, TD3
+from neurenix.rl.algorithms import ddpg as ddpg_module
+from neurenix.rl.algorithms import sac as sac_module
+from neurenix.rl.algorithms import td3 as td3_module
+from neurenix.rl.buffers import ReplayBatch
+from neurenix.rl.distributions import SquashedGaussian
+
+OBS_DIM, ACTION_DIM, BATCH = 17, 6, 256
+OBS = {"type": "box", "shape": (OBS_DIM,), "low": -10.0, "high": 10.0}
+ACTIONS = {"type": "box", "shape": (ACTION_DIM,), "low": -1.0, "high": 1.0}
+RTOL, ATOL = 1e-4, 1e-4
+
+
+class ScriptedNormals:
+    """Stands in for `agent.rng` during an update: hands out the queued standard normal draws, in order."""
+
+    def __init__(self) -> None:
+        self.queue: list[np.ndarray] = []
+
+    def standard_normal(self, size, dtype=np.float64):
+        assert self.queue, "our update drew more normals than the reference uses"
+        draw = self.queue.pop(0)
+        assert tuple(np.atleast_1d(size)) == draw.shape, f"drew shape {size}, the reference uses {draw.shape}"
+        return draw.astype(dtype)
+
+
+def make_agent(cls, hidden, **kwargs):
+    """An agent with a replay buffer of random transitions whose minibatches and noise the test controls."""
+    agent = cls(OBS, ACTIONS, seed=0, actor_hidden_dims=hidden, critic_hidden_dims=hidden, batch_size=BATCH,
+                buffer_size=2048, learning_starts=0, **kwargs)  # fmt: skip
+    rng = np.random.default_rng(1)
+    n = agent.buffer_size
+    agent.buffer.add(
+        rng.normal(size=(n, OBS_DIM)).astype(np.float32),
+        rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32),
+        rng.normal(size=n).astype(np.float32),
+        rng.normal(size=(n, OBS_DIM)).astype(np.float32),
+        (rng.random(n) < 0.1).astype(np.float32),
+    )
+    return agent, rng
+
+
+def draw_batch(agent, rng) -> ReplayBatch:
+    b, idx = agent.buffer, rng.integers(0, agent.buffer.size, BATCH)
+    return ReplayBatch(b.observations[idx], b.actions[idx], b.rewards[idx], b.next_observations[idx],
+                       b.terminated[idx])  # fmt: skip
+
+
+def normals(rng) -> np.ndarray:
+    return rng.standard_normal((BATCH, ACTION_DIM)).astype(np.float32)
+
+
+def layers_of(module) -> list:
+    """[W (in, out), b] per linear layer of our Linear-based module, in float64."""
+    arrays = [p.numpy().astype(np.float64) for p in module.parameters()]
+    return [[w.T.copy(), b.copy()] for w, b in zip(arrays[::2], arrays[1::2])]
+
+
+def critics_of(ensemble) -> list:
+    """One reference layer list per member of our QEnsemble."""
+    arrays = [p.numpy().astype(np.float64) for p in ensemble.parameters()]
+    pairs = list(zip(arrays[::2], arrays[1::2]))
+    return [[[w[k].copy(), b[k, 0].copy()] for w, b in pairs] for k in range(len(arrays[0]))]
+
+
+def in_our_layout(module, ref_arrays: list) -> dict:
+    """The reference's arrays under our parameter names and shapes."""
+    out = {}
+    for (name, p), r in zip(module.named_parameters(), ref_arrays):
+        out[name] = r.T if p.numpy().ndim == 2 else r
+    return out
+
+
+def critics_in_our_layout(ensemble, critics: list) -> dict:
+    out, names = {}, [name for name, _ in ensemble.named_parameters()]
+    for j in range(len(critics[0])):
+        out[names[2 * j]] = np.stack([c[j][0] for c in critics])
+        out[names[2 * j + 1]] = np.stack([c[j][1][None] for c in critics])
+    return out
+
+
+def check(update: int, name: str, ours, ref, atol: float = ATOL, rtol: float = RTOL) -> None:
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"update {update}: {name} has shape {ours.shape}, reference {ref.shape}"
+    bad = ~np.isclose(ours, ref, rtol=rtol, atol=atol)
+    if bad.any():
+        i = np.unravel_index(np.argmax(np.abs(ours - ref) * bad), ours.shape)
+        raise AssertionError(
+            f"update {update}: {name} differs first ({bad.sum()} of {bad.size} entries; worst at {i}: "
+            f"ours {ours[i]:.8g}, reference {ref[i]:.8g}, |diff| {abs(ours[i] - ref[i]):.3g})"
+        )
+
+
+def check_params(update, label, module, expected: dict, atol) -> None:
+    for name, p in module.named_parameters():
+        check(update, f"{label}.{name}", p.numpy(), expected[name], atol=atol)
+
+
+def record(monkeypatch, module, name: str) -> list:
+    """Wrap `module.name` so that every value it returns is kept (as numpy) in the returned list."""
+    seen, original = [], getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(module, name, wrapper)
+    return seen
+
+
+def controlled(monkeypatch, agent, module):
+    """Route the agent's minibatches and normals through the test; record its TD targets."""
+    batches, script = [], ScriptedNormals()
+    monkeypatch.setattr(agent.buffer, "sample", lambda batch_size: batches.pop(0))
+    agent.rng = script
+    return batches, script, record(monkeypatch, module, "td_target")
+
+
+@pytest.mark.parametrize("hidden, updates", [([32, 32], 20), ([256, 256], 5)])
+def test_sac_update_matches_the_reference(monkeypatch, hidden, updates):
+    agent, rng = make_agent(SAC, hidden)
+    layers = layers_of(agent.actor)
+    actor = Actor(layers[:-2], *layers[-2:])
+    critics = critics_of(agent.critic)
+    log_alpha = agent.temperature.log_alpha.numpy().astype(np.float64)
+    state = SACState(
+        actor, critics, critics_of(agent.critic_target), log_alpha,
+        mlp.Adam(actor.arrays(), agent.actor_learning_rate),
+        mlp.Adam(mlp.flat(critics), agent.critic_learning_rate),
+        mlp.Adam([log_alpha], agent.alpha_learning_rate),
+    )  # fmt: skip
+    batches, script, targets = controlled(monkeypatch, agent, sac_module)
+    samples = []
+    original_rsample = SquashedGaussian.rsample
+    monkeypatch.setattr(SquashedGaussian, "rsample", lambda self, r: samples.append(original_rsample(self, r)) or samples[-1])  # fmt: skip
+    atol = agent.actor_learning_rate / 30
+    for u in range(1, updates + 1):
+        batch, noise_pi, noise_next = draw_batch(agent, rng), normals(rng), normals(rng)
+        batches.append(batch)
+        script.queue += [noise_pi, noise_next]
+        samples.clear(), targets.clear()
+        losses = agent.update()
+        ref = sac_step(state, batch, noise_pi, noise_next, gamma=agent.gamma, tau=agent.tau,
+                       target_entropy=-float(ACTION_DIM))  # fmt: skip
+        assert not script.queue, f"update {u}: our update used fewer normals than the reference"
+        check(u, "log_prob(a|s)", samples[0][1].numpy(), ref["log_prob"])
+        check(u, "log_alpha", agent.temperature.log_alpha.numpy(), state.log_alpha, atol=atol)
+        check(u, "log_prob(a'|s')", samples[1][1].numpy(), ref["next_log_prob"])
+        check(u, "td_target", targets[0], ref["targets"])
+        for key in ("critic_loss", "actor_loss", "entropy", "alpha"):
+            check(u, key, losses[key], ref[key])
+        check_params(u, "actor", agent.actor, in_our_layout(agent.actor, state.actor.arrays()), atol)
+        check_params(u, "critic", agent.critic, critics_in_our_layout(agent.critic, state.critics), atol)
+        expected = critics_in_our_layout(agent.critic_target, state.targets)
+        check_params(u, "critic_target", agent.critic_target, expected, atol)
+
+
+def td3_state(agent) -> TD3State:
+    actor, critics = layers_of(agent.actor), critics_of(agent.critic)
+    return TD3State(
+        actor, layers_of(agent.actor_target), critics, critics_of(agent.critic_target),
+        mlp.Adam(mlp.flat(actor), agent.actor_learning_rate),
+        mlp.Adam(mlp.flat(critics), agent.critic_learning_rate),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", [TD3, DDPG])
+def test_td3_and_ddpg_updates_match_the_reference(monkeypatch, cls):
+    agent, rng = make_agent(cls, [32, 32])
+    state = td3_state(agent)
+    twin = cls is TD3
+    batches, script, targets = controlled(monkeypatch, agent, td3_module if twin else ddpg_module)
+    atol = agent.actor_learning_rate / 30
+    for u in range(1, 16):
+        batch, noise = draw_batch(agent, rng), normals(rng) if twin else None
+        batches.append(batch)
+        script.queue += [noise] if twin else []
+        targets.clear()
+        losses = agent.update()
+        settings = dict(sigma=agent.target_policy_noise, clip=agent.target_noise_clip) if twin else {}
+        ref = td3_step(state, batch, noise, gamma=agent.gamma, tau=agent.tau,
+                       policy_delay=agent.policy_delay if twin else 1, **settings)  # fmt: skip
+        assert not script.queue, f"update {u}: our update used fewer normals than the reference"
+        check(u, "td_target", targets[0], ref["targets"])
+        check(u, "critic_loss", losses["critic_loss"], ref["critic_loss"])
+        actor_stepped = ref["actor_loss"] is not None
+        assert ("actor_loss" in losses) == actor_stepped, f"update {u}: actor step (policy_delay) differs"
+        if actor_stepped:
+            check(u, "actor_loss", losses["actor_loss"], ref["actor_loss"])
+        check_params(u, "critic", agent.critic, critics_in_our_layout(agent.critic, state.critics), atol)
+        check_params(u, "actor", agent.actor, in_our_layout(agent.actor, mlp.flat(state.actor)), atol)
+        expected = critics_in_our_layout(agent.critic_target, state.targets)
+        check_params(u, "critic_target", agent.critic_target, expected, atol)
+        expected = in_our_layout(agent.actor_target, mlp.flat(state.actor_target))
+        check_params(u, "actor_target", agent.actor_target, expected, atol)
