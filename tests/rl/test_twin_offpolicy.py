@@ -151,9 +151,11 @@ def controlled(monkeypatch, agent, module):
     return batches, script, record(monkeypatch, module, "td_target")
 
 
-@pytest.mark.parametrize("hidden, updates", [([32, 32], 20), ([256, 256], 5)])
-def test_sac_update_matches_the_reference(monkeypatch, hidden, updates):
-    agent, rng = make_agent(SAC, hidden)
+@pytest.mark.parametrize(
+    "hidden, updates, auto_alpha", [([32, 32], 20, True), ([256, 256], 5, True), ([32, 32], 10, False)]
+)
+def test_sac_update_matches_the_reference(monkeypatch, hidden, updates, auto_alpha):
+    agent, rng = make_agent(SAC, hidden, auto_alpha=auto_alpha)
     layers = layers_of(agent.actor)
     actor = Actor(layers[:-2], *layers[-2:])
     critics = critics_of(agent.critic)
@@ -165,7 +167,7 @@ def test_sac_update_matches_the_reference(monkeypatch, hidden, updates):
         log_alpha,
         mlp.Adam(actor.arrays(), agent.actor_learning_rate),
         mlp.Adam(mlp.flat(critics), agent.critic_learning_rate),
-        mlp.Adam([log_alpha], agent.alpha_learning_rate),
+        mlp.Adam([log_alpha], agent.alpha_learning_rate) if auto_alpha else None,
     )
     batches, script, targets = controlled(monkeypatch, agent, sac_module)
     samples = record(monkeypatch, SquashedGaussian, "rsample")  # (a, log pi) for s, then for s'
@@ -209,35 +211,33 @@ def td3_state(agent) -> TD3State:
     )
 
 
-@pytest.mark.parametrize("cls", [TD3, DDPG])
-def test_td3_and_ddpg_updates_match_the_reference(monkeypatch, cls):
-    agent, rng = make_agent(cls, [32, 32])
+@pytest.mark.parametrize("cls, gradient_steps", [(TD3, 1), (TD3, 3), (DDPG, 1)])
+def test_td3_and_ddpg_updates_match_the_reference(monkeypatch, cls, gradient_steps):
+    """gradient_steps=3 with policy_delay=2 puts actor steps inside and across update() calls."""
+    agent, rng = make_agent(cls, [32, 32], gradient_steps=gradient_steps)
     state = td3_state(agent)
     twin = cls is TD3
     batches, script, targets = controlled(monkeypatch, agent, td3_module if twin else ddpg_module)
-    for u in range(1, 16):
-        batch, noise = draw_batch(agent, rng), normals(rng) if twin else None
-        batches.append(batch)
-        script.queue += [noise] if twin else []
+    settings = dict(gamma=agent.gamma, tau=agent.tau, policy_delay=agent.policy_delay if twin else 1)
+    if twin:
+        settings.update(sigma=agent.target_policy_noise, clip=agent.target_noise_clip)
+    for u in range(1, 18 // gradient_steps + 1):
+        inputs = [(draw_batch(agent, rng), normals(rng) if twin else None) for _ in range(gradient_steps)]
+        batches += [batch for batch, _ in inputs]
+        script.queue += [noise for _, noise in inputs if noise is not None]
         targets.clear()
         losses = agent.update()
-        settings = dict(sigma=agent.target_policy_noise, clip=agent.target_noise_clip) if twin else {}
-        ref = td3_step(
-            state,
-            batch,
-            noise,
-            gamma=agent.gamma,
-            tau=agent.tau,
-            policy_delay=agent.policy_delay if twin else 1,
-            **settings,
-        )
+        refs = [td3_step(state, batch, noise, **settings) for batch, noise in inputs]
         assert not script.queue, f"update {u}: our update used fewer normals than the reference"
-        check(u, "td_target", targets[0], ref["targets"])
-        check(u, "critic_loss", losses["critic_loss"], ref["critic_loss"])
-        actor_stepped = ref["actor_loss"] is not None
-        assert ("actor_loss" in losses) == actor_stepped, f"update {u}: actor step (policy_delay) differs"
-        if actor_stepped:
-            check(u, "actor_loss", losses["actor_loss"], ref["actor_loss"])
+        for step, ref in enumerate(refs, 1):
+            check(u, f"td_target of gradient step {step}", targets[step - 1], ref["targets"])
+        check(u, "critic_loss", losses["critic_loss"], np.mean([ref["critic_loss"] for ref in refs]))
+        actor_losses = [ref["actor_loss"] for ref in refs if ref["actor_loss"] is not None]
+        assert ("actor_loss" in losses) == bool(actor_losses), (
+            f"update {u}: actor step (policy_delay) differs"
+        )
+        if actor_losses:
+            check(u, "actor_loss", losses["actor_loss"], np.mean(actor_losses))
         check_params(u, "critic", agent.critic, critics_in_our_layout(agent.critic, state.critics))
         check_params(u, "actor", agent.actor, in_our_layout(agent.actor, mlp.flat(state.actor)))
         expected = critics_in_our_layout(agent.critic_target, state.targets)
@@ -246,11 +246,13 @@ def test_td3_and_ddpg_updates_match_the_reference(monkeypatch, cls):
         check_params(u, "actor_target", agent.actor_target, expected)
 
 
-def test_saturated_tanh_correction_exact_against_sb3_epsilon(capsys):
+def test_saturated_tanh_correction_exact_against_sb3_epsilon():
     """Where tanh saturates (the mean head scaled 100x: median |u| ~ 8), our exact log(1 - tanh(u)^2) matches the
     reference's exact form, and SB3's log(1 - tanh(u)^2 + 1e-6) differs: it caps the penalty at 13.8 nats per
     dimension, so log pi is smaller, and its derivative in u vanishes, so the entropy term stops pulling a
-    saturated mean back. Our library keeps the exact form; the printed numbers are for choosing between them."""
+    saturated mean back. Our library keeps the exact form; the numbers (printed with -s) are for choosing between
+    them. Seen: 51% of dimensions past the cap; mean log pi 99.4 exact vs 51.7 SB3 (largest gap 148 nats); the
+    actor loss's gradient norm on the mean head 0.563 vs 0.170 (cosine 0.79), that of mean log pi 2.81 vs 0.85."""
     agent, rng = make_agent(SAC, [32, 32])
     for p in (agent.actor.mean.weight, agent.actor.mean.bias):
         p.numpy()[...] *= 100.0
@@ -277,14 +279,13 @@ def test_saturated_tanh_correction_exact_against_sb3_epsilon(capsys):
 
     capped = np.mean(np.abs(u) > 0.5 * math.log(4e6))  # where 1 - tanh^2 < 1e-6, roughly
     cosine = float(np.sum(g_exact * g_sb3) / (np.linalg.norm(g_exact) * np.linalg.norm(g_sb3)))
-    with capsys.disabled():
-        print(
-            f"\nsaturation: median |u| {np.median(np.abs(u)):.2f}, {capped:.1%} of dimensions past the cap; "
-            f"mean log pi exact {lp_exact.mean():.2f} vs sb3 {lp_sb3.mean():.2f} (max gap "
-            f"{np.max(lp_exact - lp_sb3):.1f} nats); |d actor_loss/d W_mean| exact {np.linalg.norm(g_exact):.4g}"
-            f" vs sb3 {np.linalg.norm(g_sb3):.4g}, cosine {cosine:.3f}; |d mean log pi/d W_mean| exact "
-            f"{np.linalg.norm(h_exact):.4g} vs sb3 {np.linalg.norm(h_sb3):.4g}"
-        )
+    print(
+        f"\nsaturation: median |u| {np.median(np.abs(u)):.2f}, {capped:.1%} of dimensions past the cap; "
+        f"mean log pi exact {lp_exact.mean():.2f} vs sb3 {lp_sb3.mean():.2f} (max gap "
+        f"{np.max(lp_exact - lp_sb3):.1f} nats); |d actor_loss/d W_mean| exact {np.linalg.norm(g_exact):.4g}"
+        f" vs sb3 {np.linalg.norm(g_sb3):.4g}, cosine {cosine:.3f}; |d mean log pi/d W_mean| exact "
+        f"{np.linalg.norm(h_exact):.4g} vs sb3 {np.linalg.norm(h_sb3):.4g}"
+    )
     assert np.all(lp_exact >= lp_sb3 - 1e-9) and np.max(lp_exact - lp_sb3) > 100.0
     assert np.linalg.norm(g_exact) > 2.0 * np.linalg.norm(g_sb3)
     assert np.linalg.norm(h_exact) > 2.0 * np.linalg.norm(h_sb3)

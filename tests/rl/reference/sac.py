@@ -76,7 +76,7 @@ class SACState:
     log_alpha: np.ndarray  # (1,)
     actor_adam: mlp.Adam
     critic_adam: mlp.Adam
-    alpha_adam: mlp.Adam
+    alpha_adam: mlp.Adam | None
 
 
 def sac_step(state: SACState, batch, noise_pi, noise_next, *, gamma, tau, target_entropy, sb3_epsilon=False):
@@ -87,7 +87,8 @@ def sac_step(state: SACState, batch, noise_pi, noise_next, *, gamma, tau, target
 
     # Temperature: loss -log_alpha (E[log pi] + H_target); this step uses alpha from before its update.
     alpha = math.exp(state.log_alpha[0])
-    state.alpha_adam.step([state.log_alpha], [np.array([-(log_pi.mean() + target_entropy)])])
+    if state.alpha_adam is not None:  # None: a fixed alpha
+        state.alpha_adam.step([state.log_alpha], [np.array([-(log_pi.mean() + target_entropy)])])
 
     # Soft target with a' ~ pi(.|s') from the current actor and fresh noise.
     a_next, log_next, _, _ = policy_sample(state.actor, next_obs, noise_next, sb3_epsilon)
