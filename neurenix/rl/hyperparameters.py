@@ -50,6 +50,20 @@ def hyperparameter(
     return dataclasses.field(default=default, metadata={"spec": spec})
 
 
+def step_size(default: float, whose: str) -> Any:
+    """The step-size field of an optimizer: in (0, 1], per gradient step."""
+    return hyperparameter(
+        default, f"Step size of {whose}.", unit="per gradient step", low=0.0, high=1.0, low_open=True
+    )
+
+
+def redeclared(record: type[Hyperparameters], name: str, default: Any, **changes: Any) -> Any:
+    """`record`'s field `name` with another default (and any Spec field in `changes`, e.g. its unit): how an
+    extending record changes a default without repeating the documentation and bounds."""
+    spec = next(field.spec for field in record.declared() if field.name == name)
+    return dataclasses.field(default=default, metadata={"spec": dataclasses.replace(spec, **changes)})
+
+
 class Field(NamedTuple):
     """One declared hyperparameter, as readers of the record (the CLI, the schema) see it."""
 

@@ -14,29 +14,20 @@ from __future__ import annotations
 import dataclasses
 
 from neurenix.nn import functional as F
-from neurenix.rl.algorithms.actor_critic import OPTIMIZERS, ActorCritic, ActorCriticHyperparameters, approx_kl
-from neurenix.rl.hyperparameters import hyperparameter
+from neurenix.rl.algorithms.actor_critic import ActorCritic, ActorCriticHyperparameters, approx_kl
+from neurenix.rl.hyperparameters import Hyperparameters, redeclared
 from neurenix.tensor import Tensor, no_grad
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class A2CHyperparameters(ActorCriticHyperparameters):
-    name: str = hyperparameter("A2C", "A label for logs and the checkpoint; it changes no number.")
-    gae_lambda: float = hyperparameter(
-        1.0,
-        "GAE's lambda: 1 gives the n-step returns of the original A2C, 0 one-step TD errors.",
-        low=0.0,
-        high=1.0,
-    )
-    n_steps: int = hyperparameter(5, "Steps collected from each env per rollout (one update).", low=1)
-    normalize_advantage: bool = hyperparameter(
-        False, "Standardise the rollout's advantages to mean 0, std 1."
-    )
-    optimizer: str = hyperparameter(
-        "rmsprop",
-        "rmsprop (the paper's and SB3's) or adam, with SB3's settings (eps 1e-5; RMSprop alpha 0.99).",
-        choices=tuple(OPTIMIZERS),
-    )
+    name: str = redeclared(Hyperparameters, "name", "A2C")
+    gae_lambda: float = redeclared(
+        ActorCriticHyperparameters, "gae_lambda", 1.0
+    )  # the original A2C's returns
+    n_steps: int = redeclared(ActorCriticHyperparameters, "n_steps", 5)
+    normalize_advantage: bool = redeclared(ActorCriticHyperparameters, "normalize_advantage", False)
+    optimizer: str = redeclared(ActorCriticHyperparameters, "optimizer", "rmsprop")  # the paper's and SB3's
 
 
 class A2C(ActorCritic):

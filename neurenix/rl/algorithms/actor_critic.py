@@ -33,7 +33,7 @@ from neurenix.rl.buffers import RolloutBuffer
 from neurenix.rl.checks import input_dim
 from neurenix.rl.distributions import Categorical, DiagGaussian
 from neurenix.rl.environment import StepResult, VecEnv
-from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, step_size
 from neurenix.rl.normalize import ObservationNormalizer, RewardScaler
 from neurenix.rl.spaces import BoxScaler
 from neurenix.tensor import Tensor, no_grad
@@ -70,22 +70,8 @@ class ActorCriticHyperparameters(Hyperparameters):
 
     actor_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the actor's hidden layers.")
     critic_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the critic's hidden layers.")
-    actor_learning_rate: float = hyperparameter(
-        0.0003,
-        "Step size of the actor's optimizer.",
-        unit="per gradient step",
-        low=0.0,
-        high=1.0,
-        low_open=True,
-    )
-    critic_learning_rate: float = hyperparameter(
-        0.001,
-        "Step size of the critic's optimizer.",
-        unit="per gradient step",
-        low=0.0,
-        high=1.0,
-        low_open=True,
-    )
+    actor_learning_rate: float = step_size(0.0003, "the actor's optimizer")
+    critic_learning_rate: float = step_size(0.001, "the critic's optimizer")
     gae_lambda: float = hyperparameter(
         0.95, "GAE's lambda: 1 gives n-step returns, 0 one-step TD errors.", low=0.0, high=1.0
     )

@@ -24,7 +24,7 @@ from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
 from neurenix.rl.checks import input_dim
-from neurenix.rl.hyperparameters import hyperparameter
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
 from neurenix.rl.noise import NOISE_TYPES, make_noise
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
@@ -33,7 +33,7 @@ from neurenix.tensor import Tensor, no_grad
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DDPGHyperparameters(ContinuousHyperparameters):
-    name: str = hyperparameter("DDPG", "A label for logs and the checkpoint; it changes no number.")
+    name: str = redeclared(Hyperparameters, "name", "DDPG")
     exploration_noise: float = hyperparameter(
         0.1,
         "Scale of the noise added to the actor's action while training, in the unit action box (0.1 is a tenth "

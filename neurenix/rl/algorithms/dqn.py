@@ -22,7 +22,7 @@ from neurenix.rl.algorithms.off_policy import OffPolicyAgent, ReplayHyperparamet
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.checks import input_dim
 from neurenix.rl.environment import VecEnv
-from neurenix.rl.hyperparameters import hyperparameter
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.policy import EpsilonGreedyPolicy
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.value import DuelingQNetwork
@@ -33,11 +33,9 @@ TARGET_CHUNK_BYTES = 2**21  # the target forward's activation size per chunk (se
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DQNHyperparameters(ReplayHyperparameters):
-    name: str = hyperparameter("DQN", "A label for logs and the checkpoint; it changes no number.")
+    name: str = redeclared(Hyperparameters, "name", "DQN")
     hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the Q-network's hidden layers.")
-    learning_rate: float = hyperparameter(
-        0.001, "Adam step size.", unit="per gradient step", low=0.0, high=1.0, low_open=True
-    )
+    learning_rate: float = step_size(0.001, "the Q-network's Adam")
     epsilon_start: float = hyperparameter(1.0, "Exploration rate at the first step.", low=0.0, high=1.0)
     epsilon_end: float = hyperparameter(1e-2, "The floor of the exploration rate.", low=0.0, high=1.0)
     epsilon_decay: float = hyperparameter(

@@ -18,7 +18,7 @@ from neurenix.errors import ConfigError
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult, VecEnv
-from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, step_size
 from neurenix.rl.spaces import BoxScaler
 
 
@@ -51,12 +51,8 @@ class ContinuousHyperparameters(ReplayHyperparameters):
     critic_hidden_dims: list[int] = hyperparameter(
         (64, 64), "Widths of each critic's hidden layers (its input is the observation and the action)."
     )
-    actor_learning_rate: float = hyperparameter(
-        0.001, "Adam step size of the actor.", unit="per gradient step", low=0.0, high=1.0, low_open=True
-    )
-    critic_learning_rate: float = hyperparameter(
-        0.001, "Adam step size of the critics.", unit="per gradient step", low=0.0, high=1.0, low_open=True
-    )
+    actor_learning_rate: float = step_size(0.001, "the actor's Adam")
+    critic_learning_rate: float = step_size(0.001, "the critics' Adam")
     tau: float = hyperparameter(
         0.005,
         "Polyak rate of the target networks: target <- tau * online + (1 - tau) * target.",

@@ -18,7 +18,7 @@ import numpy as np
 
 from neurenix.nn import functional as F
 from neurenix.rl.algorithms.actor_critic import SCHEDULES, ActorCritic, ActorCriticHyperparameters, approx_kl
-from neurenix.rl.hyperparameters import hyperparameter
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
 from neurenix.tensor import Tensor, from_op
 
 
@@ -55,7 +55,7 @@ def clipped_value_loss(
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PPOHyperparameters(ActorCriticHyperparameters):
-    name: str = hyperparameter("PPO", "A label for logs and the checkpoint; it changes no number.")
+    name: str = redeclared(Hyperparameters, "name", "PPO")
     clip_ratio: float = hyperparameter(
         0.2,
         "The surrogate's clip range: ratios outside [1 - clip_ratio, 1 + clip_ratio] add no gradient.",

@@ -29,7 +29,7 @@ from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
 from neurenix.rl.checks import input_dim
 from neurenix.rl.distributions import SquashedGaussian
-from neurenix.rl.hyperparameters import hyperparameter
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
@@ -67,21 +67,10 @@ class Temperature(nn.Module):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SACHyperparameters(ContinuousHyperparameters):
-    name: str = hyperparameter("SAC", "A label for logs and the checkpoint; it changes no number.")
-    actor_learning_rate: float = hyperparameter(
-        0.0003, "Adam step size of the actor.", unit="per gradient step", low=0.0, high=1.0, low_open=True
-    )
-    critic_learning_rate: float = hyperparameter(
-        0.0003, "Adam step size of the critics.", unit="per gradient step", low=0.0, high=1.0, low_open=True
-    )
-    alpha_learning_rate: float = hyperparameter(
-        0.0003,
-        "Adam step size of log(alpha), when auto_alpha.",
-        unit="per gradient step",
-        low=0.0,
-        high=1.0,
-        low_open=True,
-    )
+    name: str = redeclared(Hyperparameters, "name", "SAC")
+    actor_learning_rate: float = redeclared(ContinuousHyperparameters, "actor_learning_rate", 0.0003)
+    critic_learning_rate: float = redeclared(ContinuousHyperparameters, "critic_learning_rate", 0.0003)
+    alpha_learning_rate: float = step_size(0.0003, "log(alpha)'s Adam, when auto_alpha")
     alpha: float = hyperparameter(
         0.2, "The entropy temperature: fixed, or the starting value when auto_alpha.", low=0.0, low_open=True
     )

@@ -17,21 +17,16 @@ import numpy as np
 
 from neurenix.nn import functional as F
 from neurenix.rl.algorithms.ddpg import DDPG, DDPGHyperparameters
-from neurenix.rl.hyperparameters import hyperparameter
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.tensor import Tensor, no_grad
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TD3Hyperparameters(DDPGHyperparameters):
-    name: str = hyperparameter("TD3", "A label for logs and the checkpoint; it changes no number.")
-    tau: float = hyperparameter(
-        0.005,
-        "Polyak rate of the target networks: target <- tau * online + (1 - tau) * target.",
-        unit="per actor step (every policy_delay gradient steps)",
-        low=0.0,
-        high=1.0,
-        low_open=True,
+    name: str = redeclared(Hyperparameters, "name", "TD3")
+    tau: float = redeclared(
+        DDPGHyperparameters, "tau", 0.005, unit="per actor step (every policy_delay gradient steps)"
     )
     policy_delay: int = hyperparameter(
         2, "Critic gradient steps per actor step (and per target update).", unit="gradient steps", low=1
