@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference_value.nets import Adam, RMSprop, assert_twins, f64, mlp_forward
-from reference_value.onpolicy import ActorCriticNets, a2c_update, categorical, gae, gaussian, ppo_update
+from reference.nets import Adam, RMSprop, assert_twins, f64, mlp_forward
+from reference.onpolicy import ActorCriticNets, a2c_update, categorical, gae, gaussian, ppo_update
 
 from neurenix.rl import A2C, PPO
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference_value.dqn import dqn_step
-from reference_value.nets import Adam, assert_twins, f64
+from reference.dqn import dqn_step
+from reference.nets import Adam, assert_twins, f64
 
 from neurenix.rl import DQN
 from neurenix.rl.buffers import ReplayBatch

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .mlp import Adam
+
+__all__ = ["Adam", "RMSprop", "assert_twins", "clip_global_norm", "f64", "mlp_backward", "mlp_forward"]
+
 _ACTIVATIONS = {
     # f(x) and f'(x) written from the output y = f(x); torch's ReLU takes 0 as its derivative at 0.
     "tanh": (np.tanh, lambda y: 1.0 - y * y),
@@ -54,23 +58,6 @@ def clip_global_norm(grads: list[np.ndarray], max_norm: float | None) -> float:
         for g in grads:
             g *= scale
     return total
-
-
-class Adam:
-    """torch.optim.Adam: m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, p -= lr/(1-b1^t) m / (sqrt(v/(1-b2^t)) + eps)."""
-
-    def __init__(self, params: list[np.ndarray], lr: float, eps: float = 1e-8, betas=(0.9, 0.999)) -> None:
-        self.lr, self.eps, self.betas, self.t = lr, eps, betas, 0
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        b1, b2 = self.betas
-        self.t += 1
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m[...] = b1 * m + (1.0 - b1) * g
-            v[...] = b2 * v + (1.0 - b2) * g * g
-            p -= self.lr / (1.0 - b1**self.t) * m / (np.sqrt(v) / np.sqrt(1.0 - b2**self.t) + self.eps)
 
 
 class RMSprop:
