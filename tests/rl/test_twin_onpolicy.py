@@ -1,4 +1,4 @@
-"""A2C's and PPO's updates, proven update by update against the float64 reference in `reference_value/onpolicy.py`.
+"""A2C's and PPO's updates, proven update by update against the float64 reference in `reference/onpolicy.py`.
 
 Both start from the same weights; each update, our rollout buffer is filled with a known rollout (acted by the
 reference's current policy, as the loop would: values and log-probs at acting time, terminations and time limits)

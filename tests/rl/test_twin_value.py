@@ -1,5 +1,5 @@
 """DQN's update (plain, Double, Dueling), proven update by update against the float64 reference in
-`reference_value/dqn.py`.
+`reference/dqn.py`.
 
 Both get the same initial weights and the same pre-drawn minibatches (our buffer's `sample` is intercepted), and
 after every update the loss, the Adam moments (ours keeps discounted sums: times (1 - beta) they must be torch's
