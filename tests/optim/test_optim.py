@@ -200,7 +200,8 @@ def test_sgd_lr_change_takes_effect():
     np.testing.assert_allclose(p.numpy(), [1.0 - 0.2 - 1.0])
 
 
-@pytest.mark.parametrize(
+# Every update rule with its momentum and weight decay on, so that the state it keeps is exercised.
+each_rule_with_state = pytest.mark.parametrize(
     "make",
     [
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
@@ -209,6 +210,9 @@ def test_sgd_lr_change_takes_effect():
     ],
     ids=["SGD", "Adam", "RMSprop"],
 )
+
+
+@each_rule_with_state
 def test_params_that_never_get_a_gradient_are_not_updated(make):
     """torch skips a parameter whose .grad is None (never used in a loss): no weight decay, no momentum."""
     used = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
@@ -222,15 +226,7 @@ def test_params_that_never_get_a_gradient_are_not_updated(make):
     np.testing.assert_array_equal(unused.numpy(), [3.0, 4.0])
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
-        lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1),
-        lambda ps: optim.RMSprop(ps, lr=0.1, weight_decay=0.1, momentum=0.9),
-    ],
-    ids=["SGD", "Adam", "RMSprop"],
-)
+@each_rule_with_state
 def test_float32_parameters_stay_float32(make):
     net = nn.mlp([3, 8, 2], rng=np.random.default_rng(0))
     opt = make(net.parameters())
