@@ -20,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -70,21 +71,24 @@ static Py_buffer *take(Buffers *b, PyObject *obj, int writable, const char *form
 
 static const char *format_of(Py_buffer *view) { return view->itemsize == 4 ? "f" : "d"; }
 
-/* s1 = s1 * b1 + g; s2 = s2 * b2 + g * g; p -= s1 / (sqrt(s2) + eps) * k */
-#define ADAM(T, SQRT)                                                                                          \
+/* s1 = s1 * b1 + g; s2 = s2 * b2 + g * g, each stored as +0 where below the type's smallest normal number;
+ * p -= s1 / (sqrt(s2) + eps) * k */
+#define ADAM(T, SQRT, ABS, TINY)                                                                               \
     CLONED static void adam_##T(Py_ssize_t n, T *restrict p, const T *restrict g, T *restrict s1,             \
                                 T *restrict s2, T b1, T b2, T eps, T k)                                        \
     {                                                                                                          \
         for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
             T a = s1[i] * b1 + g[i];                                                                           \
             T v = s2[i] * b2 + g[i] * g[i];                                                                    \
+            a = ABS(a) < TINY ? (T)0 : a;                                                                      \
+            v = v < TINY ? (T)0 : v;                                                                           \
             s1[i] = a;                                                                                         \
             s2[i] = v;                                                                                         \
             p[i] -= a / (SQRT(v) + eps) * k;                                                                   \
         }                                                                                                      \
     }
-ADAM(float, sqrtf)
-ADAM(double, sqrt)
+ADAM(float, sqrtf, fabsf, FLT_MIN)
+ADAM(double, sqrt, fabs, DBL_MIN)
 
 /* t = t * keep + weight * o */
 #define LERP(T)                                                                                                \

@@ -1,4 +1,5 @@
-"""Update rules, each matching its torch.optim namesake step for step."""
+"""Update rules, each matching its torch.optim namesake step for step, except that a decaying state entry below
+the smallest normal float is stored as zero (torch keeps it, and it never leaves: see `flush_subnormals`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from neurenix._accel import loops_for
+from neurenix._accel import flush_subnormals, loops_for
 from neurenix.optim.optimizer import Optimizer
 from neurenix.tensor import Tensor
 
@@ -38,6 +39,7 @@ class SGD(Optimizer):
             else:
                 buf *= self.momentum
                 buf += grad
+                flush_subnormals(buf)
             grad = buf
         np.multiply(grad, self.lr, out=scratch)
         data -= scratch
@@ -125,6 +127,7 @@ class RMSprop(Optimizer):
         np.multiply(grad, grad, out=scratch)
         scratch *= 1.0 - self.alpha
         v += scratch
+        flush_subnormals(v, non_negative=True)
         np.sqrt(v, out=scratch)
         scratch += self.eps
         np.divide(grad, scratch, out=scratch)
@@ -132,6 +135,7 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= self.momentum
             buf += scratch
+            flush_subnormals(buf)
             scratch[...] = buf
         scratch *= self.lr
         data -= scratch

@@ -46,6 +46,11 @@ def test_adam_step_gives_the_bits_of_numpys_ten_passes(dtype, loops):
     data, grad, s1 = (rng.standard_normal(n).astype(dtype) for _ in range(3))
     s2 = np.abs(rng.standard_normal(n)).astype(dtype)
     grad = _with_specials(grad)
+    tiny = np.finfo(dtype).tiny
+    # Sums that land just below and just above the smallest normal number once decayed, for the flush's edge.
+    s1[10:14] = [tiny * 1.05, -tiny * 1.05, tiny * 1.2, -tiny * 1.2]
+    s2[10:14] = [tiny * 1.05, tiny * 1.2, 0.0, tiny]
+    grad[10:14] = 0.0
     beta1, beta2, t = 0.9, 0.999, 7
     c = math.sqrt((1.0 - beta2**t) / (1.0 - beta2))
     eps, step = 1e-8 * c, 1e-3 * (1.0 - beta1) * c / (1.0 - beta1**t)
@@ -55,14 +60,34 @@ def test_adam_step_gives_the_bits_of_numpys_ten_passes(dtype, loops):
     with np.errstate(invalid="ignore"):
         m *= beta1
         m += grad
+        m[np.abs(m) < tiny] = 0.0
         v *= beta2
         v += grad * grad
+        v[v < tiny] = 0.0
         p -= m / (np.sqrt(v) + eps) * step
     actual = [data.copy(), s1.copy(), s2.copy()]
     with np.errstate(invalid="ignore"):  # the specials make NaNs, which numpy warns of
         loops.adam_step(*actual[:1], grad, *actual[1:], beta1, beta2, eps, step)
     for a, e in zip(actual, expected):
         _same_bits(a, e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_adams_sums_leave_the_subnormal_range_where_the_gradient_stays_zero(dtype, loops):
+    """Decayed by b1 = 0.9 and b2 = 0.999 alone, the smallest subnormals round back to themselves and would stay
+    (each op on them ~100 cycles on x86); the step stores them as +0 instead, and a zero stays zero."""
+    d = np.finfo(dtype).smallest_subnormal
+    data = np.ones(4, dtype)
+    s1 = np.array([3 * d, -3 * d, 0.0, -0.0], dtype)
+    s2 = np.array([400 * d, 3 * d, 0.0, -0.0], dtype)
+    grad = np.zeros(4, dtype)
+    assert np.array_equal(s1 * dtype(0.9), s1) and np.array_equal(s2 * dtype(0.999), s2)
+    for _ in range(3):
+        loops.adam_step(data, grad, s1, s2, 0.9, 0.999, 1e-8, 1e-3)
+        for state in (s1, s2):
+            _same_bits(state, np.zeros(4, dtype))
+    _same_bits(data, np.ones(4, dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -226,6 +226,30 @@ def test_params_that_never_get_a_gradient_are_not_updated(make):
     np.testing.assert_array_equal(unused.numpy(), [3.0, 4.0])
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: optim.Adam(ps, lr=0.1),
+        lambda ps: optim.RMSprop(ps, lr=0.1, momentum=0.9),
+    ],
+    ids=["SGD", "Adam", "RMSprop"],
+)
+def test_a_state_that_decays_without_gradient_reaches_zero_instead_of_sticking_subnormal(make):
+    """After one tiny gradient (its square is float32-subnormal) and then none, the decaying sums and averages
+    would stop at a few subnormals, where 0.9 or 0.999 times the value rounds back to it; they must reach 0."""
+    p = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    opt = make([p])
+    for step in range(700):
+        scale = np.float32(1e-21 if step == 0 else 0.0)
+        opt.zero_grad()
+        (p * Tensor(np.full(3, scale, dtype=np.float32))).sum().backward()
+        opt.step()
+    states = [np.asarray(opt.state_dict()[name]) for name in opt.state_names]
+    for state in states:
+        np.testing.assert_array_equal(state, np.zeros_like(state))
+
+
 @each_rule_with_state
 def test_float32_parameters_stay_float32(make):
     net = nn.mlp([3, 8, 2], rng=np.random.default_rng(0))
