@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/dqn_cartpole.yaml
-# An interpreter with stable-baselines3 for the speed comparison (see benchmarks/speed.py); optional.
+# Interpreters with stable-baselines3 and with sbx-rl for the speed comparison (see benchmarks/speed.py); optional.
 SB3_PYTHON ?=
+SBX_PYTHON ?=
 
 .PHONY: install train test bench lint clean
 
@@ -29,7 +30,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
-	$(BIN)/python benchmarks/speed.py $(if $(SB3_PYTHON),--sb3-python $(SB3_PYTHON))
+	$(BIN)/python benchmarks/speed.py $(if $(SB3_PYTHON),--sb3-python $(SB3_PYTHON)) $(if $(SBX_PYTHON),--sbx-python $(SBX_PYTHON))
 	$(BIN)/python benchmarks/learning.py
 
 lint: $(STAMP)

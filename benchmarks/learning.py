@@ -50,6 +50,7 @@ ROWS = [
     Row("DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, 2),
     Row("Double DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, None, {"agent.double_q": "true"}),
     Row("Dueling DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, None, {"agent.dueling": "true"}),
+    Row("DQN Acrobot-v1", "configs/dqn_acrobot.yaml", -100, 2),
     Row("PPO CartPole-v1", "configs/ppo_cartpole.yaml", 475, 3),
     Row("A2C CartPole-v1", "configs/a2c_cartpole.yaml", 475, 2),
     Row("PPO Pendulum-v1", "configs/ppo_pendulum.yaml", -250, 2),

@@ -1,17 +1,20 @@
-"""The Stable-Baselines3 side of benchmarks/speed.py: one RL-Zoo task, timed, in an interpreter that has SB3.
+"""The peers' side of benchmarks/speed.py and learning.py: one RL-Zoo task with Stable-Baselines3 or SBX, timed.
 
-    SB3_PYTHON benchmarks/sb3_baseline.py TASK SEED [TOTAL_STEPS]   ->  one JSON line: learn_s, mean_reward,
-                                                                     total_steps
+    PEER_PYTHON benchmarks/sb3_baseline.py TASK SEED [TOTAL_STEPS] [--learning-starts N] [--library sb3|sbx]
+        ->  one JSON line: learn_s, mean_reward, total_steps, library
 
-Run by speed.py and learning.py as its own process (so the whole process can be timed too); never imported by Neurenix, and
-SB3/torch are never dependencies of the project. The hyperparameters are RL Zoo's for these tasks, the same as
-the configs in configs/.
+Run as its own process (so the whole process can be timed too) in an interpreter that has SB3 (with torch), or
+SBX (SB3's JAX port, `pip install sbx-rl`, which brings SB3 too); never imported by Neurenix, and neither is ever
+a dependency of the project. The hyperparameters are RL Zoo's for these tasks, the same as the configs in
+configs/; SBX takes SB3's names, so one table serves both. `--learning-starts` moves the first update of an
+off-policy task (the gradient-bound rows of speed.py update from step 100).
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
-import sys
 import time
 
 
@@ -19,15 +22,25 @@ def linear(start: float):
     return lambda progress_remaining: progress_remaining * start
 
 
-def build(task: str, seed: int):
+def build(task: str, seed: int, library: str):
     import numpy as np
-    from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
 
+    peer = importlib.import_module("stable_baselines3" if library == "sb3" else "sbx")
+
+    def cls(name: str):
+        """The peer's class of that name (SBX has no A2C)."""
+        if not hasattr(peer, name):
+            raise SystemExit(f"{library} has no {name}")
+        return getattr(peer, name)
+
+    # SBX runs on JAX's CPU device by itself and takes no torch device.
+    common = {"seed": seed, **({"device": "cpu"} if library == "sb3" else {})}
+
     if task == "ppo_cartpole":
         env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-        model = PPO(
+        model = cls("PPO")(
             "MlpPolicy",
             env,
             n_steps=32,
@@ -38,15 +51,14 @@ def build(task: str, seed: int):
             ent_coef=0.0,
             learning_rate=linear(1e-3),
             clip_range=linear(0.2),
-            seed=seed,
-            device="cpu",
+            **common,
         )
         return model, 100_000, "CartPole-v1"
     if task == "a2c_cartpole":
         env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-        return A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu"), 500_000, "CartPole-v1"
+        return cls("A2C")("MlpPolicy", env, ent_coef=0.0, **common), 500_000, "CartPole-v1"
     if task == "dqn_cartpole":
-        model = DQN(
+        model = cls("DQN")(
             "MlpPolicy",
             "CartPole-v1",
             learning_rate=2.3e-3,
@@ -60,20 +72,36 @@ def build(task: str, seed: int):
             exploration_fraction=0.16,
             exploration_final_eps=0.04,
             policy_kwargs={"net_arch": [256, 256]},
-            seed=seed,
-            device="cpu",
+            **common,
         )
         return model, 50_000, "CartPole-v1"
+    if task == "dqn_acrobot":
+        model = cls("DQN")(
+            "MlpPolicy",
+            "Acrobot-v1",
+            learning_rate=6.3e-4,
+            batch_size=128,
+            buffer_size=50_000,
+            learning_starts=0,
+            gamma=0.99,
+            target_update_interval=250,
+            train_freq=4,
+            gradient_steps=-1,
+            exploration_fraction=0.12,
+            exploration_final_eps=0.1,
+            policy_kwargs={"net_arch": [256, 256]},
+            **common,
+        )
+        return model, 100_000, "Acrobot-v1"
     if task == "sac_pendulum":
         return (
-            SAC("MlpPolicy", "Pendulum-v1", learning_rate=1e-3, seed=seed, device="cpu"),
+            cls("SAC")("MlpPolicy", "Pendulum-v1", learning_rate=1e-3, **common),
             20_000,
             "Pendulum-v1",
         )
     if task in ("td3_pendulum", "ddpg_pendulum"):
         noise = NormalActionNoise(mean=np.zeros(1), sigma=0.1 * np.ones(1))
-        cls = TD3 if task == "td3_pendulum" else DDPG
-        model = cls(
+        model = cls("TD3" if task == "td3_pendulum" else "DDPG")(
             "MlpPolicy",
             "Pendulum-v1",
             gamma=0.98,
@@ -84,38 +112,47 @@ def build(task: str, seed: int):
             train_freq=(1, "episode"),
             learning_rate=1e-3,
             policy_kwargs={"net_arch": [400, 300]},
-            seed=seed,
-            device="cpu",
+            **common,
         )
         return model, 20_000, "Pendulum-v1"
     if task == "sac_halfcheetah":  # RL Zoo's HalfCheetah entry: SB3's defaults and 1e4 random steps first
         return (
-            SAC("MlpPolicy", "HalfCheetah-v5", learning_starts=10_000, seed=seed, device="cpu"),
+            cls("SAC")("MlpPolicy", "HalfCheetah-v5", learning_starts=10_000, **common),
             100_000,
             ("HalfCheetah-v5"),
         )
     if task == "td3_halfcheetah":
         noise = NormalActionNoise(mean=np.zeros(6), sigma=0.1 * np.ones(6))
-        model = TD3(
-            "MlpPolicy", "HalfCheetah-v5", learning_starts=10_000, action_noise=noise, seed=seed, device="cpu"
+        model = cls("TD3")(
+            "MlpPolicy", "HalfCheetah-v5", learning_starts=10_000, action_noise=noise, **common
         )
         return model, 100_000, "HalfCheetah-v5"
     raise SystemExit(f"unknown task {task!r}")
 
 
 def main() -> None:
-    task, seed = sys.argv[1], int(sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task")
+    parser.add_argument("seed", type=int)
+    parser.add_argument("total_steps", type=int, nargs="?", default=None, help="default: the task's budget")
+    parser.add_argument("--learning-starts", type=int, default=None)
+    parser.add_argument("--library", choices=("sb3", "sbx"), default="sb3")
+    args = parser.parse_args()
     import gymnasium as gym
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    model, total_steps, env_id = build(task, seed)
-    if len(sys.argv) > 3:
-        total_steps = int(sys.argv[3])
+    model, total_steps, env_id = build(args.task, args.seed, args.library)
+    if args.learning_starts is not None:
+        if not hasattr(model, "learning_starts"):
+            raise SystemExit(f"{args.task} is on-policy: it has no learning_starts")
+        model.learning_starts = args.learning_starts
+    total_steps = args.total_steps or total_steps
     start = time.perf_counter()
     model.learn(total_timesteps=total_steps)
     learn_s = time.perf_counter() - start
     mean_reward, _ = evaluate_policy(model, gym.make(env_id), n_eval_episodes=10, deterministic=True)
-    print(json.dumps({"learn_s": learn_s, "mean_reward": float(mean_reward), "total_steps": total_steps}))
+    result = {"learn_s": learn_s, "mean_reward": float(mean_reward), "total_steps": total_steps}
+    print(json.dumps({**result, "library": args.library}))
 
 
 if __name__ == "__main__":

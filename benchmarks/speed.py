@@ -1,16 +1,21 @@
-"""Speed against Stable-Baselines3: whole processes, same RL-Zoo hyperparameters, alternating ours and theirs.
+"""Speed against Stable-Baselines3 and SBX: whole processes, same RL-Zoo hyperparameters, the sides alternating.
 
-    python benchmarks/speed.py [--sb3-python PATH] [--only SUBSTRING] [--seeds 0,1] [--json PATH]
+    python benchmarks/speed.py [--sb3-python PATH] [--sbx-python PATH] [--only SUBSTRING] [--seeds 0,1]
+                               [--json PATH]
 
 For each task and seed it runs `neurenix train CONFIG --seed S` (periodic evaluation and checkpoints off; the
-final evaluation and checkpoint stay, as a user's run has them) and, when `--sb3-python` names an interpreter
-that can import stable_baselines3, `benchmarks/sb3_baseline.py TASK S` in it, one after the other. It prints the
-median whole-process wall time of each side, SB3's median `learn()` time, the ratio SB3/ours, peak RSS, the final
-returns, and a "training overhead": our wall time over the time gymnasium alone needs to step the same number of
-env steps with random actions. It says whether our fused loops ran in C or, installed without a compiler, numpy.
+final evaluation and checkpoint stay, as a user's run has them) and, for each peer whose interpreter is given,
+`benchmarks/sb3_baseline.py TASK S --library sb3|sbx` in it, one after the other. It prints the median
+whole-process wall time of each side, the ratios peer/ours, peak RSS, the final returns, and a "training
+overhead": our wall time over the time gymnasium alone needs to step the same number of env steps with random
+actions. It says whether our fused loops ran in C or, installed without a compiler, numpy. The rows marked
+"from 100" start updating at env step 100 (the shipped configs wait 10,000 steps for TD3 and DDPG, half of their
+run): every env step then pays a gradient step, which is where the gradient engine's speed shows.
 
-Create the SB3 interpreter once (it is never a dependency of Neurenix):
-    python3 -m venv /tmp/sb3-venv && /tmp/sb3-venv/bin/pip install torch stable-baselines3
+Create the peers' interpreters once (never dependencies of Neurenix), torch's CPU build first, or pip takes a
+CUDA build of several GB:
+    python3 -m venv /tmp/sb3-venv && /tmp/sb3-venv/bin/pip install torch==2.13.0 stable-baselines3
+    python3 -m venv /tmp/sbx-venv && /tmp/sbx-venv/bin/pip install torch==2.13.0 && /tmp/sbx-venv/bin/pip install sbx-rl
 Never run two benchmarks at once on a 2-core machine: the figures would mean nothing.
 """
 
@@ -34,21 +39,41 @@ ROOT = Path(__file__).resolve().parent.parent
 class Task:
     name: str
     config: str
-    sb3_task: str
+    sb3_task: str  # benchmarks/sb3_baseline.py's task
     env_id: str
     n_envs: int
     total_steps: int
     goal: float  # the speed-up over SB3 we promise
+    sbx_goal: float | None = None  # over SBX; None where SBX has no such algorithm (A2C)
+    learning_starts: int | None = None  # the config's unless set, on every side
 
 
 TASKS = [
-    Task("PPO CartPole-v1", "configs/ppo_cartpole.yaml", "ppo_cartpole", "CartPole-v1", 8, 100_000, 3.0),
+    Task("PPO CartPole-v1", "configs/ppo_cartpole.yaml", "ppo_cartpole", "CartPole-v1", 8, 100_000, 3.0, 2.0),
     Task("A2C CartPole-v1", "configs/a2c_cartpole.yaml", "a2c_cartpole", "CartPole-v1", 8, 500_000, 3.0),
-    Task("DQN CartPole-v1", "configs/dqn_cartpole.yaml", "dqn_cartpole", "CartPole-v1", 1, 50_000, 3.0),
-    Task("SAC Pendulum-v1", "configs/sac_pendulum.yaml", "sac_pendulum", "Pendulum-v1", 1, 20_000, 1.5),
-    Task("TD3 Pendulum-v1", "configs/td3_pendulum.yaml", "td3_pendulum", "Pendulum-v1", 1, 20_000, 1.5),
-    Task("DDPG Pendulum-v1", "configs/ddpg_pendulum.yaml", "ddpg_pendulum", "Pendulum-v1", 1, 20_000, 1.5),
+    Task("DQN CartPole-v1", "configs/dqn_cartpole.yaml", "dqn_cartpole", "CartPole-v1", 1, 50_000, 3.0, 1.5),
+    Task("SAC Pendulum-v1", "configs/sac_pendulum.yaml", "sac_pendulum", "Pendulum-v1", 1, 20_000, 1.5, 1.5),
+    Task("TD3 Pendulum-v1", "configs/td3_pendulum.yaml", "td3_pendulum", "Pendulum-v1", 1, 20_000, 1.5, 1.5),
+    Task(
+        "DDPG Pendulum-v1", "configs/ddpg_pendulum.yaml", "ddpg_pendulum", "Pendulum-v1", 1, 20_000, 1.5, 1.5
+    ),
+    Task("DQN Acrobot-v1", "configs/dqn_acrobot.yaml", "dqn_acrobot", "Acrobot-v1", 1, 30_000, 2.5, 1.5),
+    *(
+        Task(
+            f"{algo} Pendulum-v1 from 100",
+            f"configs/{algo.lower()}_pendulum.yaml",
+            f"{algo.lower()}_pendulum",
+            "Pendulum-v1",
+            1,
+            10_000,
+            2.5,
+            1.5,
+            learning_starts=100,
+        )
+        for algo in ("SAC", "TD3", "DDPG")
+    ),
 ]
+PEERS = ("sb3", "sbx")
 
 
 def timed_process(cmd: list[str]) -> tuple[float, float, str]:
@@ -71,30 +96,27 @@ def timed_process(cmd: list[str]) -> tuple[float, float, str]:
 
 
 def ours(task: Task, seed: int, runs_root: str) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "neurenix_cli",
-        "train",
-        task.config,
-        "--seed",
-        str(seed),
-        "--json",
-        "--runs-root",
-        runs_root,
-        "--set",
-        "train.eval_every=0",
-        "--set",
-        "train.checkpoint_every=0",
-    ]
-    wall, rss, out = timed_process(cmd)
+    settings = {"train.eval_every": 0, "train.checkpoint_every": 0, "train.total_steps": task.total_steps}
+    if task.learning_starts is not None:
+        settings["agent.learning_starts"] = task.learning_starts
+    sets = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+    cmd = [sys.executable, "-m", "neurenix_cli", "train", task.config, "--seed", str(seed), "--json"]
+    wall, rss, out = timed_process([*cmd, "--runs-root", runs_root, *sets])
     result = json.loads(out)
     return {"wall_s": wall, "rss_mb": rss, "train_s": result["wall_s"], "final_eval": result["final_eval"]}
 
 
-def theirs(task: Task, seed: int, sb3_python: str) -> dict:
-    cmd = [sb3_python, str(ROOT / "benchmarks" / "sb3_baseline.py"), task.sb3_task, str(seed)]
-    wall, rss, out = timed_process(cmd)
+def theirs(task: Task, seed: int, library: str, python: str) -> dict:
+    cmd = [
+        python,
+        str(ROOT / "benchmarks" / "sb3_baseline.py"),
+        task.sb3_task,
+        str(seed),
+        str(task.total_steps),
+    ]
+    if task.learning_starts is not None:
+        cmd += ["--learning-starts", str(task.learning_starts)]
+    wall, rss, out = timed_process([*cmd, "--library", library])
     result = json.loads(out.strip().splitlines()[-1])
     return {"wall_s": wall, "rss_mb": rss, "learn_s": result["learn_s"], "final_eval": result["mean_reward"]}
 
@@ -151,6 +173,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sb3-python", default=None, help="an interpreter that can import stable_baselines3")
     parser.add_argument(
+        "--sbx-python", default=None, help="an interpreter that can import sbx (SB3's JAX port)"
+    )
+    parser.add_argument(
         "--only", default=None, help="run the tasks whose name contains this (case-insensitive)"
     )
     parser.add_argument("--seeds", default="0,1")
@@ -162,51 +187,59 @@ def main() -> None:
         return
     seeds = [int(s) for s in args.seeds.split(",")]
     tasks = [t for t in TASKS if args.only is None or args.only.lower() in t.name.lower()]
+    pythons = {"sb3": args.sb3_python, "sbx": args.sbx_python}
     report = []
-    header = (
-        f"{'task':18s} {'ours s':>7s} {'SB3 s':>7s} {'SB3 learn':>9s} {'speed-up':>8s} {'goal':>5s} "
-        f"{'ours MB':>7s} {'SB3 MB':>7s} {'overhead':>8s} {'ours ret':>8s} {'SB3 ret':>8s}"
+    header = f"{'task':26s} {'ours s':>7s}" + "".join(
+        f" {peer.upper() + ' s':>7s} {'vs ' + peer.upper():>7s} {'goal':>5s}" for peer in PEERS
+    )
+    header += f" {'ours MB':>7s} {'overhead':>8s} {'ours ret':>8s}" + "".join(
+        f" {peer.upper() + ' ret':>8s}" for peer in PEERS
     )
     loops = fused_loops()
     print(f"Neurenix's fused loops: {loops}" + ("" if loops == "C" else " (installed without a C compiler)"))
     print(header, flush=True)
     with tempfile.TemporaryDirectory(prefix="neurenix-speed-") as runs_root:
         for task in tasks:
-            our_rows, their_rows = [], []
-            for seed in seeds:  # alternate, so that drift in machine load hits both sides alike
+            goals = {"sb3": task.goal, "sbx": task.sbx_goal}
+            peers = [peer for peer in PEERS if pythons[peer] and goals[peer] is not None]
+            our_rows, their_rows = [], {peer: [] for peer in peers}
+            for seed in seeds:  # alternate, so that drift in machine load hits every side alike
                 our_rows.append(ours(task, seed, runs_root))
-                if args.sb3_python:
-                    their_rows.append(theirs(task, seed, args.sb3_python))
+                for peer in peers:
+                    their_rows[peer].append(theirs(task, seed, peer, pythons[peer]))
             floor = gymnasium_floor(task)
             row = {
                 "task": task.name,
                 "seeds": seeds,
                 "ours": our_rows,
-                "sb3": their_rows,
                 "gymnasium_s": floor,
                 "ours_median_s": median(our_rows, "wall_s"),
                 "ours_peak_rss_mb": max(r["rss_mb"] for r in our_rows),
                 "overhead": median(our_rows, "wall_s") / floor,
-                "goal": task.goal,
                 "fused_loops": loops,
             }
-            sb3_cells = f"{'-':>7s} {'-':>9s} {'-':>8s}"
-            sb3_tail = f"{'-':>7s}"
-            sb3_return = f"{'-':>8s}"
-            if their_rows:
-                row["sb3_median_s"] = median(their_rows, "wall_s")
-                row["sb3_median_learn_s"] = median(their_rows, "learn_s")
-                row["speedup"] = row["sb3_median_s"] / row["ours_median_s"]
-                row["sb3_peak_rss_mb"] = max(r["rss_mb"] for r in their_rows)
-                sb3_cells = (
-                    f"{row['sb3_median_s']:7.1f} {row['sb3_median_learn_s']:9.1f} {row['speedup']:7.2f}x"
-                )
-                sb3_tail = f"{row['sb3_peak_rss_mb']:7.0f}"
-                sb3_return = f"{median(their_rows, 'final_eval'):8.1f}"
+            peer_cells, return_cells = "", ""
+            for peer in PEERS:
+                goal = goals[peer]
+                if peer in peers:
+                    rows = their_rows[peer]
+                    row[peer] = {
+                        "runs": rows,
+                        "median_s": median(rows, "wall_s"),
+                        "median_learn_s": median(rows, "learn_s"),
+                        "speedup": median(rows, "wall_s") / row["ours_median_s"],
+                        "goal": goal,
+                        "peak_rss_mb": max(r["rss_mb"] for r in rows),
+                    }
+                    peer_cells += f" {row[peer]['median_s']:7.1f} {row[peer]['speedup']:6.2f}x {goal:4.1f}x"
+                    return_cells += f" {median(rows, 'final_eval'):8.1f}"
+                else:
+                    goal_cell = f"{goal:4.1f}x" if goal is not None else f"{'-':>5s}"
+                    peer_cells += f" {'-':>7s} {'-':>7s} {goal_cell}"
+                    return_cells += f" {'-':>8s}"
             print(
-                f"{task.name:18s} {row['ours_median_s']:7.1f} {sb3_cells} {task.goal:4.1f}x "
-                f"{row['ours_peak_rss_mb']:7.0f} {sb3_tail} {row['overhead']:7.1f}x "
-                f"{median(our_rows, 'final_eval'):8.1f} {sb3_return}",
+                f"{task.name:26s} {row['ours_median_s']:7.1f}{peer_cells} {row['ours_peak_rss_mb']:7.0f} "
+                f"{row['overhead']:7.1f}x {median(our_rows, 'final_eval'):8.1f}{return_cells}",
                 flush=True,
             )
             report.append(row)
