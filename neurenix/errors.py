@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import copyreg
 
-class NeurenixError(Exception):
+
+class PicklableError(BaseException):
+    """An error that survives pickle (Ray, multiprocessing, a sweep's workers) with its message and fields.
+
+    BaseException unpickles as `cls(*args)`, but an error whose `__init__` takes other parameters than the
+    message it passes on (ConfigFileError's source and problem) then fails with a TypeError that hides the
+    message. This rebuilds the error with `cls.__new__` instead, and restores its fields.
+    """
+
+    def __reduce__(self):
+        return copyreg.__newobj__, (type(self), *self.args), self.__dict__
+
+
+class NeurenixError(PicklableError, Exception):
     """Base of every error a user can cause and fix: the message says what is wrong and what to do."""
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from neurenix_cli.commands import eval as eval_command
 from neurenix_cli.commands import list as list_command
@@ -32,7 +33,41 @@ EXIT_CODES_HELP = (
     "(both save checkpoints/last and mark the run interrupted; resume with `neurenix train --resume RUN_DIR`)."
 )
 
+
+class LiteralHelp:
+    """Help shown as written. Rich reads `[tensorboard]` in `pip install 'neurenix[tensorboard]'` as markup and
+    drops it, so every text is escaped once, when Typer builds the command; and Typer labels a flag `<bool>`
+    although it takes no value, so flags (Typer's own --help and completion options too) get no label."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.rich_markup_mode == "rich":
+            from rich.markup import escape
+
+            self.help, self.short_help, self.epilog = (
+                escape(text) if text else text for text in (self.help, self.short_help, self.epilog)
+            )
+            for param in self.params:
+                if getattr(param, "help", None):
+                    param.help = escape(param.help)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.get_params(ctx):
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        super().format_help(ctx, formatter)
+
+
+class LiteralHelpGroup(LiteralHelp, TyperGroup):
+    """The app, whose help lists the commands by their first line."""
+
+
+class LiteralHelpCommand(LiteralHelp, TyperCommand):
+    """One command; `add_command` makes every command one."""
+
+
 app = typer.Typer(
+    cls=LiteralHelpGroup,
     name="neurenix",
     help="Train and evaluate reinforcement-learning agents from YAML configs.",
     epilog=EXIT_CODES_HELP,
@@ -128,13 +163,18 @@ def _ignore_further_signals() -> None:
             signal.signal(signum, signal.SIG_IGN)
 
 
-app.command("train", epilog=EXIT_CODES_HELP)(boundary(train_command.train))
-app.command("eval", epilog=EXIT_CODES_HELP)(boundary(eval_command.evaluate))
-app.command("list")(boundary(list_command.list_))
-app.command("show")(boundary(show_command.show))
-app.command("plot")(boundary(plot_command.plot))
-app.command("sweep", epilog=EXIT_CODES_HELP)(boundary(sweep_command.sweep))
-app.command("schema")(boundary(schema_command.schema))
+def add_command(name: str, command: Callable[..., Any], epilog: str | None = None) -> None:
+    """Every command goes through the error boundary and shows its help as written."""
+    app.command(name, cls=LiteralHelpCommand, epilog=epilog)(boundary(command))
+
+
+add_command("train", train_command.train, epilog=EXIT_CODES_HELP)
+add_command("eval", eval_command.evaluate, epilog=EXIT_CODES_HELP)
+add_command("list", list_command.list_)
+add_command("show", show_command.show)
+add_command("plot", plot_command.plot)
+add_command("sweep", sweep_command.sweep, epilog=EXIT_CODES_HELP)
+add_command("schema", schema_command.schema)
 
 
 def _sigterm(signum: int, frame: Any) -> None:

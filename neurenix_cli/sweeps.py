@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from neurenix import available_cores
-from neurenix.errors import ConfigError
+from neurenix.errors import ConfigError, PicklableError
 from neurenix_cli import runs
 from neurenix_cli.config import load_config
 
@@ -55,7 +55,7 @@ class Sweep:
     jobs: list[Job] = field(default_factory=list)
 
 
-class SweepInterrupted(KeyboardInterrupt):
+class SweepInterrupted(PicklableError, KeyboardInterrupt):
     """The sweep stopped on SIGINT/SIGTERM; `results` holds what the runs returned (interrupted ones too)."""
 
     def __init__(self, signum: int, results: dict[str, dict]):

@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from neurenix.errors import PicklableError
 from neurenix.rl.callbacks import Callback
 from neurenix_cli.reporting import FanOut, PlainReporter, Reporter
 from neurenix_cli.session.checkpoints import Checkpoints, PeriodicCheckpoints
@@ -18,7 +19,7 @@ from neurenix_cli.session.state import RunCallbacks, RunState
 from neurenix_cli.session.summary import SummaryFile
 
 
-class RunInterrupted(KeyboardInterrupt):
+class RunInterrupted(PicklableError, KeyboardInterrupt):
     """Training stopped by a signal; `checkpoints/last` and `summary.json` (status `interrupted`) are on disk."""
 
     def __init__(self, signum: int, summary: dict):

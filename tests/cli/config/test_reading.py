@@ -66,3 +66,44 @@ def test_overrides_are_dotted_and_yaml_typed():
 
 def test_seed_argument_overrides_the_file(tmp_path):
     assert load_config(write_config(tmp_path), seed=42)["seed"] == 42
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "lines"),
+    [
+        (
+            "algorithm: dqn\nenv: {id: CartPole-v1}\nagent:\n  learning_rate: 0.001\n  batch_size: 32\n"
+            "  learning_rate: 0.01\n",
+            "agent.learning_rate",
+            (4, 6),
+        ),
+        (
+            "algorithm: dqn\nenv: {id: CartPole-v1}\ntrain:\n  total_steps: 600\nagent: {}\ntrain:\n"
+            "  max_steps: 100\n",
+            "train",
+            (3, 6),
+        ),
+    ],
+    ids=["agent.learning_rate", "train"],
+)
+def test_a_key_given_twice_names_it_and_both_lines(cli, tmp_path, text, key_path, lines):
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    result = cli("train", path, "--check")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error: {path}: {key_path}: appears twice, at lines {lines[0]} and {lines[1]};"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_key_given_twice_in_a_set_value_names_the_override(cli, tiny_config):
+    override = "agent={learning_rate: 0.1, learning_rate: 0.2}"
+    result = cli("train", tiny_config, "--set", override, "--check")
+    assert result.exit_code == 2
+    assert f"{tiny_config}: agent.learning_rate (set by --set {override}): appears twice" in result.stderr
+
+
+def test_merge_keys_may_override_what_they_bring():
+    raw, _ = apply_overrides({}, ["agent={<<: {learning_rate: 0.1, batch_size: 8}, learning_rate: 0.2}"])
+    assert raw["agent"] == {"learning_rate": 0.2, "batch_size": 8}
