@@ -25,11 +25,12 @@ from neurenix_cli import runs
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
-__all__ = ["RunInterrupted", "check_checkpoint_fits", "evaluate", "resume", "train"]
+__all__ = ["RunInterrupted", "check_checkpoint_fits", "evaluate", "resume", "save_evaluation", "train"]
 
 # `neurenix eval` without --seed: reproducible, and apart from the training envs' seeds and the in-training
 # evaluation's (session/evaluation.py's EVAL_SEED_OFFSET)
 EVAL_CLI_SEED_OFFSET = 20_000
+EVAL_NAME = "eval.json"  # the latest `neurenix eval` result, in the run directory
 
 
 # ----------------------------------------------------------------------------------------------------- train
@@ -109,10 +110,12 @@ def evaluate(
     seed: int | None = None,
     deterministic: bool = True,
     video_dir: str | os.PathLike | None = None,
+    save: bool = True,
 ) -> dict:
     """Evaluate a run's checkpoint (`best`, `last`, a path; default best, else last) for `episodes` episodes on
-    a fresh env seeded `seed` (default: the run's seed + 20000). Writes `run_dir/eval.json`; returns the same.
-    `video_dir`: also record each episode there as an mp4 (gymnasium's RecordVideo; the [video] extra)."""
+    a fresh env seeded `seed` (default: the run's seed + 20000). Returns the result and, with `save`, writes it
+    to `run_dir/eval.json` (`save_evaluation`). `video_dir`: also record each episode there as an mp4
+    (gymnasium's RecordVideo; the [video] extra)."""
     from neurenix.rl import load_agent
     from neurenix.rl.environment import make_env
 
@@ -169,8 +172,15 @@ def evaluate(
         from neurenix_cli.video import videos_of
 
         result["videos"] = videos_of(video_dir, episodes)
-    runs.atomic_write_json(path / "eval.json", result)
+    if save:
+        save_evaluation(result)
     return result
+
+
+def save_evaluation(result: dict) -> None:
+    """Write an `evaluate` result to its run's eval.json. An OSError (a read-only run directory, a full disk)
+    propagates for the caller to report, with the result still in hand."""
+    runs.atomic_write_json(Path(result["run_dir"]) / EVAL_NAME, result)
 
 
 def _checkpoint_dir(run_dir: Path, checkpoint: str | os.PathLike | None) -> Path:
