@@ -122,10 +122,7 @@ def evaluate(
     path = Path(run_dir)
     config_path = path / runs.CONFIG_NAME
     if not config_path.is_file():
-        raise runs.RunDirError(
-            f"{path} is not a run directory (no {runs.CONFIG_NAME}); pass a directory that "
-            "`neurenix train` created (`neurenix list runs` shows them)."
-        )
+        raise runs.RunDirError(_not_a_run_to_evaluate(path))
     if episodes < 1:
         raise runs.RunDirError(f"--episodes must be at least 1, got {episodes}.")
     cfg = config_mod.read_yaml(config_path)
@@ -181,6 +178,35 @@ def save_evaluation(result: dict) -> None:
     """Write an `evaluate` result to its run's eval.json. An OSError (a read-only run directory, a full disk)
     propagates for the caller to report, with the result still in hand."""
     runs.atomic_write_json(Path(result["run_dir"]) / EVAL_NAME, result)
+
+
+def _not_a_run_to_evaluate(path: Path) -> str:
+    """Why `eval` cannot take `path`, and the command that evaluates what it is: a checkpoint is evaluated
+    through the run it belongs to (`--checkpoint`), whose config.yaml rebuilds the env and the agent."""
+    from neurenix.checkpoint import META_FILE
+
+    if path.is_dir():
+        inside = next((run for run in path.parents[:2] if (run / runs.CONFIG_NAME).is_file()), None)
+        if inside is not None and path.parent.name == "checkpoints":
+            choice = path.name if path.name in ("best", "last") else str(path)
+            return (
+                f"{path} is a checkpoint inside run {inside}, not a run directory; evaluate it with "
+                f"`neurenix eval {inside} --checkpoint {choice}`."
+            )
+        if inside is not None:
+            return (
+                f"{path} is inside run {inside}, not a run directory; evaluate the run: "
+                f"`neurenix eval {inside}`."
+            )
+        if (path / META_FILE).is_file():
+            return (
+                f"{path} is a checkpoint, not a run directory; evaluate it with the run it was trained in: "
+                f"`neurenix eval RUN_DIR --checkpoint {path}`."
+            )
+    return (
+        f"{path} is not a run directory (no {runs.CONFIG_NAME}); pass a directory that "
+        "`neurenix train` created (`neurenix list runs` shows them)."
+    )
 
 
 def _checkpoint_dir(run_dir: Path, checkpoint: str | os.PathLike | None) -> Path:

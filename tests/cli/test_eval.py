@@ -69,6 +69,17 @@ def test_eval_of_a_directory_that_is_not_a_run_exits_2(cli, tmp_path):
     assert "not a run directory" in result.stderr and result.stdout == ""
 
 
+@pytest.mark.parametrize("name", ["best", "last"])
+def test_eval_of_a_checkpoint_inside_a_run_gives_the_command_that_works(cli, trained_run, name):
+    result = cli("eval", trained_run / "checkpoints" / name, "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    command = ["eval", str(trained_run), "--checkpoint", name]
+    assert f"inside run {trained_run}" in result.stderr and f"`neurenix {' '.join(command)}`" in result.stderr
+    suggested = cli(*command, "--episodes", "1", "--json", "--no-save")
+    assert suggested.exit_code == 0, suggested.output
+    assert json.loads(suggested.stdout)["checkpoint"].endswith(f"checkpoints/{name}")
+
+
 def contents(run: Path) -> dict[str, bytes | None]:
     """Every file's bytes and every directory (None) under `run`, by relative path."""
     return {p.relative_to(run).as_posix(): p.read_bytes() if p.is_file() else None for p in run.rglob("*")}
