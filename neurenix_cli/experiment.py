@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from neurenix_cli import config as config_mod
-from neurenix_cli import runs
+from neurenix_cli import run_dir_checks, runs
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
@@ -53,12 +53,7 @@ def train(
         path = Path(run_dir)
         runs.make_dirs(path)
     with runs.RunLock(path):
-        leftovers = [p.name for p in path.iterdir() if p.name != runs.LOCK_NAME]
-        if leftovers:
-            raise runs.RunDirError(
-                f"{path} already holds a run ({', '.join(sorted(leftovers)[:3])}...); continue "
-                f"it with `neurenix train --resume {path}`, or choose another --run-dir."
-            )
+        run_dir_checks.refuse_occupied(path)
         resolved = {**config.config, "versions": config_mod.versions()}
         runs.atomic_write_text(path / runs.CONFIG_NAME, config_mod.dump_yaml(resolved))
         return Session(config.config, path, reporter, log_interval_s).run(agent=config.agent, previous=None)
@@ -78,7 +73,8 @@ def resume(
             f"{path} is not a run directory (no {runs.CONFIG_NAME}); give the directory a "
             "`neurenix train` created."
         )
-    with runs.RunLock(path):
+    # A resumed run writes into its own directory, and --resume takes no --runs-root: a copy is what works.
+    with runs.RunLock(path, f"Resume a writable copy: `cp -r {path} COPY && neurenix train --resume COPY`"):
         raw = config_mod.read_yaml(config_path)
         raw.pop("versions", None)
         prepared = config_mod.prepare(raw, source=str(config_path))

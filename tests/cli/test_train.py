@@ -204,12 +204,61 @@ def test_episode_budget(cli, tiny_config, tmp_path):
     assert len(read_rows(tmp_path / "run" / "metrics.csv")) == 4
 
 
-def test_run_dir_that_holds_a_run_is_refused(cli, tiny_config, tmp_path):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "summary.json").write_text("{}")
-    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--quiet")
-    assert result.exit_code == 2
-    assert "already holds a run" in result.stderr and "--resume" in result.stderr
+def check_and_train(cli, *args):
+    """`train ARGS --check` and `train ARGS`: what the check answers and what training then does."""
+    return cli("train", *args, "--check"), cli("train", *args, "--quiet")
+
+
+def test_run_dir_that_holds_a_run_is_refused_by_check_as_by_training(cli, tiny_config, trained_run):
+    check, real = check_and_train(cli, tiny_config, "--run-dir", trained_run)
+    assert check.exit_code == real.exit_code == 2 and check.stdout == ""
+    assert check.stderr == real.stderr
+    assert "already holds a run (status completed)" in real.stderr
+    assert f"`neurenix eval {trained_run}`" in real.stderr and "--resume" not in real.stderr, (
+        "a completed run cannot be resumed: the fix offered must work"
+    )
+
+
+def test_run_dir_of_an_interrupted_run_points_at_resume(cli, tiny_config, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "summary.json").write_text(
+        json.dumps({**load_json(run / "summary.json"), "status": "interrupted"})
+    )
+    check, real = check_and_train(cli, tiny_config, "--run-dir", run)
+    assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
+    assert f"continue it with `neurenix train --resume {run}`" in real.stderr
+    assert cli("train", "--resume", run, "--quiet").exit_code == 0
+
+
+def test_a_folder_that_is_not_a_run_is_not_called_one(cli, tiny_config, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("train a dqn")
+    check, real = check_and_train(cli, tiny_config, "--run-dir", folder)
+    assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
+    assert "is not a run (no config.yaml" in real.stderr and "todo.txt" in real.stderr
+    assert "--resume" not in real.stderr and "already holds a run" not in real.stderr
+    fixed = cli("train", tiny_config, "--runs-root", folder, "--quiet")  # the fix the message offers
+    assert fixed.exit_code == 0, fixed.output
+    assert (folder / "todo.txt").read_text() == "train a dqn"
+
+
+def test_runs_root_that_is_a_file_is_refused_by_check_as_by_training(cli, tiny_config, tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a directory")
+    check, real = check_and_train(cli, tiny_config, "--runs-root", blocker)
+    assert check.exit_code == real.exit_code == 2 and check.stdout == ""
+    assert check.stderr == real.stderr and f"{blocker} is a file, not a directory" in real.stderr
+    assert blocker.read_text() == "not a directory"
+
+
+def test_check_accepts_a_new_or_empty_run_dir_and_writes_nothing(cli, tiny_config, tmp_path):
+    (tmp_path / "empty").mkdir()
+    for place in ("empty", "new/run"):
+        result = cli("train", tiny_config, "--run-dir", tmp_path / place, "--check")
+        assert result.exit_code == 0, result.output
+    assert not (tmp_path / "new").exists() and not any((tmp_path / "empty").iterdir())
 
 
 def test_unwritable_runs_root_is_a_clear_usage_error(cli, tiny_config, tmp_path):

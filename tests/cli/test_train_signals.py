@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -156,3 +157,27 @@ def test_resume_refuses_a_completed_run_and_extra_options(cli, trained_run, tiny
     assert result.exit_code == 2 and "already completed" in result.stderr
     assert cli("train", tiny_config, "--resume", trained_run).exit_code == 2
     assert cli("train", "--resume", trained_run, "--set", "seed=1").exit_code == 2
+
+
+def test_resume_of_a_run_that_cannot_be_written_offers_a_fix_that_works(cli, interrupted_copy, monkeypatch):
+    real_open = os.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+    def read_only(path, flags, *args, **kwargs):  # a read-only mount, which blocks root too (chmod does not)
+        if flags & writing and Path(os.fsdecode(path)).resolve().is_relative_to(interrupted_copy.resolve()):
+            raise OSError(errno.EROFS, "Read-only file system", os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    before = {p: p.read_bytes() for p in interrupted_copy.rglob("*") if p.is_file()}
+    result = cli("train", "--resume", interrupted_copy)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert f"cannot write in {interrupted_copy}: Read-only file system" in result.stderr
+    assert f"`cp -r {interrupted_copy} COPY && neurenix train --resume COPY`" in result.stderr
+    assert "--runs-root" not in result.stderr, "--resume refuses --runs-root: it is no fix"
+    assert {p: p.read_bytes() for p in interrupted_copy.rglob("*") if p.is_file()} == before
+    copy = interrupted_copy.with_name("copy")
+    shutil.copytree(interrupted_copy, copy)
+    resumed = cli("train", "--resume", copy, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["status"] == "completed"
