@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from neurenix_cli import runs
+from neurenix_cli.numbers import thousands
 
 X_COLUMNS = {"steps": "step", "time": "wall_s"}
 X_LABELS = {"steps": "environment steps", "time": "wall-clock seconds"}
@@ -210,7 +211,7 @@ def terminal_chart(
         cells = np.clip(levels - row * 8, 0, 8).astype(int)
         label = labels[0] if row == height - 1 else labels[1] if row == 0 else ""
         lines.append(f"{label.rjust(pad)} |{''.join(chars[c] for c in cells)}")
-    left, right = f"{xs[0]:.0f}", f"{xs[-1]:.0f}"
+    left, right = thousands(round(xs[0])), thousands(round(xs[-1]))
     axis = left + right.rjust(columns - len(left)) if columns > len(left) + len(right) else f"{left}..{right}"
     lines.append(" " * (pad + 2) + axis)
     return "\n".join(lines) + "\n"

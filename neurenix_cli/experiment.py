@@ -22,6 +22,7 @@ from typing import Any
 
 from neurenix_cli import config as config_mod
 from neurenix_cli import run_dir_checks, runs
+from neurenix_cli.numbers import thousands
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
@@ -82,7 +83,7 @@ def resume(
         previous = runs.read_summary(path) or {}
         if previous.get("status") == "completed":
             raise runs.RunDirError(
-                f"{path} already completed ({previous.get('total_steps')} steps); nothing to "
+                f"{path} already completed ({thousands(previous.get('total_steps'))} steps); nothing to "
                 "resume. Start a new run with a larger train.total_steps."
             )
         # A killed writer's temporaries are garbage now that we hold the lock, and would pile up run after run.

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from neurenix_cli.numbers import thousands
+
 
 @dataclass
 class Progress:
@@ -89,17 +91,22 @@ def main_losses(losses: dict[str, float], limit: int = 4) -> dict[str, float]:
 
 
 def format_line(p: Progress) -> str:
-    """One plain progress line: `step 12000/50000 (24%) | episodes 130 | return(100) 41.20 | ...`."""
+    """One plain progress line: `step 12,000/50,000 (24%) | episodes 130 | return(100) 41.20 | ...`."""
     parts = []
     if p.step_budget:
-        parts.append(f"step {p.total_steps}/{p.step_budget} ({100 * p.total_steps / p.step_budget:.0f}%)")
+        parts.append(
+            f"step {thousands(p.total_steps)}/{thousands(p.step_budget)} "
+            f"({100 * p.total_steps / p.step_budget:.0f}%)"
+        )
     else:
-        parts.append(f"step {p.total_steps}")
-    parts.append(f"episodes {p.episodes}" + (f"/{p.episode_budget}" if p.episode_budget else ""))
+        parts.append(f"step {thousands(p.total_steps)}")
+    parts.append(
+        f"episodes {thousands(p.episodes)}" + (f"/{thousands(p.episode_budget)}" if p.episode_budget else "")
+    )
     parts.append(f"return(100) {_num(p.mean_return)}")
     if p.latest_eval is not None:
         parts.append(f"eval {_num(p.latest_eval)} (best {_num(p.best_eval)})")
-    parts.append(f"{p.steps_per_s:.0f} steps/s")
+    parts.append(f"{p.steps_per_s:,.0f} steps/s")
     parts.append(f"ETA {format_duration(p.eta_s)}")
     losses = main_losses(p.losses)
     if losses:
@@ -204,9 +211,10 @@ class RichReporter(Reporter):
         head = Table.grid(padding=(0, 1))
         head.add_column()
         head.add_column(justify="right")
-        budget = f"{p.total_steps:,}/{p.step_budget:,} steps" if p.step_budget else f"{p.total_steps:,} steps"
+        steps = thousands(p.total_steps)
+        budget = f"{steps}/{thousands(p.step_budget)} steps" if p.step_budget else f"{steps} steps"
         if p.episode_budget:
-            budget += f"  {p.episodes:,}/{p.episode_budget:,} episodes"
+            budget += f"  {thousands(p.episodes)}/{thousands(p.episode_budget)} episodes"
         head.add_row(
             ProgressBar(total=1.0, completed=fraction or 0.0, width=40),
             f"{budget}  {100 * (fraction or 0):.0f}%  ETA {format_duration(p.eta_s)}",
@@ -214,10 +222,11 @@ class RichReporter(Reporter):
         stats = Table.grid(padding=(0, 3))
         cells = [
             f"[bold]{p.steps_per_s:,.0f}[/] steps/s",
-            f"episodes [bold]{p.episodes:,}[/]",
+            f"episodes [bold]{thousands(p.episodes)}[/]",
             f"return(100) [bold]{_num(p.mean_return)}[/]",
             (
-                f"eval [bold]{_num(p.latest_eval)}[/] @ {p.latest_eval_step:,} (best {_num(p.best_eval)})"
+                f"eval [bold]{_num(p.latest_eval)}[/] @ step {thousands(p.latest_eval_step)} "
+                f"(best {_num(p.best_eval)})"
                 if p.latest_eval is not None
                 else "eval -"
             ),
@@ -278,12 +287,16 @@ def make_reporter(quiet: bool = False, interval_s: float = 10.0, stream: IO[str]
 def summary_rows(summary: dict) -> list[tuple[str, str]]:
     """The figures of a finished run, in the order the final table shows them."""
     best = summary.get("best_eval")
-    best_text = _num(best) + (f" @ step {summary['best_eval_step']}" if summary.get("best_eval_step") else "")
+    best_step = summary.get("best_eval_step")
+    best_text = _num(best) + (f" @ step {thousands(best_step)}" if best_step else "")
     rows = [
         ("status", str(summary.get("status"))),
         ("run", str(summary.get("run_dir"))),
         ("algorithm", f"{summary.get('algorithm')} on {summary.get('env_id')} (seed {summary.get('seed')})"),
-        ("steps", f"{summary.get('total_steps', 0):,} in {summary.get('episodes', 0):,} episodes"),
+        (
+            "steps",
+            f"{thousands(summary.get('total_steps', 0))} in {thousands(summary.get('episodes', 0))} episodes",
+        ),
         (
             "time",
             f"{format_duration(summary.get('wall_s'))} ({summary.get('steps_per_s') or 0:,.0f} steps/s)",

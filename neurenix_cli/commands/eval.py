@@ -86,6 +86,7 @@ def _save(result: dict) -> None:
 
 
 def _print(result: dict, as_json: bool, video: Path | None) -> None:
+    from neurenix_cli.numbers import thousands
     from neurenix_cli.reporting import print_table
 
     if as_json:
@@ -99,7 +100,7 @@ def _print(result: dict, as_json: bool, video: Path | None) -> None:
                 f"{result['mean_reward']:.2f} +/- {result['std_reward']:.2f} over {result['episodes']} episodes",
             ),
             ("min / max", f"{result['min_reward']:.2f} / {result['max_reward']:.2f}"),
-            ("checkpoint", f"{result['checkpoint']} (step {result['checkpoint_steps']})"),
+            ("checkpoint", f"{result['checkpoint']} (step {thousands(result['checkpoint_steps'])})"),
             ("actions", "greedy" if result["deterministic"] else "stochastic"),
             ("env seed", str(result["seed"])),
             *([("videos", f"{len(result['videos'])} in {video}")] if video is not None else []),

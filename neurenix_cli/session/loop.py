@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from neurenix.rl.callbacks import Callback
+from neurenix_cli.numbers import thousands
 from neurenix_cli.reporting import FanOut, PlainReporter, Reporter
 from neurenix_cli.session.checkpoints import Checkpoints, PeriodicCheckpoints
 from neurenix_cli.session.evaluation import Evaluation
@@ -106,7 +107,7 @@ class Session(Callback):
         self.reporter.start(
             state.progress(),
             f"{verb} {cfg['algorithm']} on {cfg['env']['id']} "
-            f"(seed {cfg['seed']}) from step {state.start_steps} -> {self.path}",
+            f"(seed {cfg['seed']}) from step {thousands(state.start_steps)} -> {self.path}",
         )
         budget_left = (remaining_steps is None or remaining_steps > 0) and (
             remaining_episodes is None or remaining_episodes > 0
@@ -129,7 +130,7 @@ class Session(Callback):
             )
             self.reporter.finish(
                 state.progress(),
-                f"interrupted by {summary['stop_reason']} at step {agent.total_steps}; checkpoints/last "
+                f"interrupted by {summary['stop_reason']} at step {thousands(agent.total_steps)}; checkpoints/last "
                 f"saved. Continue with `neurenix train --resume {self.path}`.",
             )
             raise RunInterrupted(self.signals.stop_signal, summary)
@@ -141,7 +142,7 @@ class Session(Callback):
         )
         self.reporter.finish(
             state.progress(),
-            f"completed {agent.total_steps} steps in {summary['wall_s']:.1f}s; best eval "
+            f"completed {thousands(agent.total_steps)} steps in {summary['wall_s']:.1f}s; best eval "
             f"{_fmt(summary['best_eval'])}, final eval {_fmt(final_eval)}",
         )
         return summary

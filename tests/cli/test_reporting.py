@@ -28,7 +28,7 @@ def progress(**kw) -> Progress:
 def test_plain_line_has_budget_rate_eta_returns_eval_and_losses():
     line = format_line(progress())
     for text in (
-        "step 250/1000 (25%)",
+        "step 250/1,000 (25%)",
         "episodes 12",
         "return(100) 21.50",
         "eval 30.00 (best 31.00)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -161,6 +162,28 @@ def test_plain_progress_lines_off_a_terminal(tiny_config, tmp_path):
     assert any("training dqn on CartPole-v1" in line for line in lines)
     assert any("steps/s" in line and "ETA" in line and "return(100)" in line for line in lines)
     assert "run summary" in proc.stdout and "completed" in proc.stdout
+
+
+# A count in a line for people: `step 1,000`, `1,000 steps`, `12 episodes` (not `total_steps: 1000` of a YAML).
+COUNT = re.compile(r"\b(?:step|steps|episodes) +([\d,]+)|([\d,]+) (?:steps|episodes)\b")
+
+
+def test_step_counts_read_one_way_in_every_human_line(cli, tmp_path):
+    budget = {**TINY["train"], "total_steps": "1e3", "eval_every": 500, "checkpoint_every": 500}
+    config = write_config(tmp_path, {**TINY, "train": budget})  # `1e3`: YAML 1.1 reads a string
+    run = tmp_path / "run"
+    listed = cli("list", "configs", "--configs-dir", tmp_path)
+    trained = cli("train", config, "--run-dir", run, "--log-interval", "0")
+    assert trained.exit_code == 0, trained.output
+    evaluated = cli("eval", run, "--episodes", "1", "--checkpoint", "last", "--no-save")
+    shown = cli("show", run)
+    log = (run / "train.log").read_text()
+    assert "1,000 steps" in listed.stdout and "1e3" not in listed.stdout
+    assert "step 1,000/1,000" in trained.stderr and "completed 1,000 steps" in log
+    assert "1,000 in" in shown.stdout and "(step 1,000)" in evaluated.stdout
+    text = "\n".join([listed.stdout, trained.stdout, trained.stderr, log, evaluated.stdout, shown.stdout])
+    counts = [a or b for a, b in COUNT.findall(text)]
+    assert counts and all(c == f"{int(c.replace(',', '')):,}" for c in counts), sorted(set(counts))
 
 
 def test_quiet_prints_only_the_final_summary(cli, tiny_config, tmp_path):
