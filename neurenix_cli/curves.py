@@ -230,5 +230,19 @@ def run_chart(run_dir: Path, stream: IO[str], width: int = 60, height: int = 6) 
     xs, ys = read_returns(run_dir)
     title = f"return per episode over env steps ({ys.size} episodes"
     title += f", smoothed over {min(ys.size, 10)})" if ys.size > 1 else ")"
+    if ys.size == 0:
+        return f"{title}\n{_no_episodes(run_dir)}\n"
     chart = terminal_chart(xs, smooth(ys, 10), width, height, ascii=not can_draw_blocks(stream))
     return f"{title}\n{chart}"
+
+
+def _no_episodes(run_dir: Path) -> str:
+    """Why a run has no curve: "yet" only for a run that can still get one; a failed run says how it ended."""
+    summary = runs.read_summary(run_dir) or {}
+    if summary.get("status") != "failed":
+        return "no finished episodes yet"
+    why = f": {summary['error']}" if summary.get("error") else " (it recorded no error)"
+    return (
+        f"no finished episodes: the run failed at step {thousands(summary.get('total_steps'))} before any "
+        f"episode ended{why}"
+    )
