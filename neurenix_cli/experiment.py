@@ -22,7 +22,7 @@ from typing import Any
 
 from neurenix_cli import config as config_mod
 from neurenix_cli import run_dir_checks, runs
-from neurenix_cli.numbers import thousands
+from neurenix_cli.numbers import rounded, thousands
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
@@ -148,20 +148,22 @@ def evaluate(
         ]
     finally:
         env.close()
-    result = {
-        "mean_reward": statistics.fmean(rewards),
-        "std_reward": statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
-        "min_reward": min(rewards),
-        "max_reward": max(rewards),
-        "episodes": len(rewards),
-        "rewards": rewards,
-        "checkpoint": str(ckpt),
-        "checkpoint_steps": agent.total_steps,
-        "deterministic": deterministic,
-        "seed": seed,
-        "run_dir": str(path),
-        "env_id": env_cfg.get("id"),
-    }
+    result = rounded(
+        {
+            "mean_reward": statistics.fmean(rewards),
+            "std_reward": statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
+            "min_reward": min(rewards),
+            "max_reward": max(rewards),
+            "episodes": len(rewards),
+            "rewards": rewards,
+            "checkpoint": str(ckpt),
+            "checkpoint_steps": agent.total_steps,
+            "deterministic": deterministic,
+            "seed": seed,
+            "run_dir": str(path),
+            "env_id": env_cfg.get("id"),
+        }
+    )
     if video_dir is not None:
         from neurenix_cli.video import videos_of
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from neurenix_cli.numbers import significant
+
 LOCK_NAME = ".lock"
 WRITE_ELSEWHERE = "Choose a writable place with --runs-root DIR or --run-dir DIR"  # for a new run's directory
 SUMMARY_NAME = "summary.json"
@@ -336,7 +338,7 @@ class CsvLog:
 
 def _fmt(value: Any) -> Any:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return significant(value)
     if hasattr(value, "item"):  # numpy scalar
         return _fmt(value.item())
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,30 @@ def test_no_save_prints_the_result_and_writes_nothing(cli, trained_run, tmp_path
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["episodes"] == 1 and result.stderr == ""
     assert contents(run) == before
+
+
+# Returns as float arithmetic leaves them (a float32 sum of -1 rewards, 0.1 + 0.2, a third).
+NOISY = [-4.999999999999998, 0.30000000000000004, 1 / 3]
+
+
+def noisy_returns(self, env, episodes, **kwargs):
+    return [NOISY[i % len(NOISY)] for i in range(episodes)]
+
+
+def test_eval_floats_keep_six_significant_digits(cli, trained_run, tmp_path, monkeypatch):
+    from neurenix.rl.base import BaseAgent
+
+    monkeypatch.setattr(BaseAgent, "evaluate", noisy_returns)
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = cli("eval", run, "--episodes", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["rewards"] == [-5.0, 0.3, 0.333333]
+    assert data["mean_reward"] == -1.45556 and data["std_reward"] == float(f"{statistics.pstdev(NOISY):.6g}")
+    assert data["min_reward"] == -5.0 and load_json(run / "eval.json") == data
+    human = cli("eval", run, "--episodes", "3", "--no-save")
+    assert "-1.46 +/-" in human.stdout and "-5.00 / 0.33" in human.stdout
 
 
 def test_eval_of_a_missing_checkpoint_exits_2(cli, trained_run, tmp_path):

@@ -186,6 +186,20 @@ def test_step_counts_read_one_way_in_every_human_line(cli, tmp_path):
     assert counts and all(c == f"{int(c.replace(',', '')):,}" for c in counts), sorted(set(counts))
 
 
+def test_json_and_summary_floats_keep_six_significant_digits(cli, tiny_config, tmp_path, monkeypatch):
+    from neurenix.rl.base import BaseAgent
+
+    noisy = [-4.999999999999998, 0.30000000000000004]  # as float arithmetic leaves returns
+    monkeypatch.setattr(BaseAgent, "evaluate", lambda self, env, episodes, **kw: noisy[:episodes])
+    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["best_eval"] == data["final_eval"] == -2.35
+    floats = [v for v in data.values() if isinstance(v, float)]
+    assert all(v == float(f"{v:.6g}") for v in floats), data
+    assert {k: load_json(tmp_path / "run" / "summary.json")[k] for k in data} == data
+
+
 def test_quiet_prints_only_the_final_summary(cli, tiny_config, tmp_path):
     result = cli("train", tiny_config, "--runs-root", tmp_path / "runs", "--quiet")
     assert result.exit_code == 0
