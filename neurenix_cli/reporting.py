@@ -28,9 +28,11 @@ class Progress:
     episode_budget: int | None = None  # absolute episode count the run ends at, when budgeted in episodes
     total_steps: int = 0
     episodes: int = 0
-    start_steps: int = 0  # steps done before this session (a resumed run)
-    start_episodes: int = 0
-    session_s: float = 0.0  # wall seconds of this session
+    # The rate and the ETA are measured from the session's first step on: the seconds before it (making the env,
+    # reading a resumed run's files) and a sample of one step would make them say nothing.
+    rate_start_steps: int = 0  # the counts when the measurement began
+    rate_start_episodes: int = 0
+    rate_s: float | None = None  # seconds measured; None before the session's first step
     mean_return: float | None = None  # over the last 100 episodes
     latest_eval: float | None = None
     latest_eval_step: int | None = None
@@ -38,8 +40,10 @@ class Progress:
     losses: dict[str, float] = field(default_factory=dict)
 
     @property
-    def steps_per_s(self) -> float:
-        return (self.total_steps - self.start_steps) / self.session_s if self.session_s > 0 else 0.0
+    def steps_per_s(self) -> float | None:
+        """None until there is a rate: steps measured over some time."""
+        steps = self.total_steps - self.rate_start_steps
+        return steps / self.rate_s if self.rate_s and steps > 0 else None
 
     @property
     def fraction(self) -> float | None:
@@ -56,12 +60,12 @@ class Progress:
         done_share = self.fraction
         start_share = 0.0
         if self.step_budget:
-            start_share = self.start_steps / self.step_budget
+            start_share = self.rate_start_steps / self.step_budget
         elif self.episode_budget:
-            start_share = self.start_episodes / self.episode_budget
-        if done_share is None or self.session_s <= 0 or done_share <= start_share:
+            start_share = self.rate_start_episodes / self.episode_budget
+        if done_share is None or not self.rate_s or done_share <= start_share:
             return None
-        return self.session_s * (1.0 - done_share) / (done_share - start_share)
+        return self.rate_s * (1.0 - done_share) / (done_share - start_share)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -71,6 +75,10 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _rate(p: Progress) -> str:
+    return "-" if p.steps_per_s is None else f"{p.steps_per_s:,.0f}"
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -106,7 +114,7 @@ def format_line(p: Progress) -> str:
     parts.append(f"return(100) {_num(p.mean_return)}")
     if p.latest_eval is not None:
         parts.append(f"eval {_num(p.latest_eval)} (best {_num(p.best_eval)})")
-    parts.append(f"{p.steps_per_s:,.0f} steps/s")
+    parts.append(f"{_rate(p)} steps/s")
     parts.append(f"ETA {format_duration(p.eta_s)}")
     losses = main_losses(p.losses)
     if losses:
@@ -221,7 +229,7 @@ class RichReporter(Reporter):
         )
         stats = Table.grid(padding=(0, 3))
         cells = [
-            f"[bold]{p.steps_per_s:,.0f}[/] steps/s",
+            f"[bold]{_rate(p)}[/] steps/s",
             f"episodes [bold]{thousands(p.episodes)}[/]",
             f"return(100) [bold]{_num(p.mean_return)}[/]",
             (

@@ -177,6 +177,7 @@ class Session(Callback):
         return self.callbacks.on_update(info)
 
     def on_step(self, total_steps: int) -> bool:
+        self.state.start_rate_clock()
         self.state.between_updates = self.updated or not self.collects_rollouts
         self.updated = False
         if self.signals.stop_signal is not None and self.state.between_updates:

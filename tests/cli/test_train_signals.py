@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from clitools import NEURENIX, TINY, load_json, write_config
 
 from neurenix.rl import load_agent
@@ -157,6 +159,18 @@ def test_resume_refuses_a_completed_run_and_extra_options(cli, trained_run, tiny
     assert result.exit_code == 2 and "already completed" in result.stderr
     assert cli("train", tiny_config, "--resume", trained_run).exit_code == 2
     assert cli("train", "--resume", trained_run, "--set", "seed=1").exit_code == 2
+
+
+def test_after_a_resume_no_rate_is_shown_until_one_is_measured(cli, interrupted_copy):
+    config = yaml.safe_load((interrupted_copy / "config.yaml").read_text())
+    config["train"]["total_steps"] = 1200  # 600 more steps to resume into
+    (interrupted_copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = cli("train", "--resume", interrupted_copy, "--log-interval", "0")
+    assert result.exit_code == 0, result.output
+    lines = [line.split(" ", 2)[2] for line in result.stderr.splitlines() if " | " in line]  # no timestamp
+    first = lines[0]
+    assert first.startswith("step 601/1,200") and re.search(r"\| - steps/s \| ETA -( \||$)", first), first
+    assert re.search(r"\| [\d,]+ steps/s \| ETA \d", lines[-1]), lines[-1]
 
 
 def test_resume_of_a_run_that_cannot_be_written_offers_a_fix_that_works(cli, interrupted_copy, monkeypatch):
