@@ -134,8 +134,9 @@ class Reporter:
     def event(self, message: str) -> None:
         """Something worth a line of its own: an evaluation, a new best, an early stop."""
 
-    def finish(self, progress: Progress, message: str) -> None:
-        """The run ended (completed, failed or interrupted): `message` says how."""
+    def finish(self, progress: Progress, message: str | None) -> None:
+        """The run ended (completed, failed or interrupted): `message` says how, or is None when the exception
+        that ends the run says it (the CLI prints that once, on stderr)."""
 
 
 class PlainReporter(Reporter):
@@ -168,9 +169,10 @@ class PlainReporter(Reporter):
     def event(self, message: str) -> None:
         self._write(message)
 
-    def finish(self, progress: Progress, message: str) -> None:
+    def finish(self, progress: Progress, message: str | None) -> None:
         self._write(format_line(progress))
-        self._write(message)
+        if message is not None:
+            self._write(message)
 
 
 class FanOut(Reporter):
@@ -191,7 +193,7 @@ class FanOut(Reporter):
         for r in self.reporters:
             r.event(message)
 
-    def finish(self, progress: Progress, message: str) -> None:
+    def finish(self, progress: Progress, message: str | None) -> None:
         for r in self.reporters:
             r.finish(progress, message)
 
@@ -262,13 +264,14 @@ class RichReporter(Reporter):
     def event(self, message: str) -> None:
         self.console.print(message, highlight=False)
 
-    def finish(self, progress: Progress, message: str) -> None:
+    def finish(self, progress: Progress, message: str | None) -> None:
         self._progress = progress
         if self._live is not None:
             self._live.refresh()
             self._live.stop()
             self._live = None
-        self.console.print(message, highlight=False)
+        if message is not None:
+            self.console.print(message, highlight=False)
 
 
 def is_terminal(stream: IO[str]) -> bool:

@@ -57,7 +57,8 @@ class Session(Callback):
         )
         log_file = open(self.path / "train.log", "a", encoding="utf-8")
         self.callbacks = RunCallbacks([MetricsFiles(state)])
-        self.reporter = FanOut(PlainReporter(log_file, self.log_interval_s), self.user_reporter)
+        self.log_reporter = PlainReporter(log_file, self.log_interval_s)
+        self.reporter = FanOut(self.log_reporter, self.user_reporter)
         self.signals = Signals(self.reporter)
         self.summary = SummaryFile(state)
         with self.signals.handled():
@@ -81,14 +82,14 @@ class Session(Callback):
                     summary = self.summary.write(
                         "interrupted", stop_reason=signal.Signals(signum).name, best_effort=True
                     )
-                    self._safe_finish(
+                    self._finish_raising(
                         f"interrupted by {summary['stop_reason']} at once; the last checkpoint is "
                         f"kept. Continue with `neurenix train --resume {self.path}`."
                     )
                     raise RunInterrupted(signum, summary) from None
                 error = f"{type(exc).__name__}: {exc}"
                 self.summary.write("failed", error=error, best_effort=True)
-                self._safe_finish(f"failed: {error}")
+                self._finish_raising(f"failed: {error}")
                 raise
             finally:
                 self.signals.closing()
@@ -128,10 +129,9 @@ class Session(Callback):
             summary = self.summary.write(
                 "interrupted", stop_reason=signal.Signals(self.signals.stop_signal).name
             )
-            self.reporter.finish(
-                state.progress(),
+            self._finish_raising(
                 f"interrupted by {summary['stop_reason']} at step {thousands(agent.total_steps)}; checkpoints/last "
-                f"saved. Continue with `neurenix train --resume {self.path}`.",
+                f"saved. Continue with `neurenix train --resume {self.path}`."
             )
             raise RunInterrupted(self.signals.stop_signal, summary)
         # `last` first: a Ctrl-C during the final evaluation must not lose the finished training.
@@ -164,9 +164,14 @@ class Session(Callback):
             ProgressUpdates(state, self.reporter),
         ]
 
-    def _safe_finish(self, message: str) -> None:
+    def _finish_raising(self, message: str) -> None:
+        """The run ends with an exception, which tells the user how it ended (the CLI prints that once, on
+        stderr): the screen gets the last progress line, train.log the message too. Reporting must not hide
+        the exception."""
         with contextlib.suppress(Exception):
-            self.reporter.finish(self.state.progress(), message)
+            progress = self.state.progress()
+            self.log_reporter.finish(progress, message)
+            self.user_reporter.finish(progress, None)
 
     # ------------------------------------------------------------------------------------- the loop's hooks
     def on_episode_end(self, info: dict) -> bool:

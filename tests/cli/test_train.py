@@ -319,6 +319,16 @@ def test_a_diverging_run_is_marked_failed_and_exits_1(cli, tiny_config, tmp_path
     assert not (tmp_path / "run" / ".lock").exists()
 
 
+def test_a_failure_says_so_once_on_stderr(cli, tiny_config, tmp_path, monkeypatch):
+    from neurenix.rl.algorithms.dqn import DQN
+
+    monkeypatch.setattr(DQN, "update", lambda self: {"loss": float("nan")})
+    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--log-interval", "0")
+    assert result.exit_code == 1
+    assert result.stderr.count("Training diverged") == 1, result.stderr
+    assert "failed: TrainingDivergedError" in (tmp_path / "run" / "train.log").read_text()
+
+
 def test_debug_shows_the_traceback(cli, tiny_config, tmp_path, monkeypatch):
     from neurenix.rl.algorithms.dqn import DQN
 

@@ -26,10 +26,10 @@ LONG = {
 }
 
 
-def start(config: Path, run_dir: Path) -> subprocess.Popen:
+def start(config: Path, run_dir: Path, options: tuple[str, ...] = ("--json",)) -> subprocess.Popen:
     with open(run_dir.parent / "stdout.txt", "w") as out, open(run_dir.parent / "stderr.txt", "w") as err:
         return subprocess.Popen(
-            [*NEURENIX, "train", str(config), "--run-dir", str(run_dir), "--json"],
+            [*NEURENIX, "train", str(config), "--run-dir", str(run_dir), *options],
             stdout=out,
             stderr=err,
             env={**os.environ, "TERM": "dumb"},
@@ -75,6 +75,19 @@ def test_a_signal_saves_last_marks_interrupted_and_exits_128_plus_signum(tmp_pat
     agent = load_agent(run / "checkpoints" / "last")
     assert agent.total_steps == summary["total_steps"] < 30000
     assert not (run / ".lock").exists()
+
+
+def test_an_interruption_says_so_once_on_stderr(tmp_path):
+    config = write_config(tmp_path, LONG)
+    run = tmp_path / "run"
+    proc = start(config, run, options=())  # the progress lines and the summary table a person sees
+    wait_for(lambda: len(metric_rows(run)) >= 3, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    stdout, stderr = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
+    assert stderr.count("interrupted by SIGINT") == 1 and f"--resume {run}" in stderr, stderr
+    assert "interrupted by" not in stdout and "interrupted" in stdout  # the summary, not the message
+    assert "interrupted by SIGINT" in (run / "train.log").read_text(), "the run's log keeps its record"
 
 
 def test_interrupted_run_resumes_to_its_budget_without_duplicate_rows(tmp_path, cli):
