@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from neurenix_cli import runs
+from neurenix_cli.numbers import thousands
 
 X_COLUMNS = {"steps": "step", "time": "wall_s"}
 X_LABELS = {"steps": "environment steps", "time": "wall-clock seconds"}
@@ -210,7 +211,7 @@ def terminal_chart(
         cells = np.clip(levels - row * 8, 0, 8).astype(int)
         label = labels[0] if row == height - 1 else labels[1] if row == 0 else ""
         lines.append(f"{label.rjust(pad)} |{''.join(chars[c] for c in cells)}")
-    left, right = f"{xs[0]:.0f}", f"{xs[-1]:.0f}"
+    left, right = thousands(round(xs[0])), thousands(round(xs[-1]))
     axis = left + right.rjust(columns - len(left)) if columns > len(left) + len(right) else f"{left}..{right}"
     lines.append(" " * (pad + 2) + axis)
     return "\n".join(lines) + "\n"
@@ -229,5 +230,19 @@ def run_chart(run_dir: Path, stream: IO[str], width: int = 60, height: int = 6) 
     xs, ys = read_returns(run_dir)
     title = f"return per episode over env steps ({ys.size} episodes"
     title += f", smoothed over {min(ys.size, 10)})" if ys.size > 1 else ")"
+    if ys.size == 0:
+        return f"{title}\n{_no_episodes(run_dir)}\n"
     chart = terminal_chart(xs, smooth(ys, 10), width, height, ascii=not can_draw_blocks(stream))
     return f"{title}\n{chart}"
+
+
+def _no_episodes(run_dir: Path) -> str:
+    """Why a run has no curve: "yet" only for a run that can still get one; a failed run says how it ended."""
+    summary = runs.read_summary(run_dir) or {}
+    if summary.get("status") != "failed":
+        return "no finished episodes yet"
+    why = f": {summary['error']}" if summary.get("error") else " (it recorded no error)"
+    return (
+        f"no finished episodes: the run failed at step {thousands(summary.get('total_steps'))} before any "
+        f"episode ended{why}"
+    )

@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from neurenix_cli import config as config_mod
-from neurenix_cli import runs
+from neurenix_cli import run_dir_checks, runs
+from neurenix_cli.numbers import rounded, thousands
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
-__all__ = ["RunInterrupted", "check_checkpoint_fits", "evaluate", "resume", "train"]
+__all__ = ["RunInterrupted", "check_checkpoint_fits", "evaluate", "resume", "save_evaluation", "train"]
 
 # `neurenix eval` without --seed: reproducible, and apart from the training envs' seeds and the in-training
 # evaluation's (session/evaluation.py's EVAL_SEED_OFFSET)
 EVAL_CLI_SEED_OFFSET = 20_000
+EVAL_NAME = "eval.json"  # the latest `neurenix eval` result, in the run directory
 
 
 # ----------------------------------------------------------------------------------------------------- train
@@ -52,12 +54,7 @@ def train(
         path = Path(run_dir)
         runs.make_dirs(path)
     with runs.RunLock(path):
-        leftovers = [p.name for p in path.iterdir() if p.name != runs.LOCK_NAME]
-        if leftovers:
-            raise runs.RunDirError(
-                f"{path} already holds a run ({', '.join(sorted(leftovers)[:3])}...); continue "
-                f"it with `neurenix train --resume {path}`, or choose another --run-dir."
-            )
+        run_dir_checks.refuse_occupied(path)
         resolved = {**config.config, "versions": config_mod.versions()}
         runs.atomic_write_text(path / runs.CONFIG_NAME, config_mod.dump_yaml(resolved))
         return Session(config.config, path, reporter, log_interval_s).run(agent=config.agent, previous=None)
@@ -77,7 +74,8 @@ def resume(
             f"{path} is not a run directory (no {runs.CONFIG_NAME}); give the directory a "
             "`neurenix train` created."
         )
-    with runs.RunLock(path):
+    # A resumed run writes into its own directory, and --resume takes no --runs-root: a copy is what works.
+    with runs.RunLock(path, f"Resume a writable copy: `cp -r {path} COPY && neurenix train --resume COPY`"):
         raw = config_mod.read_yaml(config_path)
         raw.pop("versions", None)
         prepared = config_mod.prepare(raw, source=str(config_path))
@@ -85,7 +83,7 @@ def resume(
         previous = runs.read_summary(path) or {}
         if previous.get("status") == "completed":
             raise runs.RunDirError(
-                f"{path} already completed ({previous.get('total_steps')} steps); nothing to "
+                f"{path} already completed ({thousands(previous.get('total_steps'))} steps); nothing to "
                 "resume. Start a new run with a larger train.total_steps."
             )
         # A killed writer's temporaries are garbage now that we hold the lock, and would pile up run after run.
@@ -109,20 +107,19 @@ def evaluate(
     seed: int | None = None,
     deterministic: bool = True,
     video_dir: str | os.PathLike | None = None,
+    save: bool = True,
 ) -> dict:
     """Evaluate a run's checkpoint (`best`, `last`, a path; default best, else last) for `episodes` episodes on
-    a fresh env seeded `seed` (default: the run's seed + 20000). Writes `run_dir/eval.json`; returns the same.
-    `video_dir`: also record each episode there as an mp4 (gymnasium's RecordVideo; the [video] extra)."""
+    a fresh env seeded `seed` (default: the run's seed + 20000). Returns the result and, with `save`, writes it
+    to `run_dir/eval.json` (`save_evaluation`). `video_dir`: also record each episode there as an mp4
+    (gymnasium's RecordVideo; the [video] extra)."""
     from neurenix.rl import load_agent
     from neurenix.rl.environment import make_env
 
     path = Path(run_dir)
     config_path = path / runs.CONFIG_NAME
     if not config_path.is_file():
-        raise runs.RunDirError(
-            f"{path} is not a run directory (no {runs.CONFIG_NAME}); pass a directory that "
-            "`neurenix train` created (`neurenix list runs` shows them)."
-        )
+        raise runs.RunDirError(_not_a_run_to_evaluate(path))
     if episodes < 1:
         raise runs.RunDirError(f"--episodes must be at least 1, got {episodes}.")
     cfg = config_mod.read_yaml(config_path)
@@ -151,26 +148,64 @@ def evaluate(
         ]
     finally:
         env.close()
-    result = {
-        "mean_reward": statistics.fmean(rewards),
-        "std_reward": statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
-        "min_reward": min(rewards),
-        "max_reward": max(rewards),
-        "episodes": len(rewards),
-        "rewards": rewards,
-        "checkpoint": str(ckpt),
-        "checkpoint_steps": agent.total_steps,
-        "deterministic": deterministic,
-        "seed": seed,
-        "run_dir": str(path),
-        "env_id": env_cfg.get("id"),
-    }
+    result = rounded(
+        {
+            "mean_reward": statistics.fmean(rewards),
+            "std_reward": statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
+            "min_reward": min(rewards),
+            "max_reward": max(rewards),
+            "episodes": len(rewards),
+            "rewards": rewards,
+            "checkpoint": str(ckpt),
+            "checkpoint_steps": agent.total_steps,
+            "deterministic": deterministic,
+            "seed": seed,
+            "run_dir": str(path),
+            "env_id": env_cfg.get("id"),
+        }
+    )
     if video_dir is not None:
         from neurenix_cli.video import videos_of
 
         result["videos"] = videos_of(video_dir, episodes)
-    runs.atomic_write_json(path / "eval.json", result)
+    if save:
+        save_evaluation(result)
     return result
+
+
+def save_evaluation(result: dict) -> None:
+    """Write an `evaluate` result to its run's eval.json. An OSError (a read-only run directory, a full disk)
+    propagates for the caller to report, with the result still in hand."""
+    runs.atomic_write_json(Path(result["run_dir"]) / EVAL_NAME, result)
+
+
+def _not_a_run_to_evaluate(path: Path) -> str:
+    """Why `eval` cannot take `path`, and the command that evaluates what it is: a checkpoint is evaluated
+    through the run it belongs to (`--checkpoint`), whose config.yaml rebuilds the env and the agent."""
+    from neurenix.checkpoint import META_FILE
+
+    if path.is_dir():
+        inside = next((run for run in path.parents[:2] if (run / runs.CONFIG_NAME).is_file()), None)
+        if inside is not None and path.parent.name == "checkpoints":
+            choice = path.name if path.name in ("best", "last") else str(path)
+            return (
+                f"{path} is a checkpoint inside run {inside}, not a run directory; evaluate it with "
+                f"`neurenix eval {inside} --checkpoint {choice}`."
+            )
+        if inside is not None:
+            return (
+                f"{path} is inside run {inside}, not a run directory; evaluate the run: "
+                f"`neurenix eval {inside}`."
+            )
+        if (path / META_FILE).is_file():
+            return (
+                f"{path} is a checkpoint, not a run directory; evaluate it with the run it was trained in: "
+                f"`neurenix eval RUN_DIR --checkpoint {path}`."
+            )
+    return (
+        f"{path} is not a run directory (no {runs.CONFIG_NAME}); pass a directory that "
+        "`neurenix train` created (`neurenix list runs` shows them)."
+    )
 
 
 def _checkpoint_dir(run_dir: Path, checkpoint: str | os.PathLike | None) -> Path:

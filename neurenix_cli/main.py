@@ -25,6 +25,7 @@ from neurenix_cli.commands import schema as schema_command
 from neurenix_cli.commands import show as show_command
 from neurenix_cli.commands import sweep as sweep_command
 from neurenix_cli.commands import train as train_command
+from neurenix_cli.numbers import thousands
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_CODES_HELP = (
@@ -109,7 +110,7 @@ def classify(exc: BaseException) -> tuple[int, str]:
         name = signal.Signals(signum).name
         if summary:
             return 128 + signum, (
-                f"interrupted by {name} at step {summary.get('total_steps')}; the run is marked "
+                f"interrupted by {name} at step {thousands(summary.get('total_steps'))}; the run is marked "
                 f"interrupted. Continue it with `neurenix train --resume {summary.get('run_dir')}`."
             )
         return 128 + signum, f"interrupted by {name}."

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from neurenix_cli.numbers import thousands
+
 
 @dataclass
 class Progress:
@@ -26,9 +28,11 @@ class Progress:
     episode_budget: int | None = None  # absolute episode count the run ends at, when budgeted in episodes
     total_steps: int = 0
     episodes: int = 0
-    start_steps: int = 0  # steps done before this session (a resumed run)
-    start_episodes: int = 0
-    session_s: float = 0.0  # wall seconds of this session
+    # The rate and the ETA are measured from the session's first step on: the seconds before it (making the env,
+    # reading a resumed run's files) and a sample of one step would make them say nothing.
+    rate_start_steps: int = 0  # the counts when the measurement began
+    rate_start_episodes: int = 0
+    rate_s: float | None = None  # seconds measured; None before the session's first step
     mean_return: float | None = None  # over the last 100 episodes
     latest_eval: float | None = None
     latest_eval_step: int | None = None
@@ -36,8 +40,10 @@ class Progress:
     losses: dict[str, float] = field(default_factory=dict)
 
     @property
-    def steps_per_s(self) -> float:
-        return (self.total_steps - self.start_steps) / self.session_s if self.session_s > 0 else 0.0
+    def steps_per_s(self) -> float | None:
+        """None until there is a rate: steps measured over some time."""
+        steps = self.total_steps - self.rate_start_steps
+        return steps / self.rate_s if self.rate_s and steps > 0 else None
 
     @property
     def fraction(self) -> float | None:
@@ -54,12 +60,12 @@ class Progress:
         done_share = self.fraction
         start_share = 0.0
         if self.step_budget:
-            start_share = self.start_steps / self.step_budget
+            start_share = self.rate_start_steps / self.step_budget
         elif self.episode_budget:
-            start_share = self.start_episodes / self.episode_budget
-        if done_share is None or self.session_s <= 0 or done_share <= start_share:
+            start_share = self.rate_start_episodes / self.episode_budget
+        if done_share is None or not self.rate_s or done_share <= start_share:
             return None
-        return self.session_s * (1.0 - done_share) / (done_share - start_share)
+        return self.rate_s * (1.0 - done_share) / (done_share - start_share)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -69,6 +75,10 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _rate(p: Progress) -> str:
+    return "-" if p.steps_per_s is None else f"{p.steps_per_s:,.0f}"
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -89,17 +99,22 @@ def main_losses(losses: dict[str, float], limit: int = 4) -> dict[str, float]:
 
 
 def format_line(p: Progress) -> str:
-    """One plain progress line: `step 12000/50000 (24%) | episodes 130 | return(100) 41.20 | ...`."""
+    """One plain progress line: `step 12,000/50,000 (24%) | episodes 130 | return(100) 41.20 | ...`."""
     parts = []
     if p.step_budget:
-        parts.append(f"step {p.total_steps}/{p.step_budget} ({100 * p.total_steps / p.step_budget:.0f}%)")
+        parts.append(
+            f"step {thousands(p.total_steps)}/{thousands(p.step_budget)} "
+            f"({100 * p.total_steps / p.step_budget:.0f}%)"
+        )
     else:
-        parts.append(f"step {p.total_steps}")
-    parts.append(f"episodes {p.episodes}" + (f"/{p.episode_budget}" if p.episode_budget else ""))
+        parts.append(f"step {thousands(p.total_steps)}")
+    parts.append(
+        f"episodes {thousands(p.episodes)}" + (f"/{thousands(p.episode_budget)}" if p.episode_budget else "")
+    )
     parts.append(f"return(100) {_num(p.mean_return)}")
     if p.latest_eval is not None:
         parts.append(f"eval {_num(p.latest_eval)} (best {_num(p.best_eval)})")
-    parts.append(f"{p.steps_per_s:.0f} steps/s")
+    parts.append(f"{_rate(p)} steps/s")
     parts.append(f"ETA {format_duration(p.eta_s)}")
     losses = main_losses(p.losses)
     if losses:
@@ -119,8 +134,9 @@ class Reporter:
     def event(self, message: str) -> None:
         """Something worth a line of its own: an evaluation, a new best, an early stop."""
 
-    def finish(self, progress: Progress, message: str) -> None:
-        """The run ended (completed, failed or interrupted): `message` says how."""
+    def finish(self, progress: Progress, message: str | None) -> None:
+        """The run ended (completed, failed or interrupted): `message` says how, or is None when the exception
+        that ends the run says it (the CLI prints that once, on stderr)."""
 
 
 class PlainReporter(Reporter):
@@ -153,9 +169,10 @@ class PlainReporter(Reporter):
     def event(self, message: str) -> None:
         self._write(message)
 
-    def finish(self, progress: Progress, message: str) -> None:
+    def finish(self, progress: Progress, message: str | None) -> None:
         self._write(format_line(progress))
-        self._write(message)
+        if message is not None:
+            self._write(message)
 
 
 class FanOut(Reporter):
@@ -176,7 +193,7 @@ class FanOut(Reporter):
         for r in self.reporters:
             r.event(message)
 
-    def finish(self, progress: Progress, message: str) -> None:
+    def finish(self, progress: Progress, message: str | None) -> None:
         for r in self.reporters:
             r.finish(progress, message)
 
@@ -204,20 +221,22 @@ class RichReporter(Reporter):
         head = Table.grid(padding=(0, 1))
         head.add_column()
         head.add_column(justify="right")
-        budget = f"{p.total_steps:,}/{p.step_budget:,} steps" if p.step_budget else f"{p.total_steps:,} steps"
+        steps = thousands(p.total_steps)
+        budget = f"{steps}/{thousands(p.step_budget)} steps" if p.step_budget else f"{steps} steps"
         if p.episode_budget:
-            budget += f"  {p.episodes:,}/{p.episode_budget:,} episodes"
+            budget += f"  {thousands(p.episodes)}/{thousands(p.episode_budget)} episodes"
         head.add_row(
             ProgressBar(total=1.0, completed=fraction or 0.0, width=40),
             f"{budget}  {100 * (fraction or 0):.0f}%  ETA {format_duration(p.eta_s)}",
         )
         stats = Table.grid(padding=(0, 3))
         cells = [
-            f"[bold]{p.steps_per_s:,.0f}[/] steps/s",
-            f"episodes [bold]{p.episodes:,}[/]",
+            f"[bold]{_rate(p)}[/] steps/s",
+            f"episodes [bold]{thousands(p.episodes)}[/]",
             f"return(100) [bold]{_num(p.mean_return)}[/]",
             (
-                f"eval [bold]{_num(p.latest_eval)}[/] @ {p.latest_eval_step:,} (best {_num(p.best_eval)})"
+                f"eval [bold]{_num(p.latest_eval)}[/] @ step {thousands(p.latest_eval_step)} "
+                f"(best {_num(p.best_eval)})"
                 if p.latest_eval is not None
                 else "eval -"
             ),
@@ -245,13 +264,14 @@ class RichReporter(Reporter):
     def event(self, message: str) -> None:
         self.console.print(message, highlight=False)
 
-    def finish(self, progress: Progress, message: str) -> None:
+    def finish(self, progress: Progress, message: str | None) -> None:
         self._progress = progress
         if self._live is not None:
             self._live.refresh()
             self._live.stop()
             self._live = None
-        self.console.print(message, highlight=False)
+        if message is not None:
+            self.console.print(message, highlight=False)
 
 
 def is_terminal(stream: IO[str]) -> bool:
@@ -278,12 +298,16 @@ def make_reporter(quiet: bool = False, interval_s: float = 10.0, stream: IO[str]
 def summary_rows(summary: dict) -> list[tuple[str, str]]:
     """The figures of a finished run, in the order the final table shows them."""
     best = summary.get("best_eval")
-    best_text = _num(best) + (f" @ step {summary['best_eval_step']}" if summary.get("best_eval_step") else "")
+    best_step = summary.get("best_eval_step")
+    best_text = _num(best) + (f" @ step {thousands(best_step)}" if best_step else "")
     rows = [
         ("status", str(summary.get("status"))),
         ("run", str(summary.get("run_dir"))),
         ("algorithm", f"{summary.get('algorithm')} on {summary.get('env_id')} (seed {summary.get('seed')})"),
-        ("steps", f"{summary.get('total_steps', 0):,} in {summary.get('episodes', 0):,} episodes"),
+        (
+            "steps",
+            f"{thousands(summary.get('total_steps', 0))} in {thousands(summary.get('episodes', 0))} episodes",
+        ),
         (
             "time",
             f"{format_duration(summary.get('wall_s'))} ({summary.get('steps_per_s') or 0:,.0f} steps/s)",

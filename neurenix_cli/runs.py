@@ -20,7 +20,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from neurenix_cli.numbers import significant
+
 LOCK_NAME = ".lock"
+WRITE_ELSEWHERE = "Choose a writable place with --runs-root DIR or --run-dir DIR"  # for a new run's directory
 SUMMARY_NAME = "summary.json"
 CONFIG_NAME = "config.yaml"
 SWEEP_NAME = "sweep.json"  # marks a sweep directory: one run directory per grid point and seed inside
@@ -185,8 +188,9 @@ class RunLock:
     lock whose pid is no longer alive is treated as stale and taken over.
     """
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, unwritable_fix: str = WRITE_ELSEWHERE):
         self.path = Path(run_dir) / LOCK_NAME
+        self.unwritable_fix = unwritable_fix  # a resume has no --runs-root: its caller says what works
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
@@ -200,8 +204,7 @@ class RunLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise RunDirError(
-                    f"cannot write in {self.path.parent}: {exc.strerror}. Choose a writable place "
-                    "with --runs-root DIR or --run-dir DIR."
+                    f"cannot write in {self.path.parent}: {exc.strerror}. {self.unwritable_fix}."
                 ) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -335,7 +338,7 @@ class CsvLog:
 
 def _fmt(value: Any) -> Any:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return significant(value)
     if hasattr(value, "item"):  # numpy scalar
         return _fmt(value.item())
     return value

@@ -33,6 +33,7 @@ from neurenix import available_cores
 from neurenix.errors import ConfigError, PicklableError
 from neurenix_cli import runs
 from neurenix_cli.config import load_config
+from neurenix_cli.numbers import rounded
 
 SKIPPED = "skipped"  # a job that never started because the sweep was interrupted first
 
@@ -351,8 +352,8 @@ def points_table(sweep: Sweep, results: dict[str, dict]) -> list[dict]:
                     for job, o in zip(jobs, outcomes)
                 ],
                 "completed": sum(o.get("status") == "completed" for o in outcomes),
-                "final_eval_mean": statistics.fmean(finals) if finals else None,
-                "final_eval_std": statistics.pstdev(finals) if finals else None,
+                "final_eval_mean": rounded(statistics.fmean(finals)) if finals else None,
+                "final_eval_std": rounded(statistics.pstdev(finals)) if finals else None,
             }
         )
     return rows

@@ -36,10 +36,12 @@ class TensorBoardLog:
         self.writer.add_scalar("episode/return", episode_return, step)
         self.writer.add_scalar("episode/length", length, step)
 
-    def update(self, step: int, losses: dict[str, float], steps_per_s: float) -> None:
+    def update(self, step: int, losses: dict[str, float], steps_per_s: float | None) -> None:
+        """`steps_per_s`: None before the session has measured a rate (its first step)."""
         for name, value in losses.items():
             self.writer.add_scalar(f"train/{name}", value, step)
-        self.writer.add_scalar("time/steps_per_s", steps_per_s, step)
+        if steps_per_s is not None:
+            self.writer.add_scalar("time/steps_per_s", steps_per_s, step)
 
     def evaluation(self, step: int, mean: float, std: float) -> None:
         self.writer.add_scalar("eval/mean_return", mean, step)

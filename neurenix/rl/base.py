@@ -148,7 +148,7 @@ class BaseAgent:
             step = vec.step(env_actions)
             if not np.isfinite(step.next_obs).all():
                 raise TrainingDivergedError(
-                    f"The environment returned a non-finite observation at step {self.total_steps}."
+                    f"The environment returned a non-finite observation at step {self.total_steps:,}."
                 )
             self._store(obs, stored_actions, step)
             obs = self._obs = step.next_obs
@@ -217,7 +217,7 @@ class BaseAgent:
         for name, value in losses.items():
             if not math.isfinite(value):
                 raise TrainingDivergedError(
-                    f"Training diverged: {name} became {value} at step {self.total_steps}. Lower the learning "
+                    f"Training diverged: {name} became {value} at step {self.total_steps:,}. Lower the learning "
                     "rate, clip gradients (max_grad_norm) or normalise observations."
                 )
 

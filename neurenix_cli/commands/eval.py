@@ -42,11 +42,16 @@ def evaluate(
             help="Record each episode as DIR/eval-episode-<i>.mp4 (needs `pip install 'neurenix[video]'`).",
         ),
     ] = None,
+    no_save: Annotated[
+        bool, typer.Option("--no-save", help="Only print the result: write no RUN_DIR/eval.json.")
+    ] = False,
 ) -> None:
-    """Evaluate a trained run: mean +/- std, min and max return over N episodes; also writes RUN_DIR/eval.json."""
+    """Evaluate a trained run: mean +/- std, min and max return over N episodes; also writes RUN_DIR/eval.json.
+
+    A run directory that cannot be written (read-only, full) still gets its result printed, with a warning.
+    """
     from neurenix import configure_runtime
     from neurenix_cli import experiment
-    from neurenix_cli.reporting import print_table
 
     # The engine's process settings, which importing it leaves alone (training sets them itself, in Agent.train);
     # here rather than at startup, which would load the engine for `--help` and `list` too.
@@ -58,19 +63,44 @@ def evaluate(
         seed=seed,
         deterministic=not stochastic,
         video_dir=video,
+        save=False,
     )
+    _print(result, as_json, video)
+    if not no_save:
+        _save(result)
+
+
+def _save(result: dict) -> None:
+    """eval.json, or one line on stderr saying why not: the result is printed already and must not be lost to
+    an exit 1 because the run directory is read-only."""
+    from neurenix_cli import experiment
+
+    try:
+        experiment.save_evaluation(result)
+    except OSError as exc:
+        typer.echo(
+            f"warning: could not write {experiment.EVAL_NAME} in {result['run_dir']} ({exc.strerror or exc}); "
+            "the result is only printed (keep it with --json > FILE; --no-save skips the write).",
+            err=True,
+        )
+
+
+def _print(result: dict, as_json: bool, video: Path | None) -> None:
+    from neurenix_cli.numbers import thousands
+    from neurenix_cli.reporting import print_table
+
     if as_json:
         typer.echo(json.dumps(result))
         return
     print_table(
-        f"evaluation of {run_dir}",
+        f"evaluation of {result['run_dir']}",
         [
             (
                 "return",
                 f"{result['mean_reward']:.2f} +/- {result['std_reward']:.2f} over {result['episodes']} episodes",
             ),
             ("min / max", f"{result['min_reward']:.2f} / {result['max_reward']:.2f}"),
-            ("checkpoint", f"{result['checkpoint']} (step {result['checkpoint_steps']})"),
+            ("checkpoint", f"{result['checkpoint']} (step {thousands(result['checkpoint_steps'])})"),
             ("actions", "greedy" if result["deterministic"] else "stochastic"),
             ("env seed", str(result["seed"])),
             *([("videos", f"{len(result['videos'])} in {video}")] if video is not None else []),

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from neurenix_cli.numbers import thousands
+
 
 class What(str, enum.Enum):
     algorithms = "algorithms"
@@ -72,7 +74,7 @@ def list_(
                 [
                     r["run"],
                     r["status"],
-                    f"{r['total_steps']:,}" if r["total_steps"] is not None else "-",
+                    thousands(r["total_steps"]),
                     f"{r['best_eval']:.2f}" if r["best_eval"] is not None else "-",
                     _age(r["age_s"]),
                 ]
@@ -115,11 +117,21 @@ def configs(directory: Path) -> list[dict]:
             entry["algorithm"] = data.get("algorithm")
             entry["env"] = env.get("id") if isinstance(env, dict) else None
             if train.get("total_steps") is not None:
-                entry["budget"] = f"{train['total_steps']} steps"
+                entry["budget"] = f"{_count(train['total_steps'])} steps"
             elif train.get("episodes") is not None:
-                entry["budget"] = f"{train['episodes']} episodes"
+                entry["budget"] = f"{_count(train['episodes'])} episodes"
         out.append(entry)
     return out
+
+
+def _count(value: object) -> str:
+    """A budget as the config writes it, with separators when it is a whole number (YAML 1.1 reads `1e4` as a
+    string; training takes it as 10,000). Read here without the config package, which loads the engine."""
+    try:
+        number = float(str(value).replace("_", ""))
+    except ValueError:
+        return str(value)
+    return thousands(number) if number.is_integer() else str(value)
 
 
 def runs_in(root: Path) -> list[dict]:

@@ -79,8 +79,9 @@ def train(
         bool,
         typer.Option(
             "--check",
-            help="Only validate CONFIG with its --set/--seed overrides and print the resolved config as "
-            "YAML; nothing is trained or written. Exit 0 if valid, 2 if not.",
+            help="Only validate CONFIG with its --set/--seed overrides, and the --run-dir or --runs-root it "
+            "would train into, and print the resolved config as YAML; nothing is trained or written. Exit 0 "
+            "if training would start, 2 if not.",
         ),
     ] = False,
     log_interval: Annotated[
@@ -105,7 +106,7 @@ def train(
 
     Progress goes to stderr (a live view on a terminal, plain lines otherwise); the final summary goes to stdout.
     """
-    from neurenix_cli import experiment, runs
+    from neurenix_cli import experiment, run_dir_checks, runs
     from neurenix_cli.config import load_prepared
     from neurenix_cli.reporting import make_reporter
 
@@ -141,6 +142,10 @@ def train(
             overrides = [*overrides, "train.tensorboard=true"]
         prepared = load_prepared(config, overrides, seed)
         cfg = prepared.config
+        if run_dir is not None:
+            run_dir_checks.check_run_dir(run_dir)
+        else:
+            run_dir_checks.check_runs_root(runs_root)
         if check:
             from neurenix_cli.config import dump_yaml
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from neurenix_cli import runs
+from neurenix_cli.numbers import thousands
 from neurenix_cli.session.signals import Signals
 from neurenix_cli.session.state import RunCallback, RunCallbacks, RunState, next_multiple
 from neurenix_cli.session.summary import SummaryFile
@@ -41,7 +42,7 @@ def check_finite(agent: object, name: str) -> None:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise TrainingDivergedError(
             f"Training diverged: the parameters {shown} became NaN or infinite by step "
-            f"{agent.total_steps}; checkpoints/{name} keeps the last finite state. Lower the "
+            f"{thousands(agent.total_steps)}; checkpoints/{name} keeps the last finite state. Lower the "
             "learning rate, clip gradients (max_grad_norm) or normalise observations."
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from neurenix_cli.numbers import thousands
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.checkpoints import Checkpoints
 from neurenix_cli.session.state import RunCallback, RunCallbacks, RunState, next_multiple
@@ -46,8 +47,10 @@ class Evaluation(RunCallback):
         self.next_eval = next_multiple(total_steps, self.every)
         mean = self.evaluate(total_steps)
         if self.target_reward is not None and mean >= self.target_reward:
-            self.stop_reason = f"target_reward {self.target_reward:g} reached at step {total_steps}"
-            self.reporter.event(f"step {total_steps}: {self.stop_reason}; stopping")
+            self.stop_reason = (
+                f"target_reward {self.target_reward:g} reached at step {thousands(total_steps)}"
+            )
+            self.reporter.event(f"step {thousands(total_steps)}: {self.stop_reason}; stopping")
             return True
         return False
 
@@ -78,7 +81,7 @@ class Evaluation(RunCallback):
         std = statistics.pstdev(rewards) if len(rewards) > 1 else 0.0
         self.out.on_evaluation(step, mean, std, len(rewards))
         state.latest_eval, state.latest_eval_step = mean, step
-        line = f"step {step}: eval {mean:.2f} +/- {std:.2f} over {len(rewards)} episodes"
+        line = f"step {thousands(step)}: eval {mean:.2f} +/- {std:.2f} over {len(rewards)} episodes"
         if state.best_eval is None or mean > state.best_eval:
             state.best_eval, state.best_eval_step = mean, step
             self.checkpoints.save("best")

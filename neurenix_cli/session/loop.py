@@ -9,6 +9,7 @@ from typing import Any
 
 from neurenix.errors import PicklableError
 from neurenix.rl.callbacks import Callback
+from neurenix_cli.numbers import thousands
 from neurenix_cli.reporting import FanOut, PlainReporter, Reporter
 from neurenix_cli.session.checkpoints import Checkpoints, PeriodicCheckpoints
 from neurenix_cli.session.evaluation import Evaluation
@@ -57,7 +58,8 @@ class Session(Callback):
         )
         log_file = open(self.path / "train.log", "a", encoding="utf-8")
         self.callbacks = RunCallbacks([MetricsFiles(state)])
-        self.reporter = FanOut(PlainReporter(log_file, self.log_interval_s), self.user_reporter)
+        self.log_reporter = PlainReporter(log_file, self.log_interval_s)
+        self.reporter = FanOut(self.log_reporter, self.user_reporter)
         self.signals = Signals(self.reporter)
         self.summary = SummaryFile(state)
         with self.signals.handled():
@@ -81,14 +83,14 @@ class Session(Callback):
                     summary = self.summary.write(
                         "interrupted", stop_reason=signal.Signals(signum).name, best_effort=True
                     )
-                    self._safe_finish(
+                    self._finish_raising(
                         f"interrupted by {summary['stop_reason']} at once; the last checkpoint is "
                         f"kept. Continue with `neurenix train --resume {self.path}`."
                     )
                     raise RunInterrupted(signum, summary) from None
                 error = f"{type(exc).__name__}: {exc}"
                 self.summary.write("failed", error=error, best_effort=True)
-                self._safe_finish(f"failed: {error}")
+                self._finish_raising(f"failed: {error}")
                 raise
             finally:
                 self.signals.closing()
@@ -107,7 +109,7 @@ class Session(Callback):
         self.reporter.start(
             state.progress(),
             f"{verb} {cfg['algorithm']} on {cfg['env']['id']} "
-            f"(seed {cfg['seed']}) from step {state.start_steps} -> {self.path}",
+            f"(seed {cfg['seed']}) from step {thousands(state.start_steps)} -> {self.path}",
         )
         budget_left = (remaining_steps is None or remaining_steps > 0) and (
             remaining_episodes is None or remaining_episodes > 0
@@ -128,10 +130,9 @@ class Session(Callback):
             summary = self.summary.write(
                 "interrupted", stop_reason=signal.Signals(self.signals.stop_signal).name
             )
-            self.reporter.finish(
-                state.progress(),
-                f"interrupted by {summary['stop_reason']} at step {agent.total_steps}; checkpoints/last "
-                f"saved. Continue with `neurenix train --resume {self.path}`.",
+            self._finish_raising(
+                f"interrupted by {summary['stop_reason']} at step {thousands(agent.total_steps)}; checkpoints/last "
+                f"saved. Continue with `neurenix train --resume {self.path}`."
             )
             raise RunInterrupted(self.signals.stop_signal, summary)
         # `last` first: a Ctrl-C during the final evaluation must not lose the finished training.
@@ -142,7 +143,7 @@ class Session(Callback):
         )
         self.reporter.finish(
             state.progress(),
-            f"completed {agent.total_steps} steps in {summary['wall_s']:.1f}s; best eval "
+            f"completed {thousands(agent.total_steps)} steps in {summary['wall_s']:.1f}s; best eval "
             f"{_fmt(summary['best_eval'])}, final eval {_fmt(final_eval)}",
         )
         return summary
@@ -164,9 +165,14 @@ class Session(Callback):
             ProgressUpdates(state, self.reporter),
         ]
 
-    def _safe_finish(self, message: str) -> None:
+    def _finish_raising(self, message: str) -> None:
+        """The run ends with an exception, which tells the user how it ended (the CLI prints that once, on
+        stderr): the screen gets the last progress line, train.log the message too. Reporting must not hide
+        the exception."""
         with contextlib.suppress(Exception):
-            self.reporter.finish(self.state.progress(), message)
+            progress = self.state.progress()
+            self.log_reporter.finish(progress, message)
+            self.user_reporter.finish(progress, None)
 
     # ------------------------------------------------------------------------------------- the loop's hooks
     def on_episode_end(self, info: dict) -> bool:
@@ -177,6 +183,7 @@ class Session(Callback):
         return self.callbacks.on_update(info)
 
     def on_step(self, total_steps: int) -> bool:
+        self.state.start_rate_clock()
         self.state.between_updates = self.updated or not self.collects_rollouts
         self.updated = False
         if self.signals.stop_signal is not None and self.state.between_updates:

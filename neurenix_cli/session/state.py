@@ -26,6 +26,7 @@ class RunState:
         self.started_at = previous.get("started_at") or now()
         self.t0 = time.monotonic()
         self.start_steps, self.start_episodes = agent.total_steps, agent.episodes
+        self.rate_clock: tuple[float, int, int] | None = None  # (time, steps, episodes) at the first step
         self.returns: deque[float] = deque(maxlen=100)
         self.latest_losses: dict[str, float] = {}
         # Whether the agent holds no partly collected rollout at this step (see Session.on_step).
@@ -33,6 +34,11 @@ class RunState:
 
     def wall_s(self) -> float:
         return self.wall_before + (time.monotonic() - self.t0)
+
+    def start_rate_clock(self) -> None:
+        """At the session's first step: the rate and ETA the reporter shows count from here (see Progress)."""
+        if self.rate_clock is None:
+            self.rate_clock = (time.monotonic(), self.agent.total_steps, self.agent.episodes)
 
     def progress(self) -> Progress:
         tc = self.config["train"]
@@ -44,9 +50,9 @@ class RunState:
             episode_budget=tc["episodes"],
             total_steps=self.agent.total_steps,
             episodes=self.agent.episodes,
-            start_steps=self.start_steps,
-            start_episodes=self.start_episodes,
-            session_s=time.monotonic() - self.t0,
+            rate_start_steps=self.rate_clock[1] if self.rate_clock else self.start_steps,
+            rate_start_episodes=self.rate_clock[2] if self.rate_clock else self.start_episodes,
+            rate_s=time.monotonic() - self.rate_clock[0] if self.rate_clock else None,
             mean_return=statistics.fmean(self.returns) if self.returns else None,
             latest_eval=self.latest_eval,
             latest_eval_step=self.latest_eval_step,

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from neurenix_cli import runs
+from neurenix_cli.numbers import rounded
 from neurenix_cli.session.state import RunState, now
 
 
@@ -27,10 +28,8 @@ class SummaryFile:
             "seed": state.config["seed"],
             "total_steps": agent.total_steps,
             "episodes": agent.episodes,
-            "wall_s": round(state.wall_s(), 3),
-            "steps_per_s": round((agent.total_steps - state.start_steps) / session, 1)
-            if session > 0
-            else 0.0,
+            "wall_s": state.wall_s(),
+            "steps_per_s": (agent.total_steps - state.start_steps) / session if session > 0 else 0.0,
             "best_eval": state.best_eval,
             "best_eval_step": state.best_eval_step,
             "final_eval": None,
@@ -40,7 +39,7 @@ class SummaryFile:
             "updated_at": now(),
             "pid": os.getpid(),
         }
-        summary.update(extra)
+        summary = rounded({**summary, **extra})
         try:
             runs.atomic_write_json(state.path / runs.SUMMARY_NAME, summary)
         except OSError:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
+import statistics
+from pathlib import Path
 
 import pytest
 from clitools import load_json, run_cli
@@ -65,6 +68,90 @@ def test_eval_of_a_directory_that_is_not_a_run_exits_2(cli, tmp_path):
     result = cli("eval", tmp_path, "--json")
     assert result.exit_code == 2
     assert "not a run directory" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["best", "last"])
+def test_eval_of_a_checkpoint_inside_a_run_gives_the_command_that_works(cli, trained_run, name):
+    result = cli("eval", trained_run / "checkpoints" / name, "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    command = ["eval", str(trained_run), "--checkpoint", name]
+    assert f"inside run {trained_run}" in result.stderr and f"`neurenix {' '.join(command)}`" in result.stderr
+    suggested = cli(*command, "--episodes", "1", "--json", "--no-save")
+    assert suggested.exit_code == 0, suggested.output
+    assert json.loads(suggested.stdout)["checkpoint"].endswith(f"checkpoints/{name}")
+
+
+def contents(run: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every directory (None) under `run`, by relative path."""
+    return {p.relative_to(run).as_posix(): p.read_bytes() if p.is_file() else None for p in run.rglob("*")}
+
+
+def _eval_json_is_a_directory(run: Path, monkeypatch) -> str:
+    (run / "eval.json").unlink(missing_ok=True)  # an earlier test's
+    (run / "eval.json").mkdir()  # a real failure to write it, even for root (who ignores chmod)
+    return "Is a directory"
+
+
+def _read_only_file_system(run: Path, monkeypatch) -> str:
+    from neurenix_cli import runs
+
+    def refuse(path, text):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(runs, "atomic_write_text", refuse)
+    return "Read-only file system"
+
+
+@pytest.mark.parametrize("unwritable", [_eval_json_is_a_directory, _read_only_file_system])
+def test_a_run_directory_that_cannot_be_written_still_gets_its_result(
+    cli, trained_run, tmp_path, monkeypatch, unwritable
+):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    reason = unwritable(run, monkeypatch)
+    before = contents(run)
+    result = cli("eval", run, "--episodes", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["episodes"] == 2, "the result is printed"
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith("warning: could not write eval.json") and reason in warning, warning
+    assert contents(run) == before, "nothing already written is lost"
+    human = cli("eval", run, "--episodes", "2")
+    assert human.exit_code == 0 and "over 2 episodes" in human.stdout and reason in human.stderr
+
+
+def test_no_save_prints_the_result_and_writes_nothing(cli, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = contents(run)
+    result = cli("eval", run, "--episodes", "1", "--json", "--no-save")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["episodes"] == 1 and result.stderr == ""
+    assert contents(run) == before
+
+
+# Returns as float arithmetic leaves them (a float32 sum of -1 rewards, 0.1 + 0.2, a third).
+NOISY = [-4.999999999999998, 0.30000000000000004, 1 / 3]
+
+
+def noisy_returns(self, env, episodes, **kwargs):
+    return [NOISY[i % len(NOISY)] for i in range(episodes)]
+
+
+def test_eval_floats_keep_six_significant_digits(cli, trained_run, tmp_path, monkeypatch):
+    from neurenix.rl.base import BaseAgent
+
+    monkeypatch.setattr(BaseAgent, "evaluate", noisy_returns)
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = cli("eval", run, "--episodes", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["rewards"] == [-5.0, 0.3, 0.333333]
+    assert data["mean_reward"] == -1.45556 and data["std_reward"] == float(f"{statistics.pstdev(NOISY):.6g}")
+    assert data["min_reward"] == -5.0 and load_json(run / "eval.json") == data
+    human = cli("eval", run, "--episodes", "3", "--no-save")
+    assert "-1.46 +/-" in human.stdout and "-5.00 / 0.33" in human.stdout
 
 
 def test_eval_of_a_missing_checkpoint_exits_2(cli, trained_run, tmp_path):

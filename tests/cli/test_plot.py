@@ -92,6 +92,25 @@ def test_show_prints_config_summary_and_curve(cli, seeds):
     assert "return per episode" in out and "|" in out and "█" in out
 
 
+def test_show_of_a_run_that_failed_before_its_first_episode_says_it_failed_and_why(
+    cli, tiny_config, tmp_path, monkeypatch
+):
+    from neurenix.rl.algorithms.dqn import DQN
+
+    monkeypatch.setattr(DQN, "update", lambda self: {"loss": float("nan")})
+    run = tmp_path / "run"
+    first_step = [
+        arg
+        for kv in ("learning_starts=1", "batch_size=1", "train_freq=1")
+        for arg in ("--set", f"agent.{kv}")
+    ]
+    assert cli("train", tiny_config, "--run-dir", run, "--quiet", *first_step).exit_code == 1
+    result = cli("show", run)
+    assert result.exit_code == 0, result.output
+    assert "no finished episodes yet" not in result.stdout
+    assert "the run failed at step 1 before any episode ended: TrainingDivergedError" in result.stdout
+
+
 def test_train_ends_with_the_curve_unless_quiet_or_json(cli, tiny_config, tmp_path):
     loud = cli("train", tiny_config, "--run-dir", tmp_path / "a")
     assert loud.exit_code == 0, loud.output

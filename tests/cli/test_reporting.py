@@ -15,7 +15,7 @@ def progress(**kw) -> Progress:
         step_budget=1000,
         total_steps=250,
         episodes=12,
-        session_s=2.0,
+        rate_s=2.0,
         mean_return=21.5,
         latest_eval=30.0,
         latest_eval_step=200,
@@ -28,7 +28,7 @@ def progress(**kw) -> Progress:
 def test_plain_line_has_budget_rate_eta_returns_eval_and_losses():
     line = format_line(progress())
     for text in (
-        "step 250/1000 (25%)",
+        "step 250/1,000 (25%)",
         "episodes 12",
         "return(100) 21.50",
         "eval 30.00 (best 31.00)",
@@ -41,8 +41,14 @@ def test_plain_line_has_budget_rate_eta_returns_eval_and_losses():
 
 
 def test_eta_counts_only_this_sessions_progress():
-    resumed = progress(start_steps=200, total_steps=250, session_s=1.0)  # 50 steps/s, 750 to go
+    resumed = progress(rate_start_steps=200, total_steps=250, rate_s=1.0)  # 50 steps/s, 750 to go
     assert resumed.steps_per_s == 50 and round(resumed.eta_s) == 15
+
+
+def test_no_rate_or_eta_before_one_is_measured():
+    for unmeasured in (progress(rate_s=None), progress(rate_start_steps=250, rate_s=0.5)):
+        assert unmeasured.steps_per_s is None and unmeasured.eta_s is None
+        assert "| - steps/s | ETA - |" in format_line(unmeasured)
 
 
 def test_plain_reporter_writes_at_a_steady_interval():

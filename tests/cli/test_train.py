@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -163,6 +164,42 @@ def test_plain_progress_lines_off_a_terminal(tiny_config, tmp_path):
     assert "run summary" in proc.stdout and "completed" in proc.stdout
 
 
+# A count in a line for people: `step 1,000`, `1,000 steps`, `12 episodes` (not `total_steps: 1000` of a YAML).
+COUNT = re.compile(r"\b(?:step|steps|episodes) +([\d,]+)|([\d,]+) (?:steps|episodes)\b")
+
+
+def test_step_counts_read_one_way_in_every_human_line(cli, tmp_path):
+    budget = {**TINY["train"], "total_steps": "1e3", "eval_every": 500, "checkpoint_every": 500}
+    config = write_config(tmp_path, {**TINY, "train": budget})  # `1e3`: YAML 1.1 reads a string
+    run = tmp_path / "run"
+    listed = cli("list", "configs", "--configs-dir", tmp_path)
+    trained = cli("train", config, "--run-dir", run, "--log-interval", "0")
+    assert trained.exit_code == 0, trained.output
+    evaluated = cli("eval", run, "--episodes", "1", "--checkpoint", "last", "--no-save")
+    shown = cli("show", run)
+    log = (run / "train.log").read_text()
+    assert "1,000 steps" in listed.stdout and "1e3" not in listed.stdout
+    assert "step 1,000/1,000" in trained.stderr and "completed 1,000 steps" in log
+    assert "1,000 in" in shown.stdout and "(step 1,000)" in evaluated.stdout
+    text = "\n".join([listed.stdout, trained.stdout, trained.stderr, log, evaluated.stdout, shown.stdout])
+    counts = [a or b for a, b in COUNT.findall(text)]
+    assert counts and all(c == f"{int(c.replace(',', '')):,}" for c in counts), sorted(set(counts))
+
+
+def test_json_and_summary_floats_keep_six_significant_digits(cli, tiny_config, tmp_path, monkeypatch):
+    from neurenix.rl.base import BaseAgent
+
+    noisy = [-4.999999999999998, 0.30000000000000004]  # as float arithmetic leaves returns
+    monkeypatch.setattr(BaseAgent, "evaluate", lambda self, env, episodes, **kw: noisy[:episodes])
+    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["best_eval"] == data["final_eval"] == -2.35
+    floats = [v for v in data.values() if isinstance(v, float)]
+    assert all(v == float(f"{v:.6g}") for v in floats), data
+    assert {k: load_json(tmp_path / "run" / "summary.json")[k] for k in data} == data
+
+
 def test_quiet_prints_only_the_final_summary(cli, tiny_config, tmp_path):
     result = cli("train", tiny_config, "--runs-root", tmp_path / "runs", "--quiet")
     assert result.exit_code == 0
@@ -204,12 +241,61 @@ def test_episode_budget(cli, tiny_config, tmp_path):
     assert len(read_rows(tmp_path / "run" / "metrics.csv")) == 4
 
 
-def test_run_dir_that_holds_a_run_is_refused(cli, tiny_config, tmp_path):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "summary.json").write_text("{}")
-    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--quiet")
-    assert result.exit_code == 2
-    assert "already holds a run" in result.stderr and "--resume" in result.stderr
+def check_and_train(cli, *args):
+    """`train ARGS --check` and `train ARGS`: what the check answers and what training then does."""
+    return cli("train", *args, "--check"), cli("train", *args, "--quiet")
+
+
+def test_run_dir_that_holds_a_run_is_refused_by_check_as_by_training(cli, tiny_config, trained_run):
+    check, real = check_and_train(cli, tiny_config, "--run-dir", trained_run)
+    assert check.exit_code == real.exit_code == 2 and check.stdout == ""
+    assert check.stderr == real.stderr
+    assert "already holds a run (status completed)" in real.stderr
+    assert f"`neurenix eval {trained_run}`" in real.stderr and "--resume" not in real.stderr, (
+        "a completed run cannot be resumed: the fix offered must work"
+    )
+
+
+def test_run_dir_of_an_interrupted_run_points_at_resume(cli, tiny_config, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "summary.json").write_text(
+        json.dumps({**load_json(run / "summary.json"), "status": "interrupted"})
+    )
+    check, real = check_and_train(cli, tiny_config, "--run-dir", run)
+    assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
+    assert f"continue it with `neurenix train --resume {run}`" in real.stderr
+    assert cli("train", "--resume", run, "--quiet").exit_code == 0
+
+
+def test_a_folder_that_is_not_a_run_is_not_called_one(cli, tiny_config, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("train a dqn")
+    check, real = check_and_train(cli, tiny_config, "--run-dir", folder)
+    assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
+    assert "is not a run (no config.yaml" in real.stderr and "todo.txt" in real.stderr
+    assert "--resume" not in real.stderr and "already holds a run" not in real.stderr
+    fixed = cli("train", tiny_config, "--runs-root", folder, "--quiet")  # the fix the message offers
+    assert fixed.exit_code == 0, fixed.output
+    assert (folder / "todo.txt").read_text() == "train a dqn"
+
+
+def test_runs_root_that_is_a_file_is_refused_by_check_as_by_training(cli, tiny_config, tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a directory")
+    check, real = check_and_train(cli, tiny_config, "--runs-root", blocker)
+    assert check.exit_code == real.exit_code == 2 and check.stdout == ""
+    assert check.stderr == real.stderr and f"{blocker} is a file, not a directory" in real.stderr
+    assert blocker.read_text() == "not a directory"
+
+
+def test_check_accepts_a_new_or_empty_run_dir_and_writes_nothing(cli, tiny_config, tmp_path):
+    (tmp_path / "empty").mkdir()
+    for place in ("empty", "new/run"):
+        result = cli("train", tiny_config, "--run-dir", tmp_path / place, "--check")
+        assert result.exit_code == 0, result.output
+    assert not (tmp_path / "new").exists() and not any((tmp_path / "empty").iterdir())
 
 
 def test_unwritable_runs_root_is_a_clear_usage_error(cli, tiny_config, tmp_path):
@@ -231,6 +317,16 @@ def test_a_diverging_run_is_marked_failed_and_exits_1(cli, tiny_config, tmp_path
     assert "loss" in result.stderr and "Traceback" not in result.stderr
     assert load_json(tmp_path / "run" / "summary.json")["status"] == "failed"
     assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_a_failure_says_so_once_on_stderr(cli, tiny_config, tmp_path, monkeypatch):
+    from neurenix.rl.algorithms.dqn import DQN
+
+    monkeypatch.setattr(DQN, "update", lambda self: {"loss": float("nan")})
+    result = cli("train", tiny_config, "--run-dir", tmp_path / "run", "--log-interval", "0")
+    assert result.exit_code == 1
+    assert result.stderr.count("Training diverged") == 1, result.stderr
+    assert "failed: TrainingDivergedError" in (tmp_path / "run" / "train.log").read_text()
 
 
 def test_debug_shows_the_traceback(cli, tiny_config, tmp_path, monkeypatch):

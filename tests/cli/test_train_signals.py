@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from clitools import NEURENIX, TINY, load_json, write_config
 
 from neurenix.rl import load_agent
@@ -23,10 +26,10 @@ LONG = {
 }
 
 
-def start(config: Path, run_dir: Path) -> subprocess.Popen:
+def start(config: Path, run_dir: Path, options: tuple[str, ...] = ("--json",)) -> subprocess.Popen:
     with open(run_dir.parent / "stdout.txt", "w") as out, open(run_dir.parent / "stderr.txt", "w") as err:
         return subprocess.Popen(
-            [*NEURENIX, "train", str(config), "--run-dir", str(run_dir), "--json"],
+            [*NEURENIX, "train", str(config), "--run-dir", str(run_dir), *options],
             stdout=out,
             stderr=err,
             env={**os.environ, "TERM": "dumb"},
@@ -72,6 +75,19 @@ def test_a_signal_saves_last_marks_interrupted_and_exits_128_plus_signum(tmp_pat
     agent = load_agent(run / "checkpoints" / "last")
     assert agent.total_steps == summary["total_steps"] < 30000
     assert not (run / ".lock").exists()
+
+
+def test_an_interruption_says_so_once_on_stderr(tmp_path):
+    config = write_config(tmp_path, LONG)
+    run = tmp_path / "run"
+    proc = start(config, run, options=())  # the progress lines and the summary table a person sees
+    wait_for(lambda: len(metric_rows(run)) >= 3, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    stdout, stderr = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
+    assert stderr.count("interrupted by SIGINT") == 1 and f"--resume {run}" in stderr, stderr
+    assert "interrupted by" not in stdout and "interrupted" in stdout  # the summary, not the message
+    assert "interrupted by SIGINT" in (run / "train.log").read_text(), "the run's log keeps its record"
 
 
 def test_interrupted_run_resumes_to_its_budget_without_duplicate_rows(tmp_path, cli):
@@ -156,3 +172,39 @@ def test_resume_refuses_a_completed_run_and_extra_options(cli, trained_run, tiny
     assert result.exit_code == 2 and "already completed" in result.stderr
     assert cli("train", tiny_config, "--resume", trained_run).exit_code == 2
     assert cli("train", "--resume", trained_run, "--set", "seed=1").exit_code == 2
+
+
+def test_after_a_resume_no_rate_is_shown_until_one_is_measured(cli, interrupted_copy):
+    config = yaml.safe_load((interrupted_copy / "config.yaml").read_text())
+    config["train"]["total_steps"] = 1200  # 600 more steps to resume into
+    (interrupted_copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = cli("train", "--resume", interrupted_copy, "--log-interval", "0")
+    assert result.exit_code == 0, result.output
+    lines = [line.split(" ", 2)[2] for line in result.stderr.splitlines() if " | " in line]  # no timestamp
+    first = lines[0]
+    assert first.startswith("step 601/1,200") and re.search(r"\| - steps/s \| ETA -( \||$)", first), first
+    assert re.search(r"\| [\d,]+ steps/s \| ETA \d", lines[-1]), lines[-1]
+
+
+def test_resume_of_a_run_that_cannot_be_written_offers_a_fix_that_works(cli, interrupted_copy, monkeypatch):
+    real_open = os.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+    def read_only(path, flags, *args, **kwargs):  # a read-only mount, which blocks root too (chmod does not)
+        if flags & writing and Path(os.fsdecode(path)).resolve().is_relative_to(interrupted_copy.resolve()):
+            raise OSError(errno.EROFS, "Read-only file system", os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    before = {p: p.read_bytes() for p in interrupted_copy.rglob("*") if p.is_file()}
+    result = cli("train", "--resume", interrupted_copy)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert f"cannot write in {interrupted_copy}: Read-only file system" in result.stderr
+    assert f"`cp -r {interrupted_copy} COPY && neurenix train --resume COPY`" in result.stderr
+    assert "--runs-root" not in result.stderr, "--resume refuses --runs-root: it is no fix"
+    assert {p: p.read_bytes() for p in interrupted_copy.rglob("*") if p.is_file()} == before
+    copy = interrupted_copy.with_name("copy")
+    shutil.copytree(interrupted_copy, copy)
+    resumed = cli("train", "--resume", copy, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["status"] == "completed"
