@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clitools import NEURENIX, TINY, load_json, write_config
+from clitools import NEURENIX, TINY, assert_metrics_continuous, load_json, write_config
 
 from neurenix.rl import load_agent
 from neurenix_cli import runs
@@ -43,16 +43,6 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 30.0) -> None:
 
 def metric_rows(run: Path) -> list[dict]:
     return runs.read_csv(run / "metrics.csv")
-
-
-def assert_metrics_continuous(run: Path) -> None:
-    rows = metric_rows(run)
-    steps = [int(r["step"]) for r in rows]
-    assert steps == sorted(steps) and len(set(steps)) == len(steps), "steps are monotone without duplicates"
-    assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1)), "no episode lost or repeated"
-    for name in ("updates.csv", "evals.csv"):
-        logged = [int(r["step"]) for r in runs.read_csv(run / name)]
-        assert logged == sorted(set(logged)), name
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

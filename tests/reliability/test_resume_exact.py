@@ -62,14 +62,18 @@ AGENTS = {
 }
 
 
-def bandit_config(tmp_path: Path, algorithm: str) -> dict:
+def bandit_yaml(tmp_path: Path, algorithm: str) -> Path:
     path = tmp_path / "bandit.yaml"
     path.write_text(
         AGENTS[algorithm] % BANDIT + "seed: 3\n"
         f"train: {{total_steps: {BUDGET}, checkpoint_every: 200, eval_every: 500, eval_episodes: 2,\n"
         "        log_every: 100, save_replay_buffer: true}\n"
     )
-    return load_config(path)
+    return path
+
+
+def bandit_config(tmp_path: Path, algorithm: str) -> dict:
+    return load_config(bandit_yaml(tmp_path, algorithm))
 
 
 def stop_at(monkeypatch, step: int, how: str) -> None:
@@ -98,6 +102,24 @@ def rows(run: Path, name: str, columns: list[str]) -> list[list[str]]:
     return [[r[c] for c in columns] for r in runs.read_csv(run / name)]
 
 
+def assert_same_training(run: Path, straight: Path, updates_csv: bool = True) -> None:
+    """`run` ended exactly where `straight` did: counters, exploration and RNG states, every array of its last
+    checkpoint (replay buffer included), and the rows of its metrics files."""
+    ended, expected = final_state(run), final_state(straight)
+    assert ended[1] == expected[1], "counters, exploration and RNG states"
+    assert ended[0].keys() == expected[0].keys()
+    for name, array in expected[0].items():
+        np.testing.assert_array_equal(ended[0][name], array, err_msg=name)
+    files = {
+        "metrics.csv": ["step", "episode", "return", "length"],
+        "evals.csv": ["step", "mean_reward", "std_reward", "episodes"],
+    }
+    if updates_csv:
+        files["updates.csv"] = ["step", "updates"]
+    for name, columns in files.items():
+        assert rows(run, name, columns) == rows(straight, name, columns), name
+
+
 @pytest.mark.parametrize(
     ("algorithm", "how", "resumes_from"),
     [
@@ -121,22 +143,9 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(
     summary = experiment.resume(tmp_path / "stopped")
     assert summary["status"] == "completed" and summary["total_steps"] == BUDGET
 
-    straight, stopped = final_state(tmp_path / "straight"), final_state(tmp_path / "stopped")
-    assert stopped[1] == straight[1], "counters, exploration and RNG states"
-    assert stopped[0].keys() == straight[0].keys()
-    assert algorithm != "dqn" or any(k.startswith("replay_buffer") for k in straight[0])
-    for name, array in straight[0].items():
-        np.testing.assert_array_equal(stopped[0][name], array, err_msg=name)
-    metrics = ["step", "episode", "return", "length"]
-    assert rows(tmp_path / "stopped", "metrics.csv", metrics) == rows(
-        tmp_path / "straight", "metrics.csv", metrics
+    assert algorithm != "dqn" or any(
+        k.startswith("replay_buffer") for k in final_state(tmp_path / "straight")[0]
     )
-    evals = ["step", "mean_reward", "std_reward", "episodes"]
-    assert rows(tmp_path / "stopped", "evals.csv", evals) == rows(tmp_path / "straight", "evals.csv", evals)
-    if how == "crash":
-        # updates.csv keeps its cadence across the resume: a row every log_every steps counted from the last
-        # row, not from the checkpoint. (A graceful stop adds one row where it stopped, with the losses since.)
-        updates = ["step", "updates"]
-        assert rows(tmp_path / "stopped", "updates.csv", updates) == rows(
-            tmp_path / "straight", "updates.csv", updates
-        )
+    # updates.csv keeps its cadence across the resume: a row every log_every steps counted from the last row,
+    # not from the checkpoint. (A graceful stop adds one row where it stopped, with the losses since.)
+    assert_same_training(tmp_path / "stopped", tmp_path / "straight", updates_csv=how == "crash")
