@@ -4,6 +4,7 @@
     from neurenix_cli.experiment import train, evaluate
     summary = train(load_prepared("configs/dqn_cartpole.yaml", ["train.total_steps=20000"]), "runs/trial_1")
     result = evaluate(summary["run_dir"], episodes=100)
+    train(load_prepared("configs/dqn_cartpole.yaml"), "runs/tuned", init_from="runs/trial_1")  # its weights
 
 `train` validates the config (a plain dict, e.g. from Optuna; a `Prepared` one, validated with its agent
 built, is trained as it is), creates and locks the run directory, trains
@@ -22,10 +23,11 @@ from typing import Any
 
 from neurenix_cli import config as config_mod
 from neurenix_cli import runs
+from neurenix_cli.init_from import INIT_FROM_NAME, InitialWeights
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
-__all__ = ["RunInterrupted", "check_checkpoint_fits", "evaluate", "resume", "train"]
+__all__ = ["RunInterrupted", "check_checkpoint_fits", "evaluate", "initial_weights", "resume", "train"]
 
 # `neurenix eval` without --seed: reproducible, and apart from the training envs' seeds and the in-training
 # evaluation's (session/evaluation.py's EVAL_SEED_OFFSET)
@@ -40,12 +42,17 @@ def train(
     *,
     runs_root: str | os.PathLike = "runs",
     log_interval_s: float = 10.0,
+    init_from: str | os.PathLike | InitialWeights | None = None,
 ) -> dict:
     """Train one run of `config` into `run_dir` (default: a new `runs_root/<algo>_<env>_<time>`); return the
     summary dict (also written to `run_dir/summary.json`). `config` is a plain dict, validated here, or what
-    `config.load_prepared` returned, whose agent is trained as it is."""
+    `config.load_prepared` returned, whose agent is trained as it is. `init_from`: a run or checkpoint
+    directory (see `initial_weights`) whose weights the run starts from."""
     if not isinstance(config, config_mod.Prepared):
         config = config_mod.prepare({k: v for k, v in config.items() if k != "versions"})
+    weights = initial_weights(init_from) if isinstance(init_from, (str, os.PathLike)) else init_from
+    if weights is not None:
+        weights.carry_into(config.agent)
     if run_dir is None:
         path = runs.create_run_dir(runs_root, config.config["algorithm"], config.config["env"]["id"])
     else:
@@ -60,6 +67,10 @@ def train(
             )
         resolved = {**config.config, "versions": config_mod.versions()}
         runs.atomic_write_text(path / runs.CONFIG_NAME, config_mod.dump_yaml(resolved))
+        if weights is not None:
+            runs.atomic_write_json(path / INIT_FROM_NAME, weights.record())
+            # A run killed before its first periodic checkpoint resumes from these weights, not from fresh ones.
+            runs.save_checkpoint(config.agent, path / "checkpoints" / "last")
         return Session(config.config, path, reporter, log_interval_s).run(agent=config.agent, previous=None)
 
 
@@ -99,6 +110,30 @@ def resume(
         for name in ("metrics.csv", "updates.csv", "evals.csv"):
             runs.truncate_csv_after(path / name, agent.total_steps)
         return Session(config, path, reporter, log_interval_s).run(agent=agent, previous=previous)
+
+
+def initial_weights(source: str | os.PathLike) -> InitialWeights:
+    """The weights `--init-from SOURCE` starts a run from: a run directory's checkpoints/best (else last), or
+    a checkpoint directory (`RUN/checkpoints/last`, or the `.previous` copy a crash mid-swap left)."""
+    from neurenix.checkpoint import META_FILE
+    from neurenix.rl import load_agent
+
+    path = Path(source)
+    if (path / runs.CONFIG_NAME).is_file():
+        checkpoint = _checkpoint_dir(path, None)
+    else:
+        checkpoint = runs.resolve_checkpoint(path)
+        if checkpoint is None or not (checkpoint / META_FILE).is_file():
+            problem = (
+                "does not exist"
+                if checkpoint is None
+                else f"is neither a run directory (no {runs.CONFIG_NAME}) nor a checkpoint (no {META_FILE})"
+            )
+            raise runs.RunDirError(
+                f"--init-from {source} {problem}. Give a run directory `neurenix train` created (its best "
+                "checkpoint is used, else its last) or one of its checkpoints, e.g. RUN/checkpoints/last."
+            )
+    return InitialWeights(checkpoint, load_agent(str(checkpoint)))
 
 
 # ----------------------------------------------------------------------------------------------------- evaluate

@@ -1,4 +1,4 @@
-"""`neurenix train CONFIG` and `neurenix train --resume RUN_DIR`."""
+"""`neurenix train CONFIG [--init-from RUN]` and `neurenix train --resume RUN_DIR`."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ def train(
             help="Continue an interrupted or killed run from its checkpoints/last.",
         ),
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-from",
+            metavar="RUN_OR_CHECKPOINT",
+            show_default=False,
+            help="Start the new run from another run's weights: a run directory (its checkpoints/best, "
+            "else last) or a checkpoint directory such as RUN/checkpoints/last. CONFIG must build the same "
+            "networks. Carried: every network (targets too) and the normalisation statistics; not carried: "
+            "optimizer state, counters, exploration, replay buffer (the new run's own, from its seed).",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress output; print only the final summary.")
     ] = False,
@@ -79,8 +91,9 @@ def train(
         bool,
         typer.Option(
             "--check",
-            help="Only validate CONFIG with its --set/--seed overrides and print the resolved config as "
-            "YAML; nothing is trained or written. Exit 0 if valid, 2 if not.",
+            help="Only validate CONFIG with its --set/--seed overrides (and that the --init-from weights "
+            "fit it) and print the resolved config as YAML; nothing is trained or written. Exit 0 if valid, "
+            "2 if not.",
         ),
     ] = False,
     log_interval: Annotated[
@@ -112,10 +125,16 @@ def train(
     overrides = overrides or []
     reporter = make_reporter(quiet=quiet or as_json, interval_s=log_interval)
     if resume is not None:
-        if config is not None or overrides or seed is not None or run_dir is not None:
+        if (
+            config is not None
+            or overrides
+            or seed is not None
+            or run_dir is not None
+            or init_from is not None
+        ):
             raise typer.BadParameter(
-                "--resume continues a run with the config it was started with: drop "
-                "CONFIG, --set, --seed and --run-dir.",
+                "--resume continues a run with the config it was started with: drop CONFIG, --set, --seed, "
+                "--run-dir and --init-from.",
                 param_hint="--resume",
             )
         if tensorboard:
@@ -141,17 +160,25 @@ def train(
             overrides = [*overrides, "train.tensorboard=true"]
         prepared = load_prepared(config, overrides, seed)
         cfg = prepared.config
+        # Checked before anything is written: a config whose networks do not fit the weights trains nothing.
+        weights = experiment.initial_weights(init_from) if init_from is not None else None
+        if weights is not None:
+            weights.check(prepared.agent)
         if check:
             from neurenix_cli.config import dump_yaml
 
             typer.echo(dump_yaml(cfg), nl=False)
+            if weights is not None:
+                typer.echo(f"--init-from: {weights.describe()} fit this config.", err=True)
             return
         path = (
             run_dir
             if run_dir is not None
             else runs.create_run_dir(runs_root, cfg["algorithm"], cfg["env"]["id"])
         )
-        call = lambda: experiment.train(prepared, path, reporter, log_interval_s=log_interval)  # noqa: E731
+        call = lambda: experiment.train(  # noqa: E731
+            prepared, path, reporter, log_interval_s=log_interval, init_from=weights
+        )
     try:
         summary = call()
     except experiment.RunInterrupted as exc:
