@@ -4,6 +4,7 @@
     from neurenix_cli.experiment import train, evaluate
     summary = train(load_prepared("configs/dqn_cartpole.yaml", ["train.total_steps=20000"]), "runs/trial_1")
     result = evaluate(summary["run_dir"], episodes=100)
+    resume("runs/trial_1", overrides=["train.total_steps=40000"])  # the finished run, on to a larger budget
     train(load_prepared("configs/dqn_cartpole.yaml"), "runs/tuned", init_from="runs/trial_1")  # its weights
 
 `train` validates the config (a plain dict, e.g. from Optuna; a `Prepared` one, validated with its agent
@@ -15,14 +16,15 @@ KeyboardInterrupt) carrying the summary; a run that fails is marked `failed` and
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import os
 import statistics
 from pathlib import Path
 from typing import Any
 
+from neurenix_cli import budget, runs
 from neurenix_cli import config as config_mod
-from neurenix_cli import runs
 from neurenix_cli.init_from import INIT_FROM_NAME, InitialWeights
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
@@ -75,10 +77,17 @@ def train(
 
 
 def resume(
-    run_dir: str | os.PathLike, reporter: Reporter | None = None, *, log_interval_s: float = 10.0
+    run_dir: str | os.PathLike,
+    reporter: Reporter | None = None,
+    *,
+    log_interval_s: float = 10.0,
+    overrides: collections.abc.Sequence[str] = (),
 ) -> dict:
     """Continue an interrupted or killed run from `checkpoints/last` (from scratch if none was written) up to
-    its configured budget. Metrics rows written after that checkpoint are dropped, so none are duplicated."""
+    its configured budget. Metrics rows written after that checkpoint are dropped, so none are duplicated.
+
+    `overrides` (`train.total_steps=N`, ...: budget keys only, see `budget`) give the run a new budget, which
+    config.yaml then records: a completed run continues to it from its final checkpoint."""
     from neurenix.rl import load_agent
 
     path = Path(run_dir)
@@ -88,16 +97,21 @@ def resume(
             f"{path} is not a run directory (no {runs.CONFIG_NAME}); give the directory a "
             "`neurenix train` created."
         )
+    budget.check_budget_keys(overrides, str(config_path), path)
     with runs.RunLock(path):
         raw = config_mod.read_yaml(config_path)
-        raw.pop("versions", None)
-        prepared = config_mod.prepare(raw, source=str(config_path))
+        started_with = raw.pop("versions", None)
+        raw, origins = config_mod.apply_overrides(raw, overrides, source=str(config_path))
+        prepared = config_mod.prepare(raw, source=str(config_path), origins=origins)
         config = prepared.config
         previous = runs.read_summary(path) or {}
-        if previous.get("status") == "completed":
+        if previous.get("status") == "completed" and not overrides:
+            steps = previous.get("total_steps")
             raise runs.RunDirError(
-                f"{path} already completed ({previous.get('total_steps')} steps); nothing to "
-                "resume. Start a new run with a larger train.total_steps."
+                f"{path} already completed ({steps} steps); nothing to resume. To continue it to a larger "
+                f"budget, give the new total: `neurenix train --resume {path} --set train.total_steps=N` "
+                f"with N above {steps}; or start a new run from its weights: `neurenix train CONFIG "
+                f"--init-from {path}`."
             )
         # A killed writer's temporaries are garbage now that we hold the lock, and would pile up run after run.
         runs.remove_leftovers(path)
@@ -107,6 +121,10 @@ def resume(
             check_checkpoint_fits(agent, checkpoint, path, config)
         else:  # killed before its first checkpoint: start over with the agent validation built
             agent, previous = prepared.agent, {}
+        if overrides:
+            budget.check_budget_left(config, agent, str(config_path), origins)
+            recorded = config if started_with is None else {**config, "versions": started_with}
+            runs.atomic_write_text(config_path, config_mod.dump_yaml(recorded))
         for name in ("metrics.csv", "updates.csv", "evals.csv"):
             runs.truncate_csv_after(path / name, agent.total_steps)
         return Session(config, path, reporter, log_interval_s).run(agent=agent, previous=previous)

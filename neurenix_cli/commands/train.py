@@ -1,4 +1,4 @@
-"""`neurenix train CONFIG [--init-from RUN]` and `neurenix train --resume RUN_DIR`."""
+"""`neurenix train CONFIG [--init-from RUN]` and `neurenix train --resume RUN_DIR [--set train.total_steps=N]`."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def train(
             metavar="KEY=VALUE",
             show_default=False,
             help="Override a config key (dotted path, YAML value); repeatable, e.g. "
-            "--set agent.learning_rate=0.0005 --set train.total_steps=20000.",
+            "--set agent.learning_rate=0.0005 --set train.total_steps=20000. With --resume, only the "
+            "budget: train.total_steps, train.episodes, train.target_reward.",
         ),
     ] = None,
     seed: Annotated[
@@ -66,7 +67,11 @@ def train(
             "--resume",
             metavar="RUN_DIR",
             show_default=False,
-            help="Continue an interrupted or killed run from its checkpoints/last.",
+            help="Continue an interrupted or killed run from its checkpoints/last. With --set "
+            "train.total_steps=N (or train.episodes, train.target_reward: only the budget may change), "
+            "continue a run, completed or not, to that new total. Schedules over the budget "
+            "(exploration_fraction, a linear lr_schedule or clip_schedule) then follow the new total, as "
+            "SB3's learn(reset_num_timesteps=False) does: they resume from old/new of their course.",
         ),
     ] = None,
     init_from: Annotated[
@@ -125,16 +130,11 @@ def train(
     overrides = overrides or []
     reporter = make_reporter(quiet=quiet or as_json, interval_s=log_interval)
     if resume is not None:
-        if (
-            config is not None
-            or overrides
-            or seed is not None
-            or run_dir is not None
-            or init_from is not None
-        ):
+        if config is not None or seed is not None or run_dir is not None or init_from is not None:
             raise typer.BadParameter(
-                "--resume continues a run with the config it was started with: drop CONFIG, --set, --seed, "
-                "--run-dir and --init-from.",
+                "--resume continues a run with the config it was started with: drop CONFIG, --seed, "
+                "--run-dir and --init-from (--set may give it a new budget, e.g. --set "
+                "train.total_steps=N).",
                 param_hint="--resume",
             )
         if tensorboard:
@@ -149,7 +149,9 @@ def train(
                 param_hint="--check",
             )
         path = resume
-        call = lambda: experiment.resume(resume, reporter, log_interval_s=log_interval)  # noqa: E731
+        call = lambda: experiment.resume(  # noqa: E731
+            resume, reporter, log_interval_s=log_interval, overrides=overrides
+        )
     else:
         if config is None:
             raise typer.BadParameter(

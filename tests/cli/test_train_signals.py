@@ -144,5 +144,6 @@ def test_a_stale_lock_from_a_dead_process_is_taken_over(cli, interrupted_copy):
 def test_resume_refuses_a_completed_run_and_extra_options(cli, trained_run, tiny_config):
     result = cli("train", "--resume", trained_run)
     assert result.exit_code == 2 and "already completed" in result.stderr
+    assert "--set train.total_steps=N" in result.stderr, "the message says how to continue it"
     assert cli("train", tiny_config, "--resume", trained_run).exit_code == 2
     assert cli("train", "--resume", trained_run, "--set", "seed=1").exit_code == 2
