@@ -4,6 +4,8 @@
     from neurenix_cli.experiment import train, evaluate
     summary = train(load_prepared("configs/dqn_cartpole.yaml", ["train.total_steps=20000"]), "runs/trial_1")
     result = evaluate(summary["run_dir"], episodes=100)
+    resume("runs/trial_1", overrides=["train.total_steps=40000"])  # the finished run, on to a larger budget
+    train(load_prepared("configs/dqn_cartpole.yaml"), "runs/tuned", init_from="runs/trial_1")  # its weights
 
 `train` validates the config (a plain dict, e.g. from Optuna; a `Prepared` one, validated with its agent
 built, is trained as it is), creates and locks the run directory, trains
@@ -14,19 +16,29 @@ KeyboardInterrupt) carrying the summary; a run that fails is marked `failed` and
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import os
 import statistics
 from pathlib import Path
 from typing import Any
 
+from neurenix_cli import budget, run_dir_checks, runs
 from neurenix_cli import config as config_mod
-from neurenix_cli import run_dir_checks, runs
+from neurenix_cli.init_from import INIT_FROM_NAME, InitialWeights
 from neurenix_cli.numbers import rounded, thousands
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
-__all__ = ["RunInterrupted", "check_checkpoint_fits", "evaluate", "resume", "save_evaluation", "train"]
+__all__ = [
+    "RunInterrupted",
+    "check_checkpoint_fits",
+    "evaluate",
+    "initial_weights",
+    "resume",
+    "save_evaluation",
+    "train",
+]
 
 # `neurenix eval` without --seed: reproducible, and apart from the training envs' seeds and the in-training
 # evaluation's (session/evaluation.py's EVAL_SEED_OFFSET)
@@ -42,12 +54,17 @@ def train(
     *,
     runs_root: str | os.PathLike = "runs",
     log_interval_s: float = 10.0,
+    init_from: str | os.PathLike | InitialWeights | None = None,
 ) -> dict:
     """Train one run of `config` into `run_dir` (default: a new `runs_root/<algo>_<env>_<time>`); return the
     summary dict (also written to `run_dir/summary.json`). `config` is a plain dict, validated here, or what
-    `config.load_prepared` returned, whose agent is trained as it is."""
+    `config.load_prepared` returned, whose agent is trained as it is. `init_from`: a run or checkpoint
+    directory (see `initial_weights`) whose weights the run starts from."""
     if not isinstance(config, config_mod.Prepared):
         config = config_mod.prepare({k: v for k, v in config.items() if k != "versions"})
+    weights = initial_weights(init_from) if isinstance(init_from, (str, os.PathLike)) else init_from
+    if weights is not None:
+        weights.carry_into(config.agent)
     if run_dir is None:
         path = runs.create_run_dir(runs_root, config.config["algorithm"], config.config["env"]["id"])
     else:
@@ -57,14 +74,25 @@ def train(
         run_dir_checks.refuse_occupied(path)
         resolved = {**config.config, "versions": config_mod.versions()}
         runs.atomic_write_text(path / runs.CONFIG_NAME, config_mod.dump_yaml(resolved))
+        if weights is not None:
+            runs.atomic_write_json(path / INIT_FROM_NAME, weights.record())
+            # A run killed before its first periodic checkpoint resumes from these weights, not from fresh ones.
+            runs.save_checkpoint(config.agent, path / "checkpoints" / "last")
         return Session(config.config, path, reporter, log_interval_s).run(agent=config.agent, previous=None)
 
 
 def resume(
-    run_dir: str | os.PathLike, reporter: Reporter | None = None, *, log_interval_s: float = 10.0
+    run_dir: str | os.PathLike,
+    reporter: Reporter | None = None,
+    *,
+    log_interval_s: float = 10.0,
+    overrides: collections.abc.Sequence[str] = (),
 ) -> dict:
     """Continue an interrupted or killed run from `checkpoints/last` (from scratch if none was written) up to
-    its configured budget. Metrics rows written after that checkpoint are dropped, so none are duplicated."""
+    its configured budget. Metrics rows written after that checkpoint are dropped, so none are duplicated.
+
+    `overrides` (`train.total_steps=N`, ...: budget keys only, see `budget`) give the run a new budget, which
+    config.yaml then records: a completed run continues to it from its final checkpoint."""
     from neurenix.rl import load_agent
 
     path = Path(run_dir)
@@ -74,17 +102,22 @@ def resume(
             f"{path} is not a run directory (no {runs.CONFIG_NAME}); give the directory a "
             "`neurenix train` created."
         )
+    budget.check_budget_keys(overrides, str(config_path), path)
     # A resumed run writes into its own directory, and --resume takes no --runs-root: a copy is what works.
     with runs.RunLock(path, f"Resume a writable copy: `cp -r {path} COPY && neurenix train --resume COPY`"):
         raw = config_mod.read_yaml(config_path)
-        raw.pop("versions", None)
-        prepared = config_mod.prepare(raw, source=str(config_path))
+        started_with = raw.pop("versions", None)
+        raw, origins = config_mod.apply_overrides(raw, overrides, source=str(config_path))
+        prepared = config_mod.prepare(raw, source=str(config_path), origins=origins)
         config = prepared.config
         previous = runs.read_summary(path) or {}
-        if previous.get("status") == "completed":
+        if previous.get("status") == "completed" and not overrides:
+            steps = previous.get("total_steps")
             raise runs.RunDirError(
-                f"{path} already completed ({thousands(previous.get('total_steps'))} steps); nothing to "
-                "resume. Start a new run with a larger train.total_steps."
+                f"{path} already completed ({thousands(steps)} steps); nothing to resume. To continue it to a larger "
+                f"budget, give the new total: `neurenix train --resume {path} --set train.total_steps=N` "
+                f"with N above {steps}; or start a new run from its weights: `neurenix train CONFIG "
+                f"--init-from {path}`."
             )
         # A killed writer's temporaries are garbage now that we hold the lock, and would pile up run after run.
         runs.remove_leftovers(path)
@@ -94,9 +127,37 @@ def resume(
             check_checkpoint_fits(agent, checkpoint, path, config)
         else:  # killed before its first checkpoint: start over with the agent validation built
             agent, previous = prepared.agent, {}
+        if overrides:
+            budget.check_budget_left(config, agent, str(config_path), origins)
+            recorded = config if started_with is None else {**config, "versions": started_with}
+            runs.atomic_write_text(config_path, config_mod.dump_yaml(recorded))
         for name in ("metrics.csv", "updates.csv", "evals.csv"):
             runs.truncate_csv_after(path / name, agent.total_steps)
         return Session(config, path, reporter, log_interval_s).run(agent=agent, previous=previous)
+
+
+def initial_weights(source: str | os.PathLike) -> InitialWeights:
+    """The weights `--init-from SOURCE` starts a run from: a run directory's checkpoints/best (else last), or
+    a checkpoint directory (`RUN/checkpoints/last`, or the `.previous` copy a crash mid-swap left)."""
+    from neurenix.checkpoint import META_FILE
+    from neurenix.rl import load_agent
+
+    path = Path(source)
+    if (path / runs.CONFIG_NAME).is_file():
+        checkpoint = _checkpoint_dir(path, None)
+    else:
+        checkpoint = runs.resolve_checkpoint(path)
+        if checkpoint is None or not (checkpoint / META_FILE).is_file():
+            problem = (
+                "does not exist"
+                if checkpoint is None
+                else f"is neither a run directory (no {runs.CONFIG_NAME}) nor a checkpoint (no {META_FILE})"
+            )
+            raise runs.RunDirError(
+                f"--init-from {source} {problem}. Give a run directory `neurenix train` created (its best "
+                "checkpoint is used, else its last) or one of its checkpoints, e.g. RUN/checkpoints/last."
+            )
+    return InitialWeights(checkpoint, load_agent(str(checkpoint)))
 
 
 # ----------------------------------------------------------------------------------------------------- evaluate

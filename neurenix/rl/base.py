@@ -290,6 +290,13 @@ class BaseAgent:
         """Everything needed to continue training: networks, optimizers, counters, RNG and schedule state."""
         return self._base_state()
 
+    def learned_parts(self) -> tuple[str, ...]:
+        """The entries of `state_dict()` that hold what training has taught the agent, apart from how far its
+        training got: networks (targets too) and the statistics inputs are normalised with. A new run started
+        from this agent's weights (`neurenix train --init-from`) takes these over; optimizer moments, counters,
+        RNG, exploration and replay stay the new run's own. None for an agent without networks of its own."""
+        return ()
+
     def load_state_dict(self, state: dict) -> None:
         self._load_base_state(state)
 

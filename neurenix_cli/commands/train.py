@@ -1,4 +1,4 @@
-"""`neurenix train CONFIG` and `neurenix train --resume RUN_DIR`."""
+"""`neurenix train CONFIG [--init-from RUN]` and `neurenix train --resume RUN_DIR [--set train.total_steps=N]`."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def train(
             metavar="KEY=VALUE",
             show_default=False,
             help="Override a config key (dotted path, YAML value); repeatable, e.g. "
-            "--set agent.learning_rate=0.0005 --set train.total_steps=20000.",
+            "--set agent.learning_rate=0.0005 --set train.total_steps=20000. With --resume, only the "
+            "budget: train.total_steps, train.episodes, train.target_reward.",
         ),
     ] = None,
     seed: Annotated[
@@ -66,7 +67,23 @@ def train(
             "--resume",
             metavar="RUN_DIR",
             show_default=False,
-            help="Continue an interrupted or killed run from its checkpoints/last.",
+            help="Continue an interrupted or killed run from its checkpoints/last. With --set "
+            "train.total_steps=N (or train.episodes, train.target_reward: only the budget may change), "
+            "continue a run, completed or not, to that new total. Schedules over the budget "
+            "(exploration_fraction, a linear lr_schedule or clip_schedule) then follow the new total, as "
+            "SB3's learn(reset_num_timesteps=False) does: they resume from old/new of their course.",
+        ),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-from",
+            metavar="RUN_OR_CHECKPOINT",
+            show_default=False,
+            help="Start the new run from another run's weights: a run directory (its checkpoints/best, "
+            "else last) or a checkpoint directory such as RUN/checkpoints/last. CONFIG must build the same "
+            "networks. Carried: every network (targets too) and the normalisation statistics; not carried: "
+            "optimizer state, counters, exploration, replay buffer (the new run's own, from its seed).",
         ),
     ] = None,
     quiet: Annotated[
@@ -79,9 +96,9 @@ def train(
         bool,
         typer.Option(
             "--check",
-            help="Only validate CONFIG with its --set/--seed overrides, and the --run-dir or --runs-root it "
-            "would train into, and print the resolved config as YAML; nothing is trained or written. Exit 0 "
-            "if training would start, 2 if not.",
+            help="Only validate CONFIG with its --set/--seed overrides, the --run-dir or --runs-root it "
+            "would train into, and that the --init-from weights fit it, and print the resolved config as YAML; "
+            "nothing is trained or written. Exit 0 if training would start, 2 if not.",
         ),
     ] = False,
     log_interval: Annotated[
@@ -113,10 +130,11 @@ def train(
     overrides = overrides or []
     reporter = make_reporter(quiet=quiet or as_json, interval_s=log_interval)
     if resume is not None:
-        if config is not None or overrides or seed is not None or run_dir is not None:
+        if config is not None or seed is not None or run_dir is not None or init_from is not None:
             raise typer.BadParameter(
-                "--resume continues a run with the config it was started with: drop "
-                "CONFIG, --set, --seed and --run-dir.",
+                "--resume continues a run with the config it was started with: drop CONFIG, --seed, "
+                "--run-dir and --init-from (--set may give it a new budget, e.g. --set "
+                "train.total_steps=N).",
                 param_hint="--resume",
             )
         if tensorboard:
@@ -131,7 +149,9 @@ def train(
                 param_hint="--check",
             )
         path = resume
-        call = lambda: experiment.resume(resume, reporter, log_interval_s=log_interval)  # noqa: E731
+        call = lambda: experiment.resume(  # noqa: E731
+            resume, reporter, log_interval_s=log_interval, overrides=overrides
+        )
     else:
         if config is None:
             raise typer.BadParameter(
@@ -146,17 +166,25 @@ def train(
             run_dir_checks.check_run_dir(run_dir)
         else:
             run_dir_checks.check_runs_root(runs_root)
+        # Checked before anything is written: a config whose networks do not fit the weights trains nothing.
+        weights = experiment.initial_weights(init_from) if init_from is not None else None
+        if weights is not None:
+            weights.check(prepared.agent)
         if check:
             from neurenix_cli.config import dump_yaml
 
             typer.echo(dump_yaml(cfg), nl=False)
+            if weights is not None:
+                typer.echo(f"--init-from: {weights.describe()} fit this config.", err=True)
             return
         path = (
             run_dir
             if run_dir is not None
             else runs.create_run_dir(runs_root, cfg["algorithm"], cfg["env"]["id"])
         )
-        call = lambda: experiment.train(prepared, path, reporter, log_interval_s=log_interval)  # noqa: E731
+        call = lambda: experiment.train(  # noqa: E731
+            prepared, path, reporter, log_interval_s=log_interval, init_from=weights
+        )
     try:
         summary = call()
     except experiment.RunInterrupted as exc:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from neurenix_cli import runs
+
 # The console script next to this interpreter (the venv's), else the module: the same entry point either way.
 _SCRIPT = Path(sys.executable).with_name("neurenix")
 NEURENIX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "neurenix_cli"]
@@ -73,3 +75,15 @@ def only_run_dir(root: Path) -> Path:
 
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def assert_metrics_continuous(run: Path) -> None:
+    """The run's CSVs after any number of sessions: steps monotone, episodes numbered 1..N without gaps or
+    repeats, and no step logged twice in updates.csv or evals.csv."""
+    rows = runs.read_csv(run / "metrics.csv")
+    steps = [int(r["step"]) for r in rows]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps), "steps are monotone without duplicates"
+    assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1)), "no episode lost or repeated"
+    for name in ("updates.csv", "evals.csv"):
+        logged = [int(r["step"]) for r in runs.read_csv(run / name)]
+        assert logged == sorted(set(logged)), name

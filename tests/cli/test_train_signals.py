@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clitools import NEURENIX, TINY, load_json, write_config
+from clitools import NEURENIX, TINY, assert_metrics_continuous, load_json, write_config
 
 from neurenix.rl import load_agent
 from neurenix_cli import runs
@@ -46,16 +46,6 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 30.0) -> None:
 
 def metric_rows(run: Path) -> list[dict]:
     return runs.read_csv(run / "metrics.csv")
-
-
-def assert_metrics_continuous(run: Path) -> None:
-    rows = metric_rows(run)
-    steps = [int(r["step"]) for r in rows]
-    assert steps == sorted(steps) and len(set(steps)) == len(steps), "steps are monotone without duplicates"
-    assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1)), "no episode lost or repeated"
-    for name in ("updates.csv", "evals.csv"):
-        logged = [int(r["step"]) for r in runs.read_csv(run / name)]
-        assert logged == sorted(set(logged)), name
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -170,6 +160,7 @@ def test_a_stale_lock_from_a_dead_process_is_taken_over(cli, interrupted_copy):
 def test_resume_refuses_a_completed_run_and_extra_options(cli, trained_run, tiny_config):
     result = cli("train", "--resume", trained_run)
     assert result.exit_code == 2 and "already completed" in result.stderr
+    assert "--set train.total_steps=N" in result.stderr, "the message says how to continue it"
     assert cli("train", tiny_config, "--resume", trained_run).exit_code == 2
     assert cli("train", "--resume", trained_run, "--set", "seed=1").exit_code == 2
 

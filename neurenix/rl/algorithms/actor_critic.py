@@ -302,6 +302,18 @@ class ActorCritic(BaseAgent):
             state["reward_scaler"] = self.reward_scaler.state_dict()
         return state
 
+    def learned_parts(self) -> tuple[str, ...]:
+        """The networks, the learned log-std and the normalisation statistics: the weights were fitted to inputs
+        and returns scaled by those statistics, and compute another policy without them."""
+        parts = {
+            "actor": self.actor,
+            "critic": self.critic,
+            "log_std": self.log_std,
+            "obs_normalizer": self.obs_normalizer,
+            "reward_scaler": self.reward_scaler,
+        }
+        return tuple(name for name, part in parts.items() if part is not None)
+
     def load_state_dict(self, state: dict) -> None:
         self._load_base_state(state)
         self.actor.load_state_dict(state["actor"])

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from neurenix.errors import ConfigError
+from neurenix.nn import Module
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult, VecEnv
@@ -172,6 +173,10 @@ class OffPolicyAgent(BaseAgent):
     # ---------------------------------------------------------------------------------------- save/load
     def state_dict(self) -> dict:
         return {**self._base_state(), **{name: getattr(self, name).state_dict() for name in self._parts}}
+
+    def learned_parts(self) -> tuple[str, ...]:
+        """The saved parts that are networks: online and target networks, without optimizers or warm-up."""
+        return tuple(name for name in self._parts if isinstance(getattr(self, name), Module))
 
     def load_state_dict(self, state: dict) -> None:
         """A missing part is a KeyError (a CheckpointError for `BaseAgent.load`)."""

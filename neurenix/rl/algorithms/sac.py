@@ -133,6 +133,11 @@ class SAC(OffPolicyAgent):
             unit = self._act(obs)
         return self.replay.scaler.to_box(unit)
 
+    def learned_parts(self) -> tuple[str, ...]:
+        """The networks without the temperature: it is the config's `alpha` (fixed, or where auto_alpha
+        starts), which a run started from these weights sets for itself."""
+        return tuple(name for name in super().learned_parts() if name != "temperature")
+
     # ------------------------------------------------------------------------------------------ update
     def update(self) -> dict[str, float]:
         sums = dict.fromkeys(("critic_loss", "actor_loss", "entropy"), 0.0)

@@ -1,0 +1,77 @@
+"""`neurenix train --resume RUN --set train.total_steps=N`: a completed run continued to a larger budget, and the
+changes a resume refuses, which leave the run exactly as it was."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from clitools import assert_metrics_continuous, load_json
+
+from neurenix.rl import load_agent
+from neurenix_cli import runs
+
+CSVS = ("metrics.csv", "updates.csv", "evals.csv")
+
+
+@pytest.fixture
+def completed_copy(trained_run, tmp_path) -> Path:
+    """The shared finished run (600 steps), to continue or to refuse to."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    return run
+
+
+def files_of(run: Path) -> dict[str, bytes]:
+    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def test_a_completed_run_continues_its_counters_and_files_to_the_new_budget(cli, completed_copy):
+    first = {name: runs.read_csv(completed_copy / name) for name in CSVS}
+    finished = load_agent(completed_copy / "checkpoints" / "last")
+    assert finished.total_steps == 600
+
+    result = cli("train", "--resume", completed_copy, "--set", "train.total_steps=900", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["total_steps"] == 900
+    assert load_json(completed_copy / "summary.json")["total_steps"] == 900
+    agent = load_agent(completed_copy / "checkpoints" / "last")
+    assert agent.total_steps == 900 and agent.episodes == summary["episodes"] > finished.episodes
+    assert agent.updates > finished.updates, "the updates counter goes on"
+    assert yaml.safe_load((completed_copy / "config.yaml").read_text())["train"]["total_steps"] == 900
+
+    assert_metrics_continuous(completed_copy)
+    for name, rows in first.items():
+        rows_now = runs.read_csv(completed_copy / name)
+        assert rows_now[: len(rows)] == rows, f"{name}: the first 600 steps' rows are kept as they were"
+        added = [int(r["step"]) for r in rows_now[len(rows) :]]
+        assert added and all(600 < step <= 900 for step in added), name
+    assert int(runs.read_csv(completed_copy / "metrics.csv")[-1]["episode"]) == agent.episodes
+    assert int(runs.read_csv(completed_copy / "evals.csv")[-1]["step"]) == 900
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["agent.learning_rate=0.01"], "--init-from"),
+        (["seed=1"], "only its budget"),
+        (["train.total_steps=900", "train.max_steps=50"], "train.max_steps"),
+        (["train.total_steps=600"], "the run has done 600 steps already"),
+        (["train.total_steps=300"], "Give a value above 600"),
+        (["train.total_steps=900", "train.episodes=3"], "episodes already"),
+        (["train.total_steps=lots"], "train.total_steps"),
+    ],
+)
+def test_a_resume_refuses_other_settings_and_a_used_up_budget_leaving_the_run_as_it_was(
+    cli, completed_copy, overrides, expected
+):
+    before = files_of(completed_copy)
+    result = cli("train", "--resume", completed_copy, *[arg for text in overrides for arg in ("--set", text)])
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr and "Traceback" not in result.output
+    assert result.stdout == ""
+    assert files_of(completed_copy) == before, "nothing of the run was changed"
