@@ -14,8 +14,6 @@ from neurenix_cli import video
 
 
 def test_records_one_episode(cli, trained_run, tmp_path):
-    pytest.importorskip("moviepy")
-    pytest.importorskip("pygame")
     out = tmp_path / "videos"
     result = cli("eval", trained_run, "--episodes", "1", "--video", out, "--json")
     assert result.exit_code == 0, result.output
