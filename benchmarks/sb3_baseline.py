@@ -17,6 +17,42 @@ import importlib
 import json
 import time
 
+# RL Zoo's DQN entries: env id, budget, and the settings that differ between them (both use 256-256 networks).
+DQN_TASKS = {
+    "dqn_cartpole": (
+        "CartPole-v1",
+        50_000,
+        dict(
+            learning_rate=2.3e-3,
+            batch_size=64,
+            buffer_size=100_000,
+            learning_starts=1000,
+            gamma=0.99,
+            target_update_interval=10,
+            train_freq=256,
+            gradient_steps=128,
+            exploration_fraction=0.16,
+            exploration_final_eps=0.04,
+        ),
+    ),
+    "dqn_acrobot": (
+        "Acrobot-v1",
+        100_000,
+        dict(
+            learning_rate=6.3e-4,
+            batch_size=128,
+            buffer_size=50_000,
+            learning_starts=0,
+            gamma=0.99,
+            target_update_interval=250,
+            train_freq=4,
+            gradient_steps=-1,
+            exploration_fraction=0.12,
+            exploration_final_eps=0.1,
+        ),
+    ),
+}
+
 
 def linear(start: float):
     return lambda progress_remaining: progress_remaining * start
@@ -57,42 +93,10 @@ def build(task: str, seed: int, library: str):
     if task == "a2c_cartpole":
         env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
         return cls("A2C")("MlpPolicy", env, ent_coef=0.0, **common), 500_000, "CartPole-v1"
-    if task == "dqn_cartpole":
-        model = cls("DQN")(
-            "MlpPolicy",
-            "CartPole-v1",
-            learning_rate=2.3e-3,
-            batch_size=64,
-            buffer_size=100_000,
-            learning_starts=1000,
-            gamma=0.99,
-            target_update_interval=10,
-            train_freq=256,
-            gradient_steps=128,
-            exploration_fraction=0.16,
-            exploration_final_eps=0.04,
-            policy_kwargs={"net_arch": [256, 256]},
-            **common,
-        )
-        return model, 50_000, "CartPole-v1"
-    if task == "dqn_acrobot":
-        model = cls("DQN")(
-            "MlpPolicy",
-            "Acrobot-v1",
-            learning_rate=6.3e-4,
-            batch_size=128,
-            buffer_size=50_000,
-            learning_starts=0,
-            gamma=0.99,
-            target_update_interval=250,
-            train_freq=4,
-            gradient_steps=-1,
-            exploration_fraction=0.12,
-            exploration_final_eps=0.1,
-            policy_kwargs={"net_arch": [256, 256]},
-            **common,
-        )
-        return model, 100_000, "Acrobot-v1"
+    if task in DQN_TASKS:
+        env_id, total_steps, settings = DQN_TASKS[task]
+        model = cls("DQN")("MlpPolicy", env_id, policy_kwargs={"net_arch": [256, 256]}, **settings, **common)
+        return model, total_steps, env_id
     if task == "sac_pendulum":
         return (
             cls("SAC")("MlpPolicy", "Pendulum-v1", learning_rate=1e-3, **common),
