@@ -18,6 +18,7 @@ import collections.abc
 from typing import Any
 
 from neurenix_cli.config import ConfigFileError
+from neurenix_cli.numbers import thousands
 
 BUDGET_KEYS = ("train.total_steps", "train.episodes", "train.target_reward")
 
@@ -48,8 +49,8 @@ def check_budget_left(config: dict, agent: Any, config_path: str, origins: dict[
             raise ConfigFileError(
                 config_path,
                 key,
-                f"is {budget:,}, and the run has done {count:,} {unit} already: nothing is left to train.",
-                f"Give a value above {count:,}"
+                f"is {thousands(budget)}, and the run has done {thousands(count)} {unit} already: nothing is left to train.",
+                f"Give a value above {thousands(count)}"
                 + ("." if key in origins else f" (--set {key}=N), or set it to null (--set {key}=null)."),
                 via=origins.get(key),
             )

@@ -21,6 +21,7 @@ from neurenix.errors import ConfigError
 from neurenix.rl.spaces import to_spec
 from neurenix_cli.config import plain
 from neurenix_cli.config.messages import inline
+from neurenix_cli.numbers import thousands
 
 INIT_FROM_NAME = "init_from.json"  # in the new run's directory: where its first weights came from
 
@@ -33,7 +34,7 @@ class InitialWeights:
     source: Any
 
     def describe(self) -> str:
-        return f"the weights of {self.checkpoint} (step {self.source.total_steps:,})"
+        return f"the weights of {self.checkpoint} (step {thousands(self.source.total_steps)})"
 
     def record(self) -> dict:
         """What init_from.json says: the checkpoint, how far its run had trained, and what was carried."""
