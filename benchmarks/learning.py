@@ -8,13 +8,15 @@ it), then `neurenix eval RUN --checkpoint best|last --episodes N --json`: determ
 A row is judged on `best` — what `neurenix eval RUN` reports by default, the checkpoint that scored highest in
 the run's periodic evaluations (RL Zoo's best_model) — and `last`, the final policy, is printed beside it: some
 algorithms (DQN above all) end a run below their best, for SB3 as for us. A row passes when at least `need`
-seeds reach `threshold`. Rows run one at a time: never run two benchmarks at
-once on a 2-core machine, or the timings mean nothing.
+seeds reach `threshold`. A row names its seeds and evaluation episodes (DQN CartPole: seeds 0-4 over 100
+episodes, as the new-user issue asks; MuJoCo: seeds 0-3 over 10, as SB3's side), which `--seeds` and
+`--episodes` override. Rows run one at a time: never run two benchmarks at once on a 2-core machine, or the
+timings mean nothing.
 
 Rows with an `sb3_task` (the MuJoCo ones) are judged against Stable-Baselines3 itself instead, with the same
 hyperparameters and budget in the same run: given `--sb3-python` (an interpreter that has SB3, torch and
 MuJoCo), each seed also runs `benchmarks/sb3_baseline.py`, both sides are scored on their final policy
-(deterministic, 10 episodes for SB3, `--episodes` for us), and the row passes when our median is at least 90 %
+(deterministic, 10 episodes on both sides unless `--episodes` changes ours), and the row passes when our median is at least 90 %
 of SB3's. Without `--sb3-python` such a row is reported, not judged.
 """
 
@@ -41,13 +43,15 @@ class Row:
     need: int | None  # seeds that must reach the threshold; None: reported, not judged
     overrides: dict = field(default_factory=dict)
     sb3_task: str | None = None  # benchmarks/sb3_baseline.py's task: judged on the final policy against SB3's
+    seeds: tuple[int, ...] = (0, 1, 2)
+    episodes: int = 20
 
 
 MUJOCO_SHORT = {"train.total_steps": "30000", "train.eval_every": "0"}
 SB3_SHARE = 0.9  # a row with an sb3_task passes when our median final return is at least this share of SB3's
 
 ROWS = [
-    Row("DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, 2),
+    Row("DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, 5, seeds=(0, 1, 2, 3, 4), episodes=100),
     Row("Double DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, None, {"agent.double_q": "true"}),
     Row("Dueling DQN CartPole-v1", "configs/dqn_cartpole.yaml", 475, None, {"agent.dueling": "true"}),
     Row("DQN Acrobot-v1", "configs/dqn_acrobot.yaml", -100, 2),
@@ -58,10 +62,11 @@ ROWS = [
     Row("TD3 Pendulum-v1", "configs/td3_pendulum.yaml", -250, 2),
     Row("DDPG Pendulum-v1", "configs/ddpg_pendulum.yaml", -250, 2),
     # RL Zoo's HalfCheetah settings at 3e4 steps (updates from 1e4), as in the MuJoCo issue, and a longer row.
-    Row("SAC HalfCheetah-v5 3e4", "configs/sac_halfcheetah.yaml", 0, None, MUJOCO_SHORT, "sac_halfcheetah"),
-    Row("TD3 HalfCheetah-v5 3e4", "configs/td3_halfcheetah.yaml", 0, None, MUJOCO_SHORT, "td3_halfcheetah"),
-    Row("SAC HalfCheetah-v5 1e5", "configs/sac_halfcheetah.yaml", 0, None, {}, "sac_halfcheetah"),
-    Row("TD3 HalfCheetah-v5 1e5", "configs/td3_halfcheetah.yaml", 0, None, {}, "td3_halfcheetah"),
+    *(
+        Row(f"{name} HalfCheetah-v5 {budget}", f"configs/{task}.yaml", 0, None, overrides, task, seeds, 10)
+        for budget, overrides, seeds in (("3e4", MUJOCO_SHORT, (0, 1, 2, 3)), ("1e5", {}, (0, 1)))
+        for name, task in (("SAC", "sac_halfcheetah"), ("TD3", "td3_halfcheetah"))
+    ),
 ]
 
 
@@ -118,14 +123,16 @@ def main() -> None:
     parser.add_argument(
         "--only", default=None, help="run the rows whose name contains this (case-insensitive)"
     )
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--seeds", default=None, help="e.g. 0,1,2 (default: each row's own, mostly 0,1,2)")
+    parser.add_argument(
+        "--episodes", type=int, default=None, help="evaluation episodes (default: each row's, 20)"
+    )
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "learning.json"))
     parser.add_argument(
         "--sb3-python", default=None, help="an interpreter with SB3 (for the rows with an SB3 task)"
     )
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    chosen_seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
     rows = [r for r in ROWS if args.only is None or args.only.lower() in r.name.lower()]
     results = []
     print(f"{'row':26s} {'seed':>4s} {'best':>9s} {'last':>9s} {'train s':>8s} {'steps/s':>8s}", flush=True)
@@ -135,8 +142,8 @@ def main() -> None:
                 print(f"{row.name:26s} skipped: {row.config} does not exist yet", flush=True)
                 continue
             per_seed = []
-            for seed in seeds:
-                r = run_seed(row, seed, args.episodes, Path(runs_root))
+            for seed in chosen_seeds or row.seeds:
+                r = run_seed(row, seed, args.episodes or row.episodes, Path(runs_root))
                 if row.sb3_task and args.sb3_python:
                     r["sb3"] = run_sb3(row, seed, args.sb3_python)
                 per_seed.append(r)
