@@ -62,8 +62,10 @@ def expand_runs(paths: Iterable[str | os.PathLike]) -> list[Path]:
 def read_config(run_dir: Path) -> dict:
     import yaml
 
+    from neurenix_cli import unique_yaml
+
     try:
-        data = yaml.safe_load((run_dir / runs.CONFIG_NAME).read_text(encoding="utf-8"))
+        data = unique_yaml.load((run_dir / runs.CONFIG_NAME).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise runs.RunDirError(f"{run_dir / runs.CONFIG_NAME} cannot be read: {exc}") from None
     return data if isinstance(data, dict) else {}

@@ -98,15 +98,22 @@ def algorithms() -> list[dict]:
 
 
 def configs(directory: Path) -> list[dict]:
-    """Each YAML file's algorithm, env and budget, read without validating (a broken file shows its error)."""
+    """Each YAML file's algorithm, env and budget, read without validating (a broken file shows its error,
+    a key given twice included: `train` would refuse the file, so the listing must not show what it reads)."""
     import yaml
+
+    from neurenix_cli import unique_yaml
 
     out = []
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
     for path in files:
         entry = {"file": str(path), "algorithm": None, "env": None, "budget": None}
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = unique_yaml.load(path.read_text(encoding="utf-8"))
+        except unique_yaml.DuplicateKeyError as exc:
+            entry["error"] = f"duplicate key {exc.key} ({exc.places})"
+            out.append(entry)
+            continue
         except (OSError, yaml.YAMLError) as exc:
             entry["error"] = f"unreadable: {type(exc).__name__}"
             out.append(entry)

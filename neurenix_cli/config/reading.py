@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from neurenix_cli import unique_yaml
 from neurenix_cli.config.messages import ConfigFileError, show
 from neurenix_cli.config.validation import Prepared, prepare
 
@@ -82,52 +83,18 @@ def read_yaml(path: str | Path) -> dict:
 
 
 def load_yaml(text: str, source: str, path: str = "", via: str | None = None) -> Any:
-    """`yaml.safe_load`, except that a key given twice in one mapping is a ConfigFileError naming its dotted
-    path and both places: PyYAML would silently keep the last one. `path` and `via` locate a `--set` value.
-    """
-    import yaml
-
-    paths: dict[yaml.Node, str] = {}  # each mapping's dotted key path, recorded by the mapping that holds it
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
-            if isinstance(node, yaml.MappingNode):
-                where = paths.get(node, path)
-                first_marks: dict[Any, yaml.Mark] = {}
-                for key_node, value_node in node.value:
-                    if key_node.tag == "tag:yaml.org,2002:merge":
-                        continue  # `<<: *defaults` brings keys that the mapping's own may override, by design
-                    key = self.construct_object(key_node)
-                    dotted = f"{where}.{key}" if where else str(key)
-                    try:
-                        first = first_marks.setdefault(key, key_node.start_mark)
-                    except TypeError:
-                        continue  # an unhashable key: SafeLoader refuses it with its own error
-                    if first is not key_node.start_mark:
-                        raise _duplicate_key(source, dotted, first, key_node.start_mark, via)
-                    paths[value_node] = dotted
-            return super().construct_mapping(node, deep=deep)
-
-    loader = UniqueKeyLoader(text)
+    """`unique_yaml.load`, its duplicate key a ConfigFileError naming the file (or the `--set`, `via`) and
+    both places. `path` is the dotted key a `--set` value is given for."""
     try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
-def _duplicate_key(source: str, path: str, first: Any, second: Any, via: str | None) -> ConfigFileError:
-    """The error for a key given at the YAML marks `first` and `second` of one mapping."""
-    if first.line == second.line:
-        places = f"line {first.line + 1}, columns {first.column + 1} and {second.column + 1}"
-    else:
-        places = f"lines {first.line + 1} and {second.line + 1}"
-    return ConfigFileError(
-        source,
-        path,
-        f"appears twice, at {places}{' of the value' if via else ''}; YAML would keep only the last.",
-        "Keep one of them (merge the two if both hold settings).",
-        via=via,
-    )
+        return unique_yaml.load(text, path)
+    except unique_yaml.DuplicateKeyError as exc:
+        raise ConfigFileError(
+            source,
+            exc.key,
+            f"appears twice, at {exc.places}{' of the value' if via else ''}; YAML would keep only the last.",
+            "Keep one of them (merge the two if both hold settings).",
+            via=via,
+        ) from None
 
 
 def apply_overrides(

@@ -30,6 +30,21 @@ def test_list_configs_reads_algorithm_and_env_and_survives_broken_files(cli, tmp
     assert "unreadable" in configs["broken.yaml"]["error"]
 
 
+def test_list_configs_flags_a_key_given_twice_as_train_would_refuse_it(cli, tmp_path):
+    write_config(tmp_path, name="a.yaml")
+    text = (tmp_path / "a.yaml").read_text()
+    (tmp_path / "twice.yaml").write_text(text + "algorithm: ppo\n")
+    result = cli("list", "configs", "--configs-dir", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    configs = {c["file"].rsplit("/", 1)[-1]: c for c in json.loads(result.stdout)["configs"]}
+    assert configs["a.yaml"]["algorithm"] == "dqn" and "error" not in configs["a.yaml"]
+    twice = configs["twice.yaml"]
+    assert twice["algorithm"] is None, "a file with a key given twice shows neither of its values"
+    assert twice["error"].startswith("duplicate key algorithm (lines ")
+    table = cli("list", "configs", "--configs-dir", tmp_path)
+    assert "duplicate key algorithm" in " ".join(table.stdout.split())
+
+
 def test_list_configs_ships_the_repository_configs(cli):
     result = cli(
         "list", "configs", "--configs-dir", os.path.join(os.path.dirname(__file__), "..", "..", "configs")
@@ -103,6 +118,7 @@ def test_help_documents_the_exit_codes(tmp_path):
 
 
 def test_help_and_list_runs_do_not_import_the_engine_or_gymnasium(tmp_path):
+    write_config(tmp_path, name="a.yaml")  # so that `list configs` reads one
     probe = (
         "import sys\n"
         "from typer.testing import CliRunner\n"

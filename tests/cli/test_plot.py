@@ -4,6 +4,7 @@ numbers behind the pictures checked by hand."""
 from __future__ import annotations
 
 import io
+import shutil
 import sys
 from pathlib import Path
 
@@ -81,6 +82,17 @@ def test_plot_refuses_what_is_not_a_run(cli, tmp_path):
     result = cli("plot", tmp_path, "--out", tmp_path / "c.png")
     assert result.exit_code == 2
     assert "neither a run directory" in result.stderr
+
+
+def test_plot_refuses_a_run_config_with_a_key_given_twice(cli, seeds, tmp_path):
+    run = tmp_path / "edited"
+    shutil.copytree(seeds[0], run)
+    with open(run / "config.yaml", "a", encoding="utf-8") as f:
+        f.write("seed: 7\n")  # a hand edit: which seed would group the run is anyone's guess
+    result = cli("plot", run, seeds[1], "--out", tmp_path / "c.png")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "seed appears twice, at lines" in result.stderr
+    assert not (tmp_path / "c.png").exists()
 
 
 def test_show_prints_config_summary_and_curve(cli, seeds):
