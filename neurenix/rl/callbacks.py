@@ -96,9 +96,10 @@ class ProgressPrinter(Callback):
             if k not in ("total_steps", "updates") and isinstance(v, float)
         )
         rate = steps / max(now - self.start, 1e-9)
+        # Counts with thousands separators, as every line the CLI prints for people writes them.
         return (
-            f"episode {episode} steps {steps} mean_reward_100 {mean:.2f} steps/s {rate:.0f} {losses}".rstrip()
-        )
+            f"episode {episode:,} steps {steps:,} mean_reward_100 {mean:.2f} steps/s {rate:,.0f} {losses}"
+        ).rstrip()
 
 
 def as_callback(callback: Any, verbose: bool) -> Callback:
