@@ -98,10 +98,7 @@ def resume(
     path = Path(run_dir)
     config_path = path / runs.CONFIG_NAME
     if not config_path.is_file():
-        raise runs.RunDirError(
-            f"{path} is not a run directory (no {runs.CONFIG_NAME}); give the directory a "
-            "`neurenix train` created."
-        )
+        raise runs.RunDirError(runs.not_a_run(path, lambda run, _: _resume_command(run, overrides)))
     budget.check_budget_keys(overrides, str(config_path), path)
     # A resumed run writes into its own directory, and --resume takes no --runs-root: a copy is what works.
     with runs.RunLock(path, f"Resume a writable copy: `cp -r {path} COPY && neurenix train --resume COPY`"):
@@ -134,6 +131,15 @@ def resume(
         for name in ("metrics.csv", "updates.csv", "evals.csv"):
             runs.truncate_csv_after(path / name, agent.total_steps)
         return Session(config, path, reporter, log_interval_s).run(agent=agent, previous=previous)
+
+
+def _resume_command(run: Path | str, overrides: collections.abc.Sequence[str]) -> str:
+    """A run resumes from its own checkpoints/last, whichever of its checkpoints was named."""
+    import shlex
+
+    return shlex.join(
+        ["neurenix", "train", "--resume", str(run), *(a for text in overrides for a in ("--set", text))]
+    )
 
 
 def initial_weights(source: str | os.PathLike) -> InitialWeights:
@@ -180,7 +186,7 @@ def evaluate(
     path = Path(run_dir)
     config_path = path / runs.CONFIG_NAME
     if not config_path.is_file():
-        raise runs.RunDirError(_not_a_run_to_evaluate(path))
+        raise runs.RunDirError(runs.not_a_run(path, _eval_command))
     if episodes < 1:
         raise runs.RunDirError(f"--episodes must be at least 1, got {episodes}.")
     cfg = config_mod.read_yaml(config_path)
@@ -240,33 +246,9 @@ def save_evaluation(result: dict) -> None:
     runs.atomic_write_json(Path(result["run_dir"]) / EVAL_NAME, result)
 
 
-def _not_a_run_to_evaluate(path: Path) -> str:
-    """Why `eval` cannot take `path`, and the command that evaluates what it is: a checkpoint is evaluated
-    through the run it belongs to (`--checkpoint`), whose config.yaml rebuilds the env and the agent."""
-    from neurenix.checkpoint import META_FILE
-
-    if path.is_dir():
-        inside = next((run for run in path.parents[:2] if (run / runs.CONFIG_NAME).is_file()), None)
-        if inside is not None and path.parent.name == "checkpoints":
-            choice = path.name if path.name in ("best", "last") else str(path)
-            return (
-                f"{path} is a checkpoint inside run {inside}, not a run directory; evaluate it with "
-                f"`neurenix eval {inside} --checkpoint {choice}`."
-            )
-        if inside is not None:
-            return (
-                f"{path} is inside run {inside}, not a run directory; evaluate the run: "
-                f"`neurenix eval {inside}`."
-            )
-        if (path / META_FILE).is_file():
-            return (
-                f"{path} is a checkpoint, not a run directory; evaluate it with the run it was trained in: "
-                f"`neurenix eval RUN_DIR --checkpoint {path}`."
-            )
-    return (
-        f"{path} is not a run directory (no {runs.CONFIG_NAME}); pass a directory that "
-        "`neurenix train` created (`neurenix list runs` shows them)."
-    )
+def _eval_command(run: Path | str, checkpoint: str | None) -> str:
+    """A checkpoint is evaluated through its run (`--checkpoint`), whose config.yaml rebuilds env and agent."""
+    return f"neurenix eval {run}" + (f" --checkpoint {checkpoint}" if checkpoint else "")
 
 
 def _checkpoint_dir(run_dir: Path, checkpoint: str | os.PathLike | None) -> Path:

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -428,3 +428,33 @@ def run_status(run_dir: str | os.PathLike, summary: dict | None = None) -> str:
         if pid is None or not _pid_alive(pid):
             return "dead"
     return status
+
+
+def not_a_run(path: Path, command: Callable[[Path | str, str | None], str]) -> str:
+    """Why `path`, given where a run directory is wanted, is not one, and the command that works: a checkpoint
+    or a folder inside a run is reached through that run, whose config.yaml rebuilds its env and agent.
+    `command(run, checkpoint)` is that command for `run`, and `checkpoint` what names the checkpoint `path` is
+    (`best`, `last`, or its path), None when it is none."""
+    from neurenix.checkpoint import META_FILE  # lazily: `show` of a real run needs no engine
+
+    if path.is_dir():
+        inside = next((run for run in path.parents[:2] if (run / CONFIG_NAME).is_file()), None)
+        if inside is not None and path.parent.name == "checkpoints":
+            choice = path.name if path.name in ("best", "last") else str(path)
+            return (
+                f"{path} is a checkpoint inside run {inside}, not a run directory; use the run: "
+                f"`{command(inside, choice)}`."
+            )
+        if inside is not None:
+            return (
+                f"{path} is inside run {inside}, not a run directory; use the run: `{command(inside, None)}`."
+            )
+        if (path / META_FILE).is_file():
+            return (
+                f"{path} is a checkpoint, not a run directory; use the run it was trained in: "
+                f"`{command('RUN_DIR', str(path))}`."
+            )
+    return (
+        f"{path} is not a run directory (no {CONFIG_NAME}); pass a directory that `neurenix train` created "
+        "(`neurenix list runs` shows them)."
+    )

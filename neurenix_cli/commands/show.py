@@ -18,9 +18,7 @@ def show(
 
     config_path = run_dir / runs.CONFIG_NAME
     if not config_path.is_file():
-        raise runs.RunDirError(
-            f"{run_dir} is not a run directory (no {runs.CONFIG_NAME}); `neurenix list runs` shows the runs."
-        )
+        raise runs.RunDirError(runs.not_a_run(run_dir, lambda run, _: f"neurenix show {run}"))
     typer.echo(f"config ({config_path})")
     for line in config_path.read_text(encoding="utf-8").splitlines():
         typer.echo(f"  {line}")

@@ -104,6 +104,15 @@ def test_show_prints_config_summary_and_curve(cli, seeds):
     assert "return per episode" in out and "|" in out and "█" in out
 
 
+@pytest.mark.parametrize("name", ["best", "last"])
+def test_show_of_a_checkpoint_inside_a_run_gives_the_command_that_works(cli, seeds, name):
+    result = cli("show", seeds[0] / "checkpoints" / name)
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.output
+    assert f"is a checkpoint inside run {seeds[0]}" in result.stderr
+    assert f"`neurenix show {seeds[0]}`" in result.stderr
+    assert cli("show", seeds[0]).exit_code == 0
+
+
 def test_show_of_a_run_that_failed_before_its_first_episode_says_it_failed_and_why(
     cli, tiny_config, tmp_path, monkeypatch
 ):

@@ -4,6 +4,7 @@ changes a resume refuses, which leave the run exactly as it was."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -52,6 +53,20 @@ def test_a_completed_run_continues_its_counters_and_files_to_the_new_budget(cli,
         assert added and all(600 < step <= 900 for step in added), name
     assert int(runs.read_csv(completed_copy / "metrics.csv")[-1]["episode"]) == agent.episodes
     assert int(runs.read_csv(completed_copy / "evals.csv")[-1]["step"]) == 900
+
+
+def test_a_resume_of_a_checkpoint_inside_a_run_gives_the_command_that_works(cli, completed_copy):
+    before = files_of(completed_copy)
+    checkpoint = completed_copy / "checkpoints" / "last"
+    result = cli("train", "--resume", checkpoint, "--set", "train.total_steps=900", "--json")
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.output
+    assert f"{checkpoint} is a checkpoint inside run {completed_copy}" in result.stderr
+    command = f"neurenix train --resume {completed_copy} --set train.total_steps=900"
+    assert f"`{command}`" in result.stderr
+    assert files_of(completed_copy) == before, "nothing of the run was changed"
+    suggested = cli(*shlex.split(command)[1:], "--json")
+    assert suggested.exit_code == 0, suggested.output
+    assert json.loads(suggested.stdout)["total_steps"] == 900
 
 
 @pytest.mark.parametrize(
