@@ -17,6 +17,7 @@ KeyboardInterrupt) carrying the summary; a run that fails is marked `failed` and
 from __future__ import annotations
 
 import collections.abc
+import dataclasses
 import json
 import os
 import statistics
@@ -31,8 +32,10 @@ from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
 
 __all__ = [
+    "Resumption",
     "RunInterrupted",
     "check_checkpoint_fits",
+    "check_resume",
     "evaluate",
     "initial_weights",
     "resume",
@@ -93,44 +96,84 @@ def resume(
 
     `overrides` (`train.total_steps=N`, ...: budget keys only, see `budget`) give the run a new budget, which
     config.yaml then records: a completed run continues to it from its final checkpoint."""
-    from neurenix.rl import load_agent
-
     path = Path(run_dir)
-    config_path = path / runs.CONFIG_NAME
-    if not config_path.is_file():
-        raise runs.RunDirError(runs.not_a_run(path, lambda run, _: _resume_command(run, overrides)))
-    budget.check_budget_keys(overrides, str(config_path), path)
-    # A resumed run writes into its own directory, and --resume takes no --runs-root: a copy is what works.
-    with runs.RunLock(path, f"Resume a writable copy: `cp -r {path} COPY && neurenix train --resume COPY`"):
-        raw = config_mod.read_yaml(config_path)
-        started_with = raw.pop("versions", None)
-        raw, origins = config_mod.apply_overrides(raw, overrides, source=str(config_path))
-        prepared = config_mod.prepare(raw, source=str(config_path), origins=origins)
-        config = prepared.config
-        previous = runs.read_summary(path) or {}
-        if previous.get("status") == "completed" and not overrides:
-            steps = previous.get("total_steps")
-            raise runs.RunDirError(
-                f"{path} already completed ({thousands(steps)} steps); nothing to resume. To continue it to a larger "
-                f"budget, give the new total: `neurenix train --resume {path} --set train.total_steps=N` "
-                f"with N above {steps}; or start a new run from its weights: `neurenix train CONFIG "
-                f"--init-from {path}`."
-            )
+    _refuse_not_a_run(path, overrides)
+    with runs.RunLock(path, _writable_copy(path)):
+        plan = _plan_resume(path, overrides)
         # A killed writer's temporaries are garbage now that we hold the lock, and would pile up run after run.
         runs.remove_leftovers(path)
-        checkpoint = runs.resolve_checkpoint(path / "checkpoints" / "last")
-        if checkpoint is not None:
-            agent = load_agent(str(checkpoint))
-            check_checkpoint_fits(agent, checkpoint, path, config)
-        else:  # killed before its first checkpoint: start over with the agent validation built
-            agent, previous = prepared.agent, {}
-        if overrides:
-            budget.check_budget_left(config, agent, str(config_path), origins)
-            recorded = config if started_with is None else {**config, "versions": started_with}
-            runs.atomic_write_text(config_path, config_mod.dump_yaml(recorded))
+        if plan.recorded is not None:
+            runs.atomic_write_text(path / runs.CONFIG_NAME, config_mod.dump_yaml(plan.recorded))
         for name in ("metrics.csv", "updates.csv", "evals.csv"):
-            runs.truncate_csv_after(path / name, agent.total_steps)
-        return Session(config, path, reporter, log_interval_s).run(agent=agent, previous=previous)
+            runs.truncate_csv_after(path / name, plan.agent.total_steps)
+        return Session(plan.config, path, reporter, log_interval_s).run(
+            agent=plan.agent, previous=plan.previous
+        )
+
+
+@dataclasses.dataclass
+class Resumption:
+    """What a resume continues, found by reading only: the config (with its new budget), the agent (from
+    `checkpoint`, or fresh when the run saved none), the summary it goes on from, and the config.yaml to
+    record (None when the budget stays)."""
+
+    config: dict
+    agent: Any
+    checkpoint: Path | None
+    previous: dict
+    recorded: dict | None
+
+
+def check_resume(run_dir: str | os.PathLike, overrides: collections.abc.Sequence[str] = ()) -> Resumption:
+    """Everything `resume` refuses, found without writing anything or taking the run's lock (`train --resume
+    RUN --check`): the same checks, so a run that passes resumes (unless it changes in between)."""
+    path = Path(run_dir)
+    _refuse_not_a_run(path, overrides)
+    run_dir_checks.check_resumable(path, _writable_copy(path))
+    return _plan_resume(path, overrides)
+
+
+def _refuse_not_a_run(path: Path, overrides: collections.abc.Sequence[str]) -> None:
+    """Checked before the lock is taken, so that nothing is written into a directory that is not a run."""
+    if not (path / runs.CONFIG_NAME).is_file():
+        raise runs.RunDirError(runs.not_a_run(path, lambda run, _: _resume_command(run, overrides)))
+    budget.check_budget_keys(overrides, str(path / runs.CONFIG_NAME), path)
+
+
+def _writable_copy(path: Path) -> str:
+    """A resumed run writes into its own directory, and --resume takes no --runs-root: a copy is what works."""
+    return f"Resume a writable copy: `cp -r {path} COPY && neurenix train --resume COPY`"
+
+
+def _plan_resume(path: Path, overrides: collections.abc.Sequence[str]) -> Resumption:
+    from neurenix.rl import load_agent
+
+    config_path = path / runs.CONFIG_NAME
+    raw = config_mod.read_yaml(config_path)
+    started_with = raw.pop("versions", None)
+    raw, origins = config_mod.apply_overrides(raw, overrides, source=str(config_path))
+    prepared = config_mod.prepare(raw, source=str(config_path), origins=origins)
+    config = prepared.config
+    previous = runs.read_summary(path) or {}
+    if previous.get("status") == "completed" and not overrides:
+        steps = previous.get("total_steps")
+        raise runs.RunDirError(
+            f"{path} already completed ({thousands(steps)} steps); nothing to resume. To continue it to a larger "
+            f"budget, give the new total: `neurenix train --resume {path} --set train.total_steps=N` "
+            f"with N above {steps}; or start a new run from its weights: `neurenix train CONFIG "
+            f"--init-from {path}`."
+        )
+    checkpoint = runs.resolve_checkpoint(path / "checkpoints" / "last")
+    if checkpoint is not None:
+        agent = load_agent(str(checkpoint))
+        check_checkpoint_fits(agent, checkpoint, path, config)
+    else:  # killed before its first checkpoint: start over with the agent validation built
+        agent, previous = prepared.agent, {}
+    recorded = None
+    if overrides:
+        budget.check_budget_left(config, agent, str(config_path), origins)
+        recorded = config if started_with is None else {**config, "versions": started_with}
+    return Resumption(config, agent, checkpoint, previous, recorded)
 
 
 def _resume_command(run: Path | str, overrides: collections.abc.Sequence[str]) -> str:

@@ -35,6 +35,15 @@ def check_runs_root(root: Path) -> None:
         )
 
 
+def check_resumable(path: Path, unwritable_fix: str) -> None:
+    """`--resume RUN --check`: what taking the run's lock would refuse, found without taking it: a directory
+    the lock file cannot be written in (the same message as `RunLock`'s), or a lock a live process holds."""
+    reason = unwritable(path)
+    if reason is not None:
+        raise runs.RunDirError(f"cannot write in {reason}. {unwritable_fix}.")
+    runs.RunLock(path).refuse_if_held()
+
+
 def refuse_occupied(path: Path) -> None:
     """Refuse a directory that holds anything but a lock file (a new run would mix its files with those),
     saying whether it is a run, and so what to do with it."""

@@ -246,6 +246,29 @@ class RunLock:
             return
         raise self._locked_error()
 
+    def refuse_if_held(self) -> None:
+        """Raise what `acquire` would if a live process holds the lock, without taking it or writing anything
+        (`train --resume --check`): a shared flock, which an exclusive holder's lock refuses, probes it."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not Linux/macOS
+            pid = self.owner()
+            if pid is not None and _pid_alive(pid):
+                raise self._locked_error() from None
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no lock file: nobody holds it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise self._locked_error() from None
+            raise
+        finally:
+            os.close(fd)  # releases the probe's shared lock
+
     def owner(self) -> int | None:
         try:
             return int(self.path.read_text().strip() or "x")

@@ -98,7 +98,9 @@ def train(
             "--check",
             help="Only validate CONFIG with its --set/--seed overrides, the --run-dir or --runs-root it "
             "would train into, and that the --init-from weights fit it, and print the resolved config as YAML; "
-            "nothing is trained or written. Exit 0 if training would start, 2 if not.",
+            "nothing is trained or written. With --resume, check that the run can continue (its config and "
+            "new budget, its checkpoint, no other process on it). Exit 0 if training would start; else the message "
+            "and exit code training would give (2 for a config or usage error).",
         ),
     ] = False,
     log_interval: Annotated[
@@ -143,11 +145,8 @@ def train(
                 param_hint="--tensorboard",
             )
         if check:
-            raise typer.BadParameter(
-                "--check validates a CONFIG before training; a run being resumed was validated when it "
-                "started.",
-                param_hint="--check",
-            )
+            _check_resume(resume, overrides)
+            return
         path = resume
         call = lambda: experiment.resume(  # noqa: E731
             resume, reporter, log_interval_s=log_interval, overrides=overrides
@@ -198,6 +197,18 @@ def train(
     _render(summary, as_json)
     if not (quiet or as_json):
         _print_curve(path)
+
+
+def _check_resume(run: Path, overrides: list[str]) -> None:
+    """The config the run would continue with, as YAML on stdout, and where it would continue from."""
+    from neurenix_cli import experiment
+    from neurenix_cli.config import dump_yaml
+    from neurenix_cli.numbers import thousands
+
+    plan = experiment.check_resume(run, overrides)
+    typer.echo(dump_yaml(plan.config), nl=False)
+    start = f"step {thousands(plan.agent.total_steps)} of {plan.checkpoint}" if plan.checkpoint else "scratch"
+    typer.echo(f"--resume: {run} can continue, from {start}.", err=True)
 
 
 def _render(summary: dict, as_json: bool) -> None:

@@ -3,7 +3,9 @@ changes a resume refuses, which leave the run exactly as it was."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shlex
 import shutil
 from pathlib import Path
@@ -85,8 +87,71 @@ def test_a_resume_refuses_other_settings_and_a_used_up_budget_leaving_the_run_as
     cli, completed_copy, overrides, expected
 ):
     before = files_of(completed_copy)
-    result = cli("train", "--resume", completed_copy, *[arg for text in overrides for arg in ("--set", text)])
+    args = ["train", "--resume", completed_copy, *[arg for text in overrides for arg in ("--set", text)]]
+    check = cli(*args, "--check")
+    result = cli(*args)
     assert result.exit_code == 2, result.output
     assert expected in result.stderr and "Traceback" not in result.output
     assert result.stdout == ""
+    assert (check.exit_code, check.stdout, check.stderr) == (2, "", result.stderr), "--check refuses alike"
     assert files_of(completed_copy) == before, "nothing of the run was changed"
+
+
+def test_resume_check_passes_what_then_resumes_and_writes_nothing(cli, completed_copy):
+    before = files_of(completed_copy)
+    args = ["train", "--resume", completed_copy, "--set", "train.total_steps=900"]
+    check = cli(*args, "--check")
+    assert check.exit_code == 0, check.output
+    assert yaml.safe_load(check.stdout)["train"]["total_steps"] == 900, "the config it would continue with"
+    last = completed_copy / "checkpoints" / "last"
+    assert f"can continue, from step 600 of {last}" in check.stderr
+    assert files_of(completed_copy) == before and not (completed_copy / ".lock").exists()
+    resumed = cli(*args, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["total_steps"] == 900
+
+
+def test_resume_check_refuses_a_completed_run_without_a_new_budget_as_the_resume_does(cli, completed_copy):
+    check, real = (
+        cli("train", "--resume", completed_copy, "--check"),
+        cli("train", "--resume", completed_copy),
+    )
+    assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
+    assert "already completed" in check.stderr and check.stdout == ""
+
+
+def test_resume_check_refuses_a_run_another_process_holds(cli, completed_copy):
+    args = ["train", "--resume", completed_copy, "--set", "train.total_steps=900"]
+    with runs.RunLock(completed_copy):
+        before = files_of(completed_copy)
+        check, real = cli(*args, "--check"), cli(*args)
+        assert files_of(completed_copy) == before
+    assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
+    assert f"locked by process {os.getpid()}" in check.stderr
+    assert cli(*args, "--check").exit_code == 0, "free again once the holder lets go"
+
+
+def test_resume_check_refuses_a_run_it_could_not_write_in(cli, completed_copy, monkeypatch):
+    real_open, real_access = os.open, os.access
+    inside = completed_copy.resolve()
+
+    def read_only_open(path, flags, *args, **kwargs):  # a read-only mount, which blocks root too
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and Path(
+            os.fsdecode(path)
+        ).resolve().is_relative_to(inside):
+            raise OSError(errno.EROFS, "Read-only file system", os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def read_only_access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(os.fsdecode(path)).resolve().is_relative_to(inside):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    monkeypatch.setattr(os, "access", read_only_access)
+    monkeypatch.setattr(os, "statvfs", lambda path: type("Stat", (), {"f_flag": os.ST_RDONLY})())
+    args = ["train", "--resume", completed_copy, "--set", "train.total_steps=900"]
+    check, real = cli(*args, "--check"), cli(*args)
+    assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
+    assert f"cannot write in {completed_copy}: Read-only file system" in check.stderr
+    assert "Resume a writable copy" in check.stderr

@@ -208,7 +208,14 @@ def assert_clean_failure(result, ckpt: Path) -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("command", ["eval", "resume"])
+COMMANDS = {
+    "eval": ["eval", "{run}", "--checkpoint", "last", "--json"],
+    "resume": ["train", "--resume", "{run}"],
+    "resume --check": ["train", "--resume", "{run}", "--check"],  # refuses what the resume would
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("case", list(DAMAGES))
 def test_a_damaged_checkpoint_fails_cleanly_and_loses_nothing(runs_dir, tmp_path, case, command):
     run = tmp_path / "run"
@@ -220,10 +227,7 @@ def test_a_damaged_checkpoint_fails_cleanly_and_loses_nothing(runs_dir, tmp_path
     DAMAGES[case](ckpt, ctx)
     before = snapshot(run, ckpt)
 
-    args = (
-        ["eval", run, "--checkpoint", "last", "--json"] if command == "eval" else ["train", "--resume", run]
-    )
-    result = CliRunner().invoke(app, [str(a) for a in args])
+    result = CliRunner().invoke(app, [arg.format(run=run) for arg in COMMANDS[command]])
 
     assert_clean_failure(result, ckpt)
     assert not ctx.marker.exists(), "loading ran code from the checkpoint"
