@@ -21,6 +21,7 @@ from neurenix_cli.numbers import thousands
 
 X_COLUMNS = {"steps": "step", "time": "wall_s"}
 X_LABELS = {"steps": "environment steps", "time": "wall-clock seconds"}
+LEGEND_CHARS = 60  # a longer label, in the legend's small font, spans most of an 8-inch-wide chart
 # Keys that may differ between runs of one experiment: the seed, and settings that only change what is written
 # (a run with TensorBoard on learns exactly what the same run without it learns).
 NOT_THE_EXPERIMENT = (
@@ -106,6 +107,26 @@ def group_labels(groups: Sequence[Group]) -> list[str]:
             text = f"{g.config.get('algorithm')} on {(g.config.get('env') or {}).get('id')}"
         labels.append(f"{text} ({len(g.runs)} run{'s' if len(g.runs) != 1 else ''})")
     return labels
+
+
+def legend_labels(labels: Sequence[str], limit: int = LEGEND_CHARS) -> list[str]:
+    """`group_labels` as the legend shows them: unchanged if all fit in `limit` characters; otherwise numbered
+    (`#1 agent.gamma=0.9, agent.tau=0... (2 runs)`), each one's settings cut to fit, for the key table that
+    `neurenix plot` prints with them in full. Runs that differ in many keys would otherwise fill the chart with
+    their legend."""
+    if all(len(label) <= limit for label in labels):
+        return list(labels)
+    out = []
+    for number, label in enumerate(labels, 1):
+        settings, _, count = label.rpartition(" (")
+        head, tail = f"#{number} ", f" ({count}"
+        room = max(limit - len(head) - len(tail), 4)
+        if len(settings) > room:
+            kept = settings[: room - 3]
+            # Whole settings only, where one fits: a value cut short reads as another value.
+            settings = (kept.rpartition(", ")[0] or kept) + (", ..." if ", " in kept else "...")
+        out.append(head + settings + tail)
+    return out
 
 
 def _short(value: Any) -> str:

@@ -47,7 +47,8 @@ def plot(
     """Plot the return per episode of one or more runs into a PNG.
 
     Runs whose config.yaml is the same except for the seed form one group: one line (the mean over its seeds)
-    with a shaded band; a legend names what tells the groups apart. Needs `pip install 'neurenix[plot]'`.
+    with a shaded band; a legend names what tells the groups apart (numbered when that is long, with the key
+    printed in full). Needs `pip install 'neurenix[plot]'`.
     """
     from neurenix_cli import curves, runs
     from neurenix_cli.extras import require
@@ -59,7 +60,8 @@ def plot(
     import matplotlib.pyplot as plt
 
     groups = curves.group_runs(curves.expand_runs(run_dirs))
-    labels = curves.group_labels(groups)
+    settings = curves.group_labels(groups)
+    labels = curves.legend_labels(settings)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     drawn = 0
     try:
@@ -89,3 +91,7 @@ def plot(
         plt.close(fig)
     n_runs = sum(len(g.runs) for g in groups)
     typer.echo(f"wrote {out} ({drawn} curve{'s' if drawn != 1 else ''} from {n_runs} runs)")
+    if labels != settings:  # the legend is numbered and cut: its key, in full
+        typer.echo("legend:")
+        for number, text in enumerate(settings, 1):
+            typer.echo(f"  #{number} {text}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+import yaml
 from clitools import TINY, write_config
 from typer.testing import CliRunner
 
@@ -68,6 +69,42 @@ def test_a_directory_of_runs_expands_and_configs_group(cli, seeds, tmp_path):
         "agent.learning_rate=0.001 (2 runs)",
         "agent.learning_rate=0.01 (1 run)",
     ]
+
+
+def fake_run(path: Path, agent: dict) -> Path:
+    """A run directory as plot reads it: a config.yaml and a metrics.csv of three episodes."""
+    path.mkdir(parents=True)
+    config = {"algorithm": "dqn", "seed": 0, "env": {"id": "CartPole-v1"}, "agent": agent}
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = ["step,wall_s,return", "10,0.1,10", "30,0.2,20", "60,0.3,30"]
+    (path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_runs_that_differ_in_many_keys_get_a_numbered_legend_and_a_printed_key(cli, tmp_path):
+    many = {f"setting_{i}": i for i in range(8)}
+    runs_ = [
+        fake_run(tmp_path / "a", {**many, "learning_rate": 0.001}),
+        fake_run(tmp_path / "b", {**{k: v + 100 for k, v in many.items()}, "learning_rate": 0.01}),
+    ]
+    full = curves.group_labels(curves.group_runs(runs_))
+    assert all(len(label) > curves.LEGEND_CHARS for label in full), "the case the legend cannot hold"
+    shown = curves.legend_labels(full)
+    assert all(len(label) <= curves.LEGEND_CHARS for label in shown), shown
+    assert shown[0].startswith("#1 agent.learning_rate=0.001, agent.setting_0=0, ") and shown[0].endswith(
+        "... (1 run)"
+    )
+    assert shown[1].startswith("#2 ")
+
+    result = cli("plot", *runs_, "--out", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1:] == ["legend:", f"  #1 {full[0]}", f"  #2 {full[1]}"], "the key, in full"
+
+
+def test_short_labels_are_the_legend_as_they_are():
+    labels = ["agent.learning_rate=0.001 (2 runs)", "agent.learning_rate=0.01 (1 run)"]
+    assert curves.legend_labels(labels) == labels
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(cli, seeds, tmp_path, monkeypatch):
