@@ -146,6 +146,7 @@ def _writable_copy(path: Path) -> str:
 
 
 def _plan_resume(path: Path, overrides: collections.abc.Sequence[str]) -> Resumption:
+    """The checks and reads `resume` and `check_resume` share; the caller holds the run's lock or probed it."""
     from neurenix.rl import load_agent
 
     config_path = path / runs.CONFIG_NAME
@@ -160,7 +161,7 @@ def _plan_resume(path: Path, overrides: collections.abc.Sequence[str]) -> Resump
         raise runs.RunDirError(
             f"{path} already completed ({thousands(steps)} steps); nothing to resume. To continue it to a larger "
             f"budget, give the new total: `neurenix train --resume {path} --set train.total_steps=N` "
-            f"with N above {steps}; or start a new run from its weights: `neurenix train CONFIG "
+            f"with N above {thousands(steps)}; or start a new run from its weights: `neurenix train CONFIG "
             f"--init-from {path}`."
         )
     checkpoint = runs.resolve_checkpoint(path / "checkpoints" / "last")

@@ -112,12 +112,15 @@ def test_resume_check_passes_what_then_resumes_and_writes_nothing(cli, completed
 
 
 def test_resume_check_refuses_a_completed_run_without_a_new_budget_as_the_resume_does(cli, completed_copy):
+    summary = json.loads((completed_copy / "summary.json").read_text())
+    (completed_copy / "summary.json").write_text(json.dumps({**summary, "total_steps": 12345}))
     check, real = (
         cli("train", "--resume", completed_copy, "--check"),
         cli("train", "--resume", completed_copy),
     )
     assert check.exit_code == real.exit_code == 2 and check.stderr == real.stderr
-    assert "already completed" in check.stderr and check.stdout == ""
+    assert "already completed (12,345 steps)" in check.stderr and check.stdout == ""
+    assert "with N above 12,345;" in check.stderr, "one format for step counts"
 
 
 def test_resume_check_refuses_a_run_another_process_holds(cli, completed_copy):
