@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
         "train_freq": 1,
         "actor_hidden_dims": [256, 256],
         "critic_hidden_dims": [256, 256],
+        "alpha": 1.0,  # SB3's ent_coef="auto" starts the learned coefficient at 1
+        "auto_alpha": True,
         "target_entropy": "auto",
     },
     "a2c": {
@@ -217,6 +220,21 @@ def algorithm_of(path: Path, algo: str | None) -> str:
             "Pass --algo NAME for a file whose name is not the algorithm's."
         )
     return name
+
+
+def defaults_table() -> str:
+    """The defaults where SB3's differ from ours, as the README shows them (the importer writes SB3's)."""
+    from neurenix.rl import registry
+
+    lines = ["| algorithm | hyperparameter | Neurenix | SB3 |", "|---|---|---|---|"]
+    for algorithm, sb3 in SB3_DEFAULTS.items():
+        for field in registry.get(algorithm).Hyperparameters.declared():
+            ours = plain(field.default)
+            if field.name in sb3 and sb3[field.name] != ours:
+                lines.append(
+                    f"| {algorithm} | `{field.name}` | {json.dumps(ours)} | {json.dumps(sb3[field.name])} |"
+                )
+    return "\n".join(lines) + "\n"
 
 
 def import_entry(path: Path, env_id: str, algo: str | None = None) -> str:
@@ -463,12 +481,10 @@ class Translation:
 
     def sac(self) -> None:
         self.off_policy()
-        coef = self.take("ent_coef", "auto")  # SB3's default, which starts the learned coefficient at 1
-        if isinstance(coef, str) and coef.startswith("auto"):
-            start = coef[len("auto_") :] if coef.startswith("auto_") else 1.0
-            self.agent["auto_alpha"] = True
-            self.agent["alpha"] = self.typed("ent_coef", "alpha", start)
-        else:
+        coef = self.take("ent_coef")  # absent or "auto": SB3's learned coefficient, starting at 1
+        if isinstance(coef, str) and coef.startswith("auto_"):
+            self.agent["alpha"] = self.typed("ent_coef", "alpha", coef[len("auto_") :])
+        elif coef is not None and coef != "auto":
             self.agent["auto_alpha"] = False
             self.agent["alpha"] = self.typed("ent_coef", "alpha", coef)
         if self.take("target_update_interval", 1) != 1:

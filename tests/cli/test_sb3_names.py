@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from neurenix.errors import ConfigError
 from neurenix.rl import registry
 from neurenix_cli import sb3_names
 from neurenix_cli.config import validate
+from neurenix_cli.zoo import defaults_table
 
 ENVS = {"a2c": "CartPole-v1", "ppo": "CartPole-v1", "dqn": "CartPole-v1"}
 
@@ -60,3 +63,9 @@ def test_every_name_in_the_table_exists_in_its_algorithms():
 
 def test_a_plain_typo_still_gets_the_nearest_key():
     assert "Did you mean 'clip_ratio'" in error_for("ppo", "agent", "clip_rato")
+
+
+def test_the_readme_shows_the_tables_the_code_uses():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert sb3_names.markdown_table() in readme
+    assert defaults_table() in readme
