@@ -180,6 +180,12 @@ def _value(node: ast.AST, text: str, where: str) -> Any:
     )
 
 
+def activation_reason(name: str, on_policy: bool) -> str:
+    if on_policy:
+        return f"A2C and PPO take {', '.join(f'nn.{short}' for short in ACTIVATIONS)}, not {name}"
+    return f"the off-policy networks are ReLU MLPs, as SB3's, not {name}"
+
+
 def _dotted(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
@@ -276,7 +282,7 @@ class Translation:
             keys_by_reason: dict[str, list[str]] = {}
             for key, why in self.refused.items():
                 keys_by_reason.setdefault(why, []).append(key)
-            reasons = "; ".join(f"{' and '.join(keys)}: {why}" for why, keys in keys_by_reason.items())
+            reasons = "; ".join(f"{', '.join(keys)}: {why}" for why, keys in keys_by_reason.items())
             raise ConfigError(
                 f"{self.where}: cannot translate {', '.join(self.refused)} into a Neurenix {self.algorithm} "
                 f"config ({reasons}). Nothing was written. To import the rest, remove those keys from a copy of "
@@ -322,7 +328,7 @@ class Translation:
         where the algorithm has one for this key."""
         if isinstance(value, str) and value.startswith("lin_"):
             if schedule_field is None:
-                self.refuse(key, f"{value}: {self.algorithm} has no schedule for it")
+                self.refuse(key, f"{self.algorithm} has no schedule for it, as {value} asks")
                 return None
             self.agent[schedule_field] = "linear"
             return value[len("lin_") :]
@@ -332,7 +338,7 @@ class Translation:
     def common(self) -> None:
         policy = self.take("policy", "MlpPolicy")
         if policy != "MlpPolicy":
-            self.refuse("policy", f"{policy}: only MlpPolicy (flat observations)")
+            self.refuse("policy", f"only MlpPolicy (flat observations), not {policy}")
         budget = self.take("n_timesteps")
         if budget is None:
             self.refuse("n_timesteps", "the entry has no budget")
@@ -406,7 +412,7 @@ class Translation:
             if on_policy and ours is not None:
                 self.agent["activation"] = ours
             elif ours != "relu":  # the off-policy networks are ReLU MLPs, as SB3's
-                self.refuse("activation_fn", f"{name} for {self.algorithm}")
+                self.refuse("policy_kwargs.activation_fn", activation_reason(name, on_policy))
         if on_policy:
             for key in ("ortho_init", "log_std_init"):
                 if key in kwargs:
@@ -441,7 +447,9 @@ class Translation:
             if isinstance(freq, list) and len(freq) == 2 and freq[1] == "step":
                 freq = freq[0]
             if isinstance(freq, list):
-                self.refuse("train_freq", f"{freq!r}: updates every n episodes are not in Neurenix yet")
+                self.refuse(
+                    "train_freq", f"updates every n episodes, as {freq!r} asks, are not in Neurenix yet"
+                )
             else:
                 self.put("train_freq", freq)
         if self.left.get("gradient_steps") == -1:
@@ -457,7 +465,7 @@ class Translation:
         self.off_policy()
         tau = self.take("tau", 1.0)
         if tau != 1.0:
-            self.refuse("tau", f"{tau}: DQN's target network is copied whole (tau 1)")
+            self.refuse("tau", f"DQN's target network is copied whole (tau 1), not mixed at {tau}")
         for key in (
             "exploration_fraction",
             "exploration_initial_eps",
@@ -472,7 +480,7 @@ class Translation:
         noise_type, noise_std = self.take("noise_type"), self.take("noise_std")
         if noise_type is not None or noise_std is not None:
             if noise_type not in NOISE_TYPES:
-                self.refuse("noise_type", f"{noise_type!r}: normal or ornstein-uhlenbeck")
+                self.refuse("noise_type", f"normal or ornstein-uhlenbeck, not {noise_type!r}")
             elif noise_std is None:
                 self.refuse("noise_type", "noise_std is missing")
             else:

@@ -197,7 +197,12 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
         ("sac.yml", "normalize: true", "normalize", "A2C and PPO have it"),
         ("ppo.yml", "frame_stack: 4", "frame_stack", "frame stacking"),
         ("ppo.yml", "env_wrapper: some.Wrapper", "env_wrapper", "env wrappers"),
-        ("ppo.yml", 'policy_kwargs: "dict(activation_fn=nn.ELU)"', "activation_fn", "nn.ELU"),
+        (
+            "ppo.yml",
+            'policy_kwargs: "dict(activation_fn=nn.ELU)"',
+            "policy_kwargs.activation_fn",
+            "not nn.ELU",
+        ),
         (
             "a2c.yml",
             'policy_kwargs: "dict(optimizer_class=RMSpropTFLike)"',
