@@ -204,6 +204,12 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
             "not nn.ELU",
         ),
         (
+            "sac.yml",
+            'policy_kwargs: "dict(activation_fn=nn.Tanh)"',
+            "policy_kwargs.activation_fn",
+            "ReLU MLPs",
+        ),
+        (
             "a2c.yml",
             'policy_kwargs: "dict(optimizer_class=RMSpropTFLike)"',
             "policy_kwargs.optimizer_class",
