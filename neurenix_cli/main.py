@@ -185,7 +185,7 @@ zoo_app = typer.Typer(
     help="Use RL Zoo hyperparameter files: `neurenix zoo import FILE.yml ENV_ID > config.yaml`.",
     no_args_is_help=True,
 )
-add_command("import", zoo_command.import_, epilog=EXIT_CODES_HELP, group=zoo_app)
+add_command("import", zoo_command.import_, group=zoo_app)
 app.add_typer(zoo_app, name="zoo")
 
 

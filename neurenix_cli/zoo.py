@@ -128,6 +128,12 @@ ACTIVATIONS = {"Tanh": "tanh", "ReLU": "relu", "Sigmoid": "sigmoid", "Identity":
 NOISE_TYPES = {"normal": "gaussian", "ornstein-uhlenbeck": "ornstein_uhlenbeck"}
 
 
+def activation_reason(name: str, on_policy: bool) -> str:
+    if on_policy:
+        return f"A2C and PPO take {', '.join(f'nn.{short}' for short in ACTIVATIONS)}, not {name}"
+    return f"the off-policy networks are ReLU MLPs, as SB3's, not {name}"
+
+
 class Symbol(str):
     """A dotted name in an expression (`nn.Tanh`, `RMSpropTFLike`): kept as its text, never looked up."""
 
@@ -178,12 +184,6 @@ def _value(node: ast.AST, text: str, where: str) -> Any:
         f"and names such as nn.Tanh, and `{ast.unparse(node)}` is none of these. Nothing in it was run.",
         key=where,
     )
-
-
-def activation_reason(name: str, on_policy: bool) -> str:
-    if on_policy:
-        return f"A2C and PPO take {', '.join(f'nn.{short}' for short in ACTIVATIONS)}, not {name}"
-    return f"the off-policy networks are ReLU MLPs, as SB3's, not {name}"
 
 
 def _dotted(node: ast.AST) -> str | None:

@@ -272,6 +272,14 @@ def test_code_in_a_zoo_file_is_refused_through_the_cli(cli, tmp_path, monkeypatc
     assert not (tmp_path / "PWNED").exists()
 
 
+def test_yaml_tags_that_build_python_objects_are_refused(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    entry = 'CartPole-v1:\n  n_timesteps: !!python/object/apply:os.system ["touch PWNED"]\n'
+    result = cli("zoo", "import", write_entry(tmp_path, entry), "CartPole-v1")
+    assert result.exit_code == 2 and "is not valid YAML" in result.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
 def test_a_missing_file_exits_2(cli, tmp_path):
     result = cli("zoo", "import", tmp_path / "ppo.yml", "CartPole-v1")
     assert result.exit_code == 2 and "no such file" in result.stderr
