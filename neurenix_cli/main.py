@@ -25,6 +25,7 @@ from neurenix_cli.commands import schema as schema_command
 from neurenix_cli.commands import show as show_command
 from neurenix_cli.commands import sweep as sweep_command
 from neurenix_cli.commands import train as train_command
+from neurenix_cli.commands import zoo as zoo_command
 from neurenix_cli.numbers import thousands
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -164,9 +165,11 @@ def _ignore_further_signals() -> None:
             signal.signal(signum, signal.SIG_IGN)
 
 
-def add_command(name: str, command: Callable[..., Any], epilog: str | None = None) -> None:
+def add_command(
+    name: str, command: Callable[..., Any], epilog: str | None = None, group: typer.Typer = app
+) -> None:
     """Every command goes through the error boundary and shows its help as written."""
-    app.command(name, cls=LiteralHelpCommand, epilog=epilog)(boundary(command))
+    group.command(name, cls=LiteralHelpCommand, epilog=epilog)(boundary(command))
 
 
 add_command("train", train_command.train, epilog=EXIT_CODES_HELP)
@@ -176,6 +179,14 @@ add_command("show", show_command.show)
 add_command("plot", plot_command.plot)
 add_command("sweep", sweep_command.sweep, epilog=EXIT_CODES_HELP)
 add_command("schema", schema_command.schema)
+
+zoo_app = typer.Typer(
+    cls=LiteralHelpGroup,
+    help="Use RL Zoo hyperparameter files: `neurenix zoo import FILE.yml ENV_ID > config.yaml`.",
+    no_args_is_help=True,
+)
+add_command("import", zoo_command.import_, group=zoo_app)
+app.add_typer(zoo_app, name="zoo")
 
 
 def _sigterm(signum: int, frame: Any) -> None:

@@ -61,14 +61,18 @@ class Checker:
         valid: collections.abc.Iterable[str],
         path: str,
         hints: dict[str, str] | None = None,
+        renamed: dict[str, str] | None = None,
     ) -> None:
-        """Refuse a key not in `valid`; `hints` tells where a key that is set elsewhere belongs instead."""
+        """Refuse a key not in `valid`; `hints` tells where a key that is set elsewhere belongs instead, and
+        `renamed` what another library's name (SB3's `clip_range`) is called here."""
         valid = list(valid)
         for key in mapping:
             if key not in valid:
                 where = f"{path}.{key}" if path else key
                 if hints and key in hints:
                     raise self.error(where, f"is not set under `{path}:`.", hints[key])
+                if renamed and key in renamed:
+                    raise self.error(where, "unknown key.", renamed[key])
                 raise self.error(
                     where, "unknown key.", did_you_mean(key, valid) + f" Valid keys: {', '.join(valid)}."
                 )

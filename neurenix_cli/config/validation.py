@@ -10,6 +10,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from neurenix.errors import ConfigError, EnvironmentNotFoundError
+from neurenix_cli import sb3_names
 from neurenix_cli.config.messages import Checker, did_you_mean, inline, show
 from neurenix_cli.config.types import plain, to_annotation_container
 
@@ -133,12 +134,13 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         )
     name = name.lower()
     cls = registry.get(name)
+    renamed = sb3_names.hints(name)
 
     seed = check.typed(raw.get("seed", 0), int, "seed", minimum=0)
 
     # env
     env_raw = check.mapping(raw.get("env"), "env")
-    check.unknown_keys(env_raw, ENV_KEYS, "env")
+    check.unknown_keys(env_raw, ENV_KEYS, "env", renamed=renamed)
     env_id = env_raw.get("id")
     if env_id is None:
         raise check.error(
@@ -181,7 +183,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     # agent: the algorithm's hyperparameter record
     params = agent_parameters(cls)
     agent_raw = check.mapping(raw.get("agent"), "agent")
-    check.unknown_keys(agent_raw, params, "agent", hints=RESERVED_HINTS)
+    check.unknown_keys(agent_raw, params, "agent", hints=RESERVED_HINTS, renamed=renamed)
     agent = {
         key: plain(check.typed(agent_raw[key], field.annotation, f"agent.{key}"))
         if key in agent_raw
@@ -191,7 +193,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
 
     # train: the budget and the run's schedule
     train_raw = check.mapping(raw.get("train"), "train")
-    check.unknown_keys(train_raw, TRAIN_SCHEMA, "train")
+    check.unknown_keys(train_raw, TRAIN_SCHEMA, "train", renamed=renamed)
     train = {
         key: check.typed(train_raw.get(key, default), annotation, f"train.{key}", minimum)
         for key, (annotation, default, minimum) in TRAIN_SCHEMA.items()

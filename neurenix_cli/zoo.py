@@ -1,0 +1,572 @@
+"""One RL Zoo hyperparameter entry as a Neurenix config (`neurenix zoo import`).
+
+RL Zoo files are YAML whose strings may hold Python expressions (`"dict(net_arch=[64, 64], activation_fn=nn.Tanh)"`).
+They are read with `ast` into literals, lists, dict(...) calls and dotted names, and never evaluated: a Zoo file
+from the internet must not run code. Every key of the entry is translated (names from `sb3_names`) or refused
+with the reason, never dropped; a key the entry leaves out gets SB3's default where ours differs, so the config
+trains what the Zoo entry trains.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from neurenix.errors import ConfigError
+from neurenix_cli import sb3_names
+from neurenix_cli.config.types import coerce, plain
+
+MAX_EXPRESSION = 10_000  # characters; a hyperparameter expression is a line or two
+
+# SB3 2.x's documented defaults, in our names: what an entry that leaves a key out trains with.
+_OFF_POLICY = {"buffer_size": 1_000_000, "learning_starts": 100, "gamma": 0.99, "gradient_steps": 1}
+_ON_POLICY = {
+    "gamma": 0.99,
+    "value_coef": 0.5,
+    "entropy_coef": 0.0,
+    "max_grad_norm": 0.5,
+    "actor_hidden_dims": [64, 64],
+    "critic_hidden_dims": [64, 64],
+    "activation": "tanh",
+    "ortho_init": True,
+    "log_std_init": 0.0,
+    "lr_schedule": "constant",
+    "normalize_observations": False,
+    "normalize_rewards": False,
+}
+_DDPG = {
+    **_OFF_POLICY,
+    "actor_learning_rate": 1e-3,
+    "critic_learning_rate": 1e-3,
+    "batch_size": 256,
+    "tau": 0.005,
+    "train_freq": 1,
+    "actor_hidden_dims": [400, 300],
+    "critic_hidden_dims": [400, 300],
+    "exploration_noise": 0.0,  # SB3's action_noise=None: no noise unless the entry asks for it
+    "noise_type": "gaussian",
+}
+SB3_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dqn": {
+        **_OFF_POLICY,
+        "learning_rate": 1e-4,
+        "batch_size": 32,
+        "train_freq": 4,
+        "update_target_every": 10_000,
+        "exploration_fraction": 0.1,
+        "epsilon_start": 1.0,
+        "epsilon_end": 0.05,
+        "max_grad_norm": 10.0,
+        "hidden_dims": [64, 64],
+    },
+    "ddpg": _DDPG,
+    "td3": {**_DDPG, "policy_delay": 2, "target_policy_noise": 0.2, "target_noise_clip": 0.5},
+    "sac": {
+        **_OFF_POLICY,
+        "actor_learning_rate": 3e-4,
+        "critic_learning_rate": 3e-4,
+        "alpha_learning_rate": 3e-4,
+        "batch_size": 256,
+        "tau": 0.005,
+        "train_freq": 1,
+        "actor_hidden_dims": [256, 256],
+        "critic_hidden_dims": [256, 256],
+        "alpha": 1.0,  # SB3's ent_coef="auto" starts the learned coefficient at 1
+        "auto_alpha": True,
+        "target_entropy": "auto",
+    },
+    "a2c": {
+        **_ON_POLICY,
+        "actor_learning_rate": 7e-4,
+        "critic_learning_rate": 7e-4,
+        "n_steps": 5,
+        "gae_lambda": 1.0,
+        "normalize_advantage": False,
+        "optimizer": "rmsprop",
+    },
+    "ppo": {
+        **_ON_POLICY,
+        "actor_learning_rate": 3e-4,
+        "critic_learning_rate": 3e-4,
+        "n_steps": 2048,
+        "batch_size": 64,
+        "n_epochs": 10,
+        "gae_lambda": 0.95,
+        "clip_ratio": 0.2,
+        "clip_schedule": "constant",
+        "clip_range_vf": None,
+        "normalize_advantage": True,
+        "target_kl": None,
+        "optimizer": "adam",
+    },
+}
+
+# Keys with no counterpart here, and why (the error shows the reason).
+GSDE = "gSDE (state-dependent exploration), which Neurenix does not have yet"
+UNSUPPORTED = {
+    "use_sde": GSDE,
+    "sde_sample_freq": GSDE,
+    "use_sde_at_warmup": GSDE,
+    "use_expln": GSDE,
+    "full_std": GSDE,
+    "env_wrapper": "env wrappers: Neurenix makes envs from an id and kwargs (register a wrapped env with gymnasium)",
+    "vec_env_wrapper": "vectorised-env wrappers",
+    "frame_stack": "frame stacking (image observations are not supported)",
+    "callback": "RL Zoo callbacks (Python classes)",
+    "replay_buffer_class": "other replay buffers (HER)",
+    "replay_buffer_kwargs": "replay buffer options",
+    "optimizer_class": "other optimizers (A2C and PPO take `optimizer: adam|rmsprop`)",
+    "optimizer_kwargs": "optimizer options",
+    "squash_output": "squashed Gaussian policies for A2C and PPO",
+    "features_extractor_class": "feature extractors (MlpPolicy only)",
+}
+ACTIVATIONS = {"Tanh": "tanh", "ReLU": "relu", "Sigmoid": "sigmoid", "Identity": "identity"}
+NOISE_TYPES = {"normal": "gaussian", "ornstein-uhlenbeck": "ornstein_uhlenbeck"}
+
+
+def activation_reason(name: str, on_policy: bool) -> str:
+    if on_policy:
+        return f"A2C and PPO take {', '.join(f'nn.{short}' for short in ACTIVATIONS)}, not {name}"
+    return f"the off-policy networks are ReLU MLPs, as SB3's, not {name}"
+
+
+class Symbol(str):
+    """A dotted name in an expression (`nn.Tanh`, `RMSpropTFLike`): kept as its text, never looked up."""
+
+
+def parse_expression(text: str, where: str) -> Any:
+    """The value of a Zoo expression string: literals, lists, tuples, `{...}`, `dict(k=v, ...)` and dotted
+    names (as Symbol). Anything else (calls, operators, subscripts) is a ConfigError: nothing is evaluated."""
+    if len(text) > MAX_EXPRESSION:
+        raise ConfigError(
+            f"{where}: the expression is {len(text):,} characters long; refused unread.", key=where
+        )
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ConfigError(f"{where}: {text!r} is not a Python expression ({exc.msg}).", key=where) from None
+    return _value(tree.body, text, where)
+
+
+def _value(node: ast.AST, text: str, where: str) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, (ast.USub, ast.UAdd))
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) in (int, float)
+    ):
+        return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_value(item, text, where) for item in node.elts]
+    if isinstance(node, ast.Dict) and all(
+        isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
+    ):
+        return {k.value: _value(v, text, where) for k, v in zip(node.keys, node.values)}
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and not node.args
+        and all(keyword.arg is not None for keyword in node.keywords)
+    ):
+        return {keyword.arg: _value(keyword.value, text, where) for keyword in node.keywords}
+    dotted = _dotted(node)
+    if dotted is not None and "__" not in dotted:
+        return Symbol(dotted)
+    raise ConfigError(
+        f"{where}: refused {text!r}: a Zoo file's expressions may hold only literals, lists, dict(...) calls "
+        f"and names such as nn.Tanh, and `{ast.unparse(node)}` is none of these. Nothing in it was run.",
+        key=where,
+    )
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        parent = _dotted(node.value)
+        return None if parent is None else f"{parent}.{node.attr}"
+    return None
+
+
+def read_entry(path: Path, env_id: str) -> dict:
+    """The entry `env_id` of the Zoo file at `path`; a missing file or entry is a ConfigError."""
+    from neurenix_cli.config.reading import read_yaml
+
+    if not path.is_file() and not path.is_dir():
+        raise ConfigError(
+            f"{path}: no such file. Give the path of an RL Zoo file such as hyperparams/ppo.yml."
+        )
+    data = read_yaml(path)
+    if env_id not in data:
+        names = [str(name) for name in data]
+        close = difflib.get_close_matches(env_id, names, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+        shown = ", ".join(names[:40]) + (", ..." if len(names) > 40 else "")
+        raise ConfigError(f"{path} has no entry {env_id!r}.{hint} Its entries: {shown}.")
+    entry = data[env_id]
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: entry {env_id!r} is not a mapping of hyperparameters.")
+    return entry
+
+
+def algorithm_of(path: Path, algo: str | None) -> str:
+    """`--algo`, else the file's name (ppo.yml -> ppo)."""
+    name = (algo if algo is not None else path.stem).lower()
+    if name not in sb3_names.ALGORITHMS:
+        given = f"--algo {algo}" if algo is not None else f"the file name {path.name}"
+        raise ConfigError(
+            f"{given} names no algorithm Neurenix imports; it imports {', '.join(sb3_names.ALGORITHMS)}. "
+            "Pass --algo NAME for a file whose name is not the algorithm's."
+        )
+    return name
+
+
+def defaults_table() -> str:
+    """The defaults where SB3's differ from ours, as the README shows them (the importer writes SB3's)."""
+    from neurenix.rl import registry
+
+    lines = ["| algorithm | hyperparameter | Neurenix | SB3 |", "|---|---|---|---|"]
+    for algorithm, sb3 in SB3_DEFAULTS.items():
+        for field in registry.get(algorithm).Hyperparameters.declared():
+            ours = plain(field.default)
+            if field.name in sb3 and sb3[field.name] != ours:
+                lines.append(
+                    f"| {algorithm} | `{field.name}` | {json.dumps(ours)} | {json.dumps(sb3[field.name])} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def import_entry(path: Path, env_id: str, algo: str | None = None) -> str:
+    """The Neurenix config of the Zoo entry, as YAML text with a header naming its source."""
+    from neurenix_cli.config.reading import dump_yaml
+
+    algorithm = algorithm_of(path, algo)
+    entry = read_entry(path, env_id)
+    config, notes = Translation(entry, algorithm, env_id, f"{path}: {env_id}").config()
+    header = [
+        f"# Imported by `neurenix zoo import` from {path}, entry {env_id} ({algorithm}).",
+        "# Keys the entry leaves out are SB3's defaults, written out: they differ from Neurenix's in places.",
+        *(f"# {note}" for note in notes),
+    ]
+    return "\n".join(header) + "\n" + dump_yaml(config)
+
+
+class Translation:
+    """One entry's keys, taken one by one into a config; what is left at the end has no translation."""
+
+    def __init__(self, entry: dict, algorithm: str, env_id: str, where: str) -> None:
+        from neurenix.rl import registry
+
+        self.left = dict(entry)
+        self.algorithm, self.env_id, self.where = algorithm, env_id, where
+        self.fields = {f.name: f for f in registry.get(algorithm).Hyperparameters.declared()}
+        self.agent: dict[str, Any] = dict(SB3_DEFAULTS[algorithm])
+        self.env: dict[str, Any] = {"id": env_id, "n_envs": 1}
+        self.train: dict[str, Any] = {}
+        self.refused: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    def config(self) -> tuple[dict, list[str]]:
+        self.common()
+        self.policy_kwargs()
+        getattr(self, self.algorithm if self.algorithm != "td3" else "ddpg")()
+        self.rest()
+        if self.refused:
+            keys_by_reason: dict[str, list[str]] = {}
+            for key, why in self.refused.items():
+                keys_by_reason.setdefault(why, []).append(key)
+            reasons = "; ".join(f"{', '.join(keys)}: {why}" for why, keys in keys_by_reason.items())
+            raise ConfigError(
+                f"{self.where}: cannot translate {', '.join(self.refused)} into a Neurenix {self.algorithm} "
+                f"config ({reasons}). Nothing was written. To import the rest, remove those keys from a copy of "
+                "the entry; it then trains something other than the Zoo entry.",
+                key=next(iter(self.refused)),
+            )
+        agent = {name: self.agent[name] for name in self.fields if name in self.agent}  # the record's order
+        config = {"algorithm": self.algorithm, "env": self.env, "agent": agent, "train": self.train}
+        return plain(config), self.notes
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def take(self, key: str, default: Any = None) -> Any:
+        return self.left.pop(key, default)
+
+    def refuse(self, key: str, why: str) -> None:
+        self.refused[key] = why
+
+    def put(self, sb3: str, value: Any) -> None:
+        """Write `value` to every path the name table gives for `sb3` (or agent.<sb3> for a shared name)."""
+        if sb3 in self.refused:
+            return
+        for path in sb3_names.targets(sb3, self.algorithm) or (f"agent.{sb3}",):
+            section, name = path.split(".", 1)
+            if section == "agent":
+                value = self.typed(sb3, name, value)
+                if value is None and not self.fields[name].optional:
+                    return
+            {"agent": self.agent, "env": self.env, "train": self.train}[section][name] = value
+
+    def typed(self, sb3: str, name: str, value: Any) -> Any:
+        """`value` as our field `name` types it (ints from `1e5`, numbers from "1e-3"), else refused."""
+        try:
+            return coerce(value, self.fields[name].annotation)
+        except TypeError:
+            self.refuse(sb3, f"{value!r} is not a value of {name}")
+            return None
+
+    def expression(self, key: str, value: Any) -> Any:
+        return parse_expression(value, f"{self.where}: {key}") if isinstance(value, str) else value
+
+    def schedule(self, key: str, value: Any, schedule_field: str | None) -> Any:
+        """RL Zoo's `lin_X` is X falling linearly to 0 over the budget: ours is the value and a linear schedule,
+        where the algorithm has one for this key."""
+        if isinstance(value, str) and value.startswith("lin_"):
+            if schedule_field is None:
+                self.refuse(key, f"{self.algorithm} has no schedule for it, as {value} asks")
+                return None
+            self.agent[schedule_field] = "linear"
+            return value[len("lin_") :]
+        return value
+
+    # ------------------------------------------------------------------------------------------ keys
+    def common(self) -> None:
+        policy = self.take("policy", "MlpPolicy")
+        if policy != "MlpPolicy":
+            self.refuse("policy", f"only MlpPolicy (flat observations), not {policy}")
+        budget = self.take("n_timesteps")
+        if budget is None:
+            self.refuse("n_timesteps", "the entry has no budget")
+        else:
+            self.train["total_steps"] = self.count("n_timesteps", budget)
+        self.env["n_envs"] = self.count("n_envs", self.take("n_envs", 1))
+        kwargs = self.expression("env_kwargs", self.take("env_kwargs", {}))
+        if not isinstance(kwargs, dict) or any(isinstance(value, Symbol) for value in kwargs.values()):
+            self.refuse("env_kwargs", f"{kwargs!r} is not a mapping of plain values")
+        elif kwargs:
+            self.env["kwargs"] = kwargs
+        if "gamma" in self.left:
+            self.put("gamma", self.take("gamma"))
+        normalize = self.expression("normalize", self.take("normalize", False))
+        if normalize is not False:
+            self.normalize(normalize)
+        for key, why in UNSUPPORTED.items():
+            if key in self.left:
+                value = self.take(key)
+                if key == "use_sde" and value is False:
+                    continue
+                if key == "sde_sample_freq" and "use_sde" not in self.refused:
+                    continue  # SB3 reads it only with use_sde
+                self.refuse(key, why)
+
+    def count(self, key: str, value: Any) -> int:
+        try:
+            number = coerce(value, int)
+        except TypeError:
+            number = 0
+        if number < 1:
+            self.refuse(key, f"{value!r} is not a positive whole number")
+        return number
+
+    def normalize(self, value: Any) -> None:
+        if self.algorithm not in sb3_names.ON_POLICY:
+            self.refuse(
+                "normalize",
+                f"observation and reward normalisation for {self.algorithm} (A2C and PPO have it)",
+            )
+            return
+        options = {} if value is True else value
+        if not isinstance(options, dict):
+            self.refuse("normalize", f"{value!r} is neither true nor a mapping")
+            return
+        options = dict(options)
+        observations, rewards = options.pop("norm_obs", True), options.pop("norm_reward", True)
+        for key, ours in (("clip_obs", 10.0), ("clip_reward", 10.0), ("gamma", self.agent["gamma"])):
+            if key in options and options[key] == ours:
+                options.pop(key)  # what ours does anyway
+        if options:
+            self.refuse("normalize", f"VecNormalize options {', '.join(options)}")
+        self.agent["normalize_observations"], self.agent["normalize_rewards"] = (
+            bool(observations),
+            bool(rewards),
+        )
+
+    def policy_kwargs(self) -> None:
+        kwargs = self.expression("policy_kwargs", self.take("policy_kwargs", {}))
+        if not isinstance(kwargs, dict):
+            self.refuse("policy_kwargs", f"{kwargs!r} is not dict(...)")
+            return
+        kwargs = dict(kwargs)
+        on_policy = self.algorithm in sb3_names.ON_POLICY
+        if "net_arch" in kwargs:
+            self.net_arch(kwargs.pop("net_arch"))
+        if "activation_fn" in kwargs:
+            name = str(kwargs.pop("activation_fn"))
+            module, _, short = name.rpartition(".")
+            ours = ACTIVATIONS.get(short) if module in ("nn", "th.nn", "torch.nn") else None
+            if on_policy and ours is not None:
+                self.agent["activation"] = ours
+            elif ours != "relu":  # the off-policy networks are ReLU MLPs, as SB3's
+                self.refuse("policy_kwargs.activation_fn", activation_reason(name, on_policy))
+        if on_policy:
+            for key in ("ortho_init", "log_std_init"):
+                if key in kwargs:
+                    self.put(key, kwargs.pop(key))
+        if self.algorithm in ("td3", "sac") and kwargs.get("n_critics", 2) == 2:
+            kwargs.pop("n_critics", None)
+        if self.algorithm == "ddpg" and kwargs.get("n_critics", 1) == 1:
+            kwargs.pop("n_critics", None)
+        for key in kwargs:
+            why = (
+                GSDE
+                if key == "log_std_init"
+                else UNSUPPORTED.get(key, f"no counterpart for {self.algorithm}")
+            )
+            self.refuse(f"policy_kwargs.{key}", why)
+
+    def net_arch(self, arch: Any) -> None:
+        critic = "vf" if self.algorithm in sb3_names.ON_POLICY else "qf"
+        if isinstance(arch, list) and all(isinstance(width, int) for width in arch):
+            self.put("net_arch", arch)
+        elif isinstance(arch, dict) and set(arch) == {"pi", critic} and self.algorithm != "dqn":
+            self.agent["actor_hidden_dims"] = self.typed("net_arch", "actor_hidden_dims", arch["pi"])
+            self.agent["critic_hidden_dims"] = self.typed("net_arch", "critic_hidden_dims", arch[critic])
+        else:
+            self.refuse(
+                "policy_kwargs.net_arch", f"{arch!r}: a list of widths, or dict(pi=..., {critic}=...)"
+            )
+
+    def off_policy(self) -> None:
+        if "train_freq" in self.left:
+            freq = self.take("train_freq")
+            if isinstance(freq, list) and len(freq) == 2 and freq[1] == "step":
+                freq = freq[0]
+            if isinstance(freq, list):
+                self.refuse(
+                    "train_freq", f"updates every n episodes, as {freq!r} asks, are not in Neurenix yet"
+                )
+            else:
+                self.put("train_freq", freq)
+        if self.left.get("gradient_steps") == -1:
+            self.take("gradient_steps")
+            self.refuse(
+                "gradient_steps", "-1 (as many as env steps since the last update) is not in Neurenix yet"
+            )
+        lr = self.take("learning_rate")
+        if lr is not None:
+            self.put("learning_rate", self.schedule("learning_rate", lr, None))
+
+    def dqn(self) -> None:
+        self.off_policy()
+        tau = self.take("tau", 1.0)
+        if tau != 1.0:
+            self.refuse("tau", f"DQN's target network is copied whole (tau 1), not mixed at {tau}")
+        for key in (
+            "exploration_fraction",
+            "exploration_initial_eps",
+            "exploration_final_eps",
+            "target_update_interval",
+        ):
+            if key in self.left:
+                self.put(key, self.take(key))
+
+    def ddpg(self) -> None:
+        self.off_policy()
+        noise_type, noise_std = self.take("noise_type"), self.take("noise_std")
+        if noise_type is not None or noise_std is not None:
+            if noise_type not in NOISE_TYPES:
+                self.refuse("noise_type", f"normal or ornstein-uhlenbeck, not {noise_type!r}")
+            elif noise_std is None:
+                self.refuse("noise_type", "noise_std is missing")
+            else:
+                self.agent["noise_type"] = NOISE_TYPES[noise_type]
+                self.put("noise_std", noise_std)
+
+    def sac(self) -> None:
+        self.off_policy()
+        coef = self.take("ent_coef")  # absent or "auto": SB3's learned coefficient, starting at 1
+        if isinstance(coef, str) and coef.startswith("auto_"):
+            self.agent["alpha"] = self.typed("ent_coef", "alpha", coef[len("auto_") :])
+        elif coef is not None and coef != "auto":
+            self.agent["auto_alpha"] = False
+            self.agent["alpha"] = self.typed("ent_coef", "alpha", coef)
+        if self.take("target_update_interval", 1) != 1:
+            self.refuse("target_update_interval", "SAC's targets follow every gradient step here")
+
+    def on_policy(self) -> None:
+        lr = self.take("learning_rate")
+        if lr is not None:
+            self.put("learning_rate", self.schedule("learning_rate", lr, "lr_schedule"))
+        coef = self.take("ent_coef")
+        if coef is not None:
+            self.put("ent_coef", self.schedule("ent_coef", coef, None))
+        if "vf_coef" in self.left:
+            self.put("vf_coef", self.take("vf_coef"))
+
+    def a2c(self) -> None:
+        self.on_policy()
+        if "use_rms_prop" in self.left:
+            self.agent["optimizer"] = "rmsprop" if self.take("use_rms_prop") else "adam"
+        if self.take("rms_prop_eps", 1e-5) != 1e-5:
+            self.refuse("rms_prop_eps", "our RMSprop's eps is SB3's default, 1e-5")
+
+    def ppo(self) -> None:
+        self.on_policy()
+        clip = self.take("clip_range")
+        if clip is not None:
+            self.put("clip_range", self.schedule("clip_range", clip, "clip_schedule"))
+        vf_clip = self.take("clip_range_vf")
+        if vf_clip is not None:
+            self.put("clip_range_vf", self.schedule("clip_range_vf", vf_clip, None))
+
+    def rest(self) -> None:
+        """Keys named alike in both (batch_size, tau, n_steps, ...); anything else has no counterpart."""
+        for key in list(self.left):
+            value = self.take(key)
+            if key in self.fields and key not in ("n_envs", "name"):
+                self.put(key, value)
+            else:
+                self.refuse(key, "no counterpart in Neurenix")
+        if self.algorithm in sb3_names.ON_POLICY and not self.refused:
+            self.unit_box_log_std()
+
+    def unit_box_log_std(self) -> None:
+        """Our Gaussian lives in the unit box, SB3's in the env's action units: the same starting spread is
+        log_std_init - log(half-range), for an env whose action dimensions share one half-range."""
+        import numpy as np
+
+        from neurenix.rl.environment import make_env
+
+        try:
+            env = make_env(self.env_id, n_envs=1, seed=None, **self.env.get("kwargs", {}))
+        except Exception as exc:  # not installed here: the config may be meant for another machine
+            self.notes.append(
+                f"log_std_init {self.agent['log_std_init']} is SB3's, unconverted: {self.env_id} could not be made "
+                f"here to read its action range ({str(exc).split(' (')[0]})."
+            )
+            return
+        try:
+            space = env.action_space
+        finally:
+            env.close()
+        if not hasattr(space, "high"):
+            return
+        half = (np.asarray(space.high, dtype=np.float64) - np.asarray(space.low, dtype=np.float64)) / 2
+        sb3 = float(self.agent["log_std_init"])
+        if np.allclose(half, half.flat[0]) and np.isfinite(half.flat[0]):
+            self.agent["log_std_init"] = round(sb3 - math.log(float(half.flat[0])), 6)
+            if half.flat[0] != 1.0:
+                self.notes.append(
+                    f"log_std_init {self.agent['log_std_init']} is SB3's {sb3} in the unit action box "
+                    f"({self.env_id}'s actions span +-{float(half.flat[0]):g})."
+                )
+        else:
+            self.notes.append(
+                f"log_std_init {sb3} is SB3's, in the env's units; Neurenix reads it in the unit box, and "
+                f"{self.env_id}'s action dimensions have different ranges."
+            )

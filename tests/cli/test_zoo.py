@@ -1,0 +1,304 @@
+"""`neurenix zoo import`: RL Zoo 2.9.2's own entries (fixtures/zoo/) become configs `train --check` accepts, or
+fail naming the key Neurenix cannot express; expressions are read, never run."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neurenix.errors import ConfigError
+from neurenix_cli.zoo import parse_expression
+
+FIXTURES = Path(__file__).parent / "fixtures" / "zoo"
+ENTRIES = [
+    (path.stem, env_id)
+    for path in sorted(FIXTURES.glob("*.yml"))
+    for env_id in yaml.safe_load(path.read_text(encoding="utf-8"))
+]
+# The entries that need what Neurenix lacks, and the key the error must name.
+REFUSED = {
+    ("a2c", "Pendulum-v1"): "use_sde",
+    ("a2c", "LunarLanderContinuous-v3"): "use_sde",
+    ("a2c", "MountainCarContinuous-v0"): "use_sde",
+    ("ppo", "Pendulum-v1"): "use_sde",
+    ("ppo", "MountainCarContinuous-v0"): "use_sde",
+    ("dqn", "LunarLander-v3"): "gradient_steps",
+    ("dqn", "Acrobot-v1"): "gradient_steps",
+    ("sac", "MountainCarContinuous-v0"): "use_sde",
+    ("sac", "LunarLanderContinuous-v3"): "learning_rate",
+}
+HAS_BOX2D = importlib.util.find_spec("Box2D") is not None
+
+
+def imported(cli, *args) -> dict:
+    result = cli("zoo", "import", *args)
+    assert result.exit_code == 0, result.output
+    return yaml.safe_load(result.stdout)
+
+
+def write_entry(tmp_path: Path, entry: str, name: str = "ppo.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(entry, encoding="utf-8")
+    return path
+
+
+def test_the_fixtures_hold_every_algorithm_and_env():
+    assert {algo for algo, _ in ENTRIES} == {"a2c", "ppo", "dqn", "sac", "td3", "ddpg"}
+    assert len(ENTRIES) == 27 and set(REFUSED) <= set(ENTRIES)
+
+
+@pytest.mark.parametrize(("algo", "env_id"), ENTRIES)
+def test_every_zoo_entry_imports_to_a_config_train_accepts_or_names_what_it_lacks(
+    cli, tmp_path, algo, env_id
+):
+    result = cli("zoo", "import", FIXTURES / f"{algo}.yml", env_id)
+    if (algo, env_id) in REFUSED:
+        assert result.exit_code == 2, result.output
+        assert f"{env_id}: cannot translate {REFUSED[algo, env_id]}" in result.stderr
+        assert result.stdout == "" and "Traceback" not in result.output
+        return
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"# Imported by `neurenix zoo import` from {FIXTURES / f'{algo}.yml'}, ")
+    assert f"entry {env_id} ({algo})" in result.stdout.splitlines()[0]
+    if "LunarLander" in env_id and not HAS_BOX2D:
+        pytest.skip("gymnasium[box2d] is not installed: train --check cannot make the env")
+    config = tmp_path / "config.yaml"
+    config.write_text(result.stdout, encoding="utf-8")
+    checked = cli("train", config, "--check")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_ppo_cartpole_takes_the_entry_and_sb3s_defaults(cli):
+    config = imported(cli, FIXTURES / "ppo.yml", "CartPole-v1")
+    assert config["env"] == {"id": "CartPole-v1", "n_envs": 8}
+    assert config["train"] == {"total_steps": 100_000}  # `!!float 1e5`, as a count
+    agent = config["agent"]
+    # lin_0.001 and lin_0.2: the value and a linear schedule to 0
+    assert agent["actor_learning_rate"] == agent["critic_learning_rate"] == 0.001
+    assert agent["lr_schedule"] == agent["clip_schedule"] == "linear" and agent["clip_ratio"] == 0.2
+    assert (agent["n_steps"], agent["batch_size"], agent["n_epochs"]) == (32, 256, 20)
+    assert (agent["gae_lambda"], agent["gamma"], agent["entropy_coef"]) == (0.8, 0.98, 0.0)
+    # SB3's defaults where ours differ: no KL early stop, no entropy bonus
+    assert agent["target_kl"] is None and agent["value_coef"] == 0.5
+
+
+def test_dqn_cartpole_renames_and_sb3_defaults(cli):
+    agent = imported(cli, FIXTURES / "dqn.yml", "CartPole-v1")["agent"]
+    assert agent["hidden_dims"] == [256, 256] and agent["learning_rate"] == 0.0023
+    assert agent["update_target_every"] == 10 and agent["epsilon_end"] == 0.04
+    assert agent["exploration_fraction"] == 0.16 and agent["epsilon_start"] == 1.0
+    assert (agent["train_freq"], agent["gradient_steps"], agent["max_grad_norm"]) == (256, 128, 10.0)
+
+
+def test_sac_pendulum_gets_sb3s_defaults_for_what_the_entry_leaves_out(cli):
+    agent = imported(cli, FIXTURES / "sac.yml", "Pendulum-v1")["agent"]
+    assert (
+        agent["actor_learning_rate"] == agent["critic_learning_rate"] == agent["alpha_learning_rate"] == 1e-3
+    )
+    assert (agent["buffer_size"], agent["batch_size"], agent["learning_starts"]) == (1_000_000, 256, 100)
+    assert agent["actor_hidden_dims"] == agent["critic_hidden_dims"] == [256, 256]
+    assert agent["auto_alpha"] is True and agent["alpha"] == 1.0  # ent_coef auto starts at 1 in SB3
+
+
+def test_td3_and_ddpg_noise(cli):
+    agent = imported(cli, FIXTURES / "td3.yml", "MountainCarContinuous-v0")["agent"]
+    assert (agent["noise_type"], agent["exploration_noise"]) == ("ornstein_uhlenbeck", 0.5)
+    agent = imported(cli, FIXTURES / "ddpg.yml", "Pendulum-v1")["agent"]
+    assert (agent["noise_type"], agent["exploration_noise"]) == ("gaussian", 0.1)
+    assert agent["actor_hidden_dims"] == [400, 300] and agent["learning_starts"] == 10_000
+
+
+def test_a2c_normalize_true_normalises_observations_and_rewards(cli):
+    agent = imported(cli, FIXTURES / "a2c.yml", "MountainCar-v0")["agent"]
+    assert agent["normalize_observations"] is True and agent["normalize_rewards"] is True
+    assert agent["optimizer"] == "rmsprop" and agent["actor_learning_rate"] == 7e-4 and agent["n_steps"] == 5
+
+
+ENTRY = "CartPole-v1:\n  n_timesteps: !!float 1e4\n  policy: 'MlpPolicy'\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "lines", "agent"),
+    [
+        (
+            "ppo.yml",
+            [
+                'policy_kwargs: "dict(net_arch=dict(pi=[32], vf=[16]), activation_fn=nn.ReLU, ortho_init=False)"'
+            ],
+            {
+                "actor_hidden_dims": [32],
+                "critic_hidden_dims": [16],
+                "activation": "relu",
+                "ortho_init": False,
+            },
+        ),
+        (
+            "ppo.yml",
+            ["learning_rate: 1e-3", "clip_range: 0.1"],
+            {"actor_learning_rate": 0.001, "clip_ratio": 0.1},
+        ),
+        (
+            "ppo.yml",
+            ["normalize: \"{'norm_obs': True, 'norm_reward': False}\""],
+            {"normalize_observations": True, "normalize_rewards": False},
+        ),
+        (
+            "dqn.yml",
+            ['train_freq: [4, "step"]', "exploration_initial_eps: 0.5"],
+            {"train_freq": 4, "epsilon_start": 0.5},
+        ),
+        ("a2c.yml", ["use_rms_prop: False", "vf_coef: 0.25"], {"optimizer": "adam", "value_coef": 0.25}),
+    ],
+)
+def test_keys_map_to_ours(cli, tmp_path, name, lines, agent):
+    path = write_entry(tmp_path, ENTRY + "".join(f"  {line}\n" for line in lines), name)
+    config = imported(cli, path, "CartPole-v1")
+    assert {key: config["agent"][key] for key in agent} == agent
+
+
+@pytest.mark.parametrize(
+    ("lines", "auto", "alpha"),
+    [([], True, 1.0), (["ent_coef: auto_0.1"], True, 0.1), (["ent_coef: 0.05"], False, 0.05)],
+)
+def test_sac_ent_coef(cli, tmp_path, lines, auto, alpha):
+    entry = "Pendulum-v1:\n  n_timesteps: 1000\n" + "".join(f"  {line}\n" for line in lines)
+    agent = imported(cli, write_entry(tmp_path, entry, "sac.yml"), "Pendulum-v1")["agent"]
+    assert (agent["auto_alpha"], agent["alpha"]) == (auto, alpha)
+
+
+def test_sac_net_arch_dict_sets_actor_and_critics(cli, tmp_path):
+    entry = (
+        'Pendulum-v1:\n  n_timesteps: 1000\n  policy_kwargs: "dict(net_arch=dict(pi=[64], qf=[400, 300]))"\n'
+    )
+    agent = imported(cli, write_entry(tmp_path, entry, "sac.yml"), "Pendulum-v1")["agent"]
+    assert (agent["actor_hidden_dims"], agent["critic_hidden_dims"]) == ([64], [400, 300])
+
+
+def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
+    # SB3's Gaussian is in Pendulum's units (actions in [-2, 2]); ours in [-1, 1]: the same spread is log(2) less.
+    entry = 'Pendulum-v1:\n  n_timesteps: 1000\n  policy_kwargs: "dict(log_std_init=-1)"\n'
+    result = cli("zoo", "import", write_entry(tmp_path, entry), "Pendulum-v1")
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout)["agent"]["log_std_init"] == pytest.approx(-1 - math.log(2), abs=1e-6)
+    assert "in the unit action box" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "key", "words"),
+    [
+        ("ppo.yml", "use_sde: True", "use_sde", "gSDE"),
+        ("dqn.yml", "learning_rate: lin_1e-3", "learning_rate", "no schedule"),
+        ("dqn.yml", 'train_freq: [1, "episode"]', "train_freq", "episodes"),
+        ("dqn.yml", "tau: 0.5", "tau", "copied whole"),
+        ("sac.yml", "normalize: true", "normalize", "A2C and PPO have it"),
+        ("ppo.yml", "frame_stack: 4", "frame_stack", "frame stacking"),
+        ("ppo.yml", "env_wrapper: some.Wrapper", "env_wrapper", "env wrappers"),
+        (
+            "ppo.yml",
+            'policy_kwargs: "dict(activation_fn=nn.ELU)"',
+            "policy_kwargs.activation_fn",
+            "not nn.ELU",
+        ),
+        (
+            "sac.yml",
+            'policy_kwargs: "dict(activation_fn=nn.Tanh)"',
+            "policy_kwargs.activation_fn",
+            "ReLU MLPs",
+        ),
+        (
+            "a2c.yml",
+            'policy_kwargs: "dict(optimizer_class=RMSpropTFLike)"',
+            "policy_kwargs.optimizer_class",
+            "optimizers",
+        ),
+        ("ppo.yml", "made_up_key: 3", "made_up_key", "no counterpart"),
+        ("ppo.yml", "policy: CnnPolicy", "policy", "only MlpPolicy"),
+    ],
+)
+def test_a_key_it_cannot_translate_is_named_never_dropped(cli, tmp_path, name, line, key, words):
+    entry = ENTRY.replace("  policy: 'MlpPolicy'\n", "") if key == "policy" else ENTRY
+    result = cli("zoo", "import", write_entry(tmp_path, entry + f"  {line}\n", name), "CartPole-v1")
+    assert result.exit_code == 2 and result.stdout == ""
+    message = result.stderr
+    assert f"cannot translate {key}" in message and words in message and "Traceback" not in message
+    assert len(message.strip().splitlines()) == 1  # one paragraph
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (
+            "dict(net_arch=[64, 64], activation_fn=nn.Tanh)",
+            {"net_arch": [64, 64], "activation_fn": "nn.Tanh"},
+        ),
+        ("dict(pi=[256, 256], vf=[256, 256])", {"pi": [256, 256], "vf": [256, 256]}),
+        ("{'norm_obs': True, 'norm_reward': False}", {"norm_obs": True, "norm_reward": False}),
+        ("dict(log_std_init=-3.29, ortho_init=False)", {"log_std_init": -3.29, "ortho_init": False}),
+        ("[1, 'episode']", [1, "episode"]),
+    ],
+)
+def test_expressions_are_read_as_data(text, value):
+    assert parse_expression(text, "x") == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('touch PWNED')",
+        "dict(a=open('PWNED', 'w'))",
+        "nn.__class__",
+        "(lambda: 1)()",
+        "[x for x in (1, 2)]",
+        "2 ** 1000000",
+        "dict(**{'a': 1})",
+    ],
+)
+def test_code_in_an_expression_is_refused_never_run(text, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="refused|not a Python expression"):
+        parse_expression(text, "policy_kwargs")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_code_in_a_zoo_file_is_refused_through_the_cli(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = "policy_kwargs: \"__import__('os').system('touch PWNED')\""
+    result = cli("zoo", "import", write_entry(tmp_path, ENTRY + f"  {line}\n"), "CartPole-v1")
+    assert result.exit_code == 2 and "refused" in result.stderr and "Nothing in it was run" in result.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_yaml_tags_that_build_python_objects_are_refused(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    entry = 'CartPole-v1:\n  n_timesteps: !!python/object/apply:os.system ["touch PWNED"]\n'
+    result = cli("zoo", "import", write_entry(tmp_path, entry), "CartPole-v1")
+    assert result.exit_code == 2 and "is not valid YAML" in result.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_missing_file_exits_2(cli, tmp_path):
+    result = cli("zoo", "import", tmp_path / "ppo.yml", "CartPole-v1")
+    assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_an_env_not_in_the_file_gets_a_did_you_mean(cli):
+    result = cli("zoo", "import", FIXTURES / "ppo.yml", "CartPole-v0")
+    assert result.exit_code == 2 and "has no entry 'CartPole-v0'" in result.stderr
+    assert "Did you mean 'CartPole-v1'" in result.stderr and "Acrobot-v1" in result.stderr
+
+
+def test_the_algorithm_comes_from_the_file_name_or_algo(cli, tmp_path):
+    path = write_entry(tmp_path, ENTRY, "my_tuning.yml")
+    result = cli("zoo", "import", path, "CartPole-v1")
+    assert (
+        result.exit_code == 2
+        and "my_tuning.yml names no algorithm" in result.stderr
+        and "--algo" in result.stderr
+    )
+    assert imported(cli, path, "CartPole-v1", "--algo", "dqn")["algorithm"] == "dqn"
+    result = cli("zoo", "import", path, "CartPole-v1", "--algo", "trpo")
+    assert result.exit_code == 2 and "--algo trpo names no algorithm" in result.stderr
