@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from neurenix.errors import ConfigError, EnvironmentNotFoundError
 from neurenix_cli.config.messages import Checker, did_you_mean, inline, show
 from neurenix_cli.config.types import plain, to_annotation_container
+from neurenix_cli.numbers import thousands
 
 if TYPE_CHECKING:
     from neurenix.rl.hyperparameters import Field
@@ -225,7 +226,28 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "train": train,
     }
     # The algorithm's own range checks (a negative learning rate, gamma above 1, ...) run in its constructor.
-    return Prepared(config, make_agent(config, observation_space, action_space, check=check))
+    agent = make_agent(config, observation_space, action_space, check=check)
+    _check_budget_reaches_an_update(agent, config, check)
+    return Prepared(config, agent)
+
+
+def _check_budget_reaches_an_update(agent: Any, config: dict, check: Checker) -> None:
+    """An on-policy agent learns only from a full rollout: a step budget below one ends training untrained,
+    and would still be reported as completed."""
+    total, n_envs = config["train"]["total_steps"], config["env"]["n_envs"]
+    if not agent.collects_rollouts or total is None:
+        return
+    rollout = agent.n_steps * n_envs
+    if total < rollout:
+        name = config["algorithm"]
+        raise check.error(
+            "train.total_steps",
+            f"{thousands(total)} steps is less than one rollout of {name} (agent.n_steps "
+            f"{thousands(agent.n_steps)} x env.n_envs {thousands(n_envs)} = {thousands(rollout)} steps), "
+            f"and {name} updates only after a full rollout: training would end without a single update.",
+            f"Set train.total_steps to at least {thousands(rollout)} (a multiple of it wastes no steps), "
+            "or lower agent.n_steps.",
+        )
 
 
 def agent_parameters(cls: type) -> dict[str, Field]:
