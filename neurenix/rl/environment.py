@@ -138,9 +138,14 @@ def make_env(
     max_episode_steps: int | None = None,
     **kwargs: Any,
 ) -> VecEnv:
-    """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step)."""
+    """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step).
+
+    `max_episode_steps` also replaces the limit the env was registered with (gymnasium's TimeLimit), which
+    would otherwise cut episodes off first when it is the lower one."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
     envs = [_make_one(env_id, **kwargs) for _ in range(n_envs)]
     return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed)
 

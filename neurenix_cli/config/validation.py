@@ -97,6 +97,7 @@ class Prepared:
 
     config: dict
     agent: Any
+    notices: tuple[str, ...] = ()  # one line each, for the command to show: what the config resolved to
 
 
 def validate(raw: dict, source: str = "<config>", origins: dict[str, str] | None = None) -> dict:
@@ -155,6 +156,11 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
             f"Use at most {MAX_ENVS}.",
         )
     env_kwargs = check.mapping(env_raw.get("kwargs"), "env.kwargs")
+    env_limit = check.typed(
+        env_kwargs.get("max_episode_steps"), int | None, "env.kwargs.max_episode_steps", minimum=1
+    )
+    if env_limit is not None:
+        env_kwargs = {**env_kwargs, "max_episode_steps": env_limit}
     observation_space, action_space = probe_env(env_id, env_kwargs, check)
 
     # spaces: checked against the env when given, derived from it otherwise
@@ -203,6 +209,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
             "no training budget: train.total_steps and train.episodes are both unset.",
             "Set one of them, e.g. `train: {total_steps: 50000}`.",
         )
+    notices = _episode_limit(train, train_raw, env_limit)
     if train["tensorboard"]:
         # Checked here, not when the writer opens: asking for TensorBoard and silently getting none would only
         # be noticed after the run, and nothing may be trained or written for a config that cannot run.
@@ -228,7 +235,25 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     # The algorithm's own range checks (a negative learning rate, gamma above 1, ...) run in its constructor.
     agent = make_agent(config, observation_space, action_space, check=check)
     _check_budget_reaches_an_update(agent, config, check)
-    return Prepared(config, agent)
+    return Prepared(config, agent, notices)
+
+
+def _episode_limit(train: dict, train_raw: dict, limit: int | None) -> tuple[str, ...]:
+    """Resolve train.max_steps against env.kwargs.max_episode_steps, which both cut episodes off: the env's
+    limit holds unless train.max_steps is set (not null), and a notice says which won when they differ. The
+    resolved train.max_steps is the limit, so a run's config.yaml rebuilds the same episodes."""
+    if limit is None:
+        return ()
+    if train_raw.get("max_steps") is None:
+        train["max_steps"] = limit
+        return ()
+    if train["max_steps"] == limit:
+        return ()
+    return (
+        f"train.max_steps ({thousands(train['max_steps'])}) overrides env.kwargs.max_episode_steps "
+        f"({thousands(limit)}): episodes are cut off after {thousands(train['max_steps'])} steps. Set "
+        "train.max_steps: null to keep the env's limit.",
+    )
 
 
 def _check_budget_reaches_an_update(agent: Any, config: dict, check: Checker) -> None:
