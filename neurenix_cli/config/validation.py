@@ -7,9 +7,11 @@ is written to disk.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import TYPE_CHECKING, Any
 
 from neurenix.errors import ConfigError, EnvironmentNotFoundError
+from neurenix_cli import envs
 from neurenix_cli.config.messages import Checker, did_you_mean, inline, show
 from neurenix_cli.config.types import plain, to_annotation_container
 from neurenix_cli.numbers import thousands
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from neurenix.rl.hyperparameters import Field
 
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
-ENV_KEYS = ("id", "n_envs", "kwargs")
+ENV_KEYS = ("id", "n_envs", "kwargs", "imports", "wrappers", "import_path")
 SPACE_KEYS = ("observation", "action")
 MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
 # Constructor arguments the CLI supplies itself, never read from `agent:`: the spaces from the env, `seed` from
@@ -161,7 +163,18 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     )
     if env_limit is not None:
         env_kwargs = {**env_kwargs, "max_episode_steps": env_limit}
-    observation_space, action_space = probe_env(env_id, env_kwargs, check)
+    env = {
+        "id": env_id,
+        "n_envs": n_envs,
+        "kwargs": plain(env_kwargs),
+        "imports": _imports(env_raw.get("imports"), check),
+        "wrappers": _wrappers(env_raw.get("wrappers"), check),
+        "import_path": check.typed(env_raw.get("import_path"), str | None, "env.import_path"),
+    }
+    if env["import_path"] is not None or envs.names_code(env):
+        # Absolute, so that eval, --resume and a sweep's workers find the modules from any working directory.
+        env["import_path"] = os.path.abspath(env["import_path"] or os.getcwd())
+    observation_space, action_space = probe_env(env_id, env_kwargs, envs.load(env, check), check)
 
     # spaces: checked against the env when given, derived from it otherwise
     spaces_raw = check.mapping(raw.get("spaces"), "spaces")
@@ -227,7 +240,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     config = {
         "algorithm": name,
         "seed": seed,
-        "env": {"id": env_id, "n_envs": n_envs, "kwargs": plain(env_kwargs)},
+        "env": env,
         "spaces": spaces,
         "agent": agent,
         "train": train,
@@ -316,12 +329,59 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
         ) from exc
 
 
-def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:
-    """Make one copy of the env to learn its spaces; unknown ids and bad kwargs become config errors."""
+def _imports(value: Any, check: Checker) -> list[str]:
+    """env.imports: dotted module names, imported before the env is made."""
+    names = check.typed(value if value is not None else [], list[str], "env.imports")
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise check.error(
+                "env.imports", f"{show(name)} is not a module name.", "Write it dotted, e.g. `my_pkg.envs`."
+            )
+    return names
+
+
+def _wrappers(value: Any, check: Checker) -> list[str | dict]:
+    """env.wrappers, RL Zoo's `env_wrapper` form: each entry `module:Class` (or `dotted.path.Class`), or a
+    one-key mapping of that name to its keyword arguments; written back without empty arguments."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise check.error(
+            "env.wrappers",
+            f"must be a list, got {show(value)}.",
+            "Write `wrappers: [module:Class, {module:Other: {key: value}}]`, applied in that order.",
+        )
+    resolved = []
+    for spec in value:
+        if isinstance(spec, dict) and len(spec) == 1:
+            ((name, kwargs),) = spec.items()
+            kwargs = check.mapping(kwargs, f"env.wrappers.{name}")
+        else:
+            name, kwargs = spec, {}
+        module, _, attribute = (
+            name.partition(":") if isinstance(name, str) and ":" in name else str(name).rpartition(".")
+        )
+        if not (
+            isinstance(name, str)
+            and attribute
+            and all(part.isidentifier() for part in [*module.split("."), *attribute.split(".")])
+        ):
+            raise check.error(
+                "env.wrappers",
+                f"entry {show(spec)} is not a wrapper class name with optional keyword arguments.",
+                "Write `module:Class` (or `dotted.path.Class`), or `{module:Class: {key: value}}`.",
+            )
+        resolved.append({name: plain(kwargs)} if kwargs else name)
+    return resolved
+
+
+def probe_env(env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: Checker) -> tuple[Any, Any]:
+    """Make one copy of the env, wrapped, to learn its spaces; unknown ids, bad kwargs and wrappers that
+    refuse the env become config errors."""
     from neurenix.rl.environment import make_env
 
     try:
-        env = make_env(env_id, n_envs=1, seed=None, **kwargs)
+        env = make_env(env_id, n_envs=1, seed=None, **kwargs).envs[0]
     except EnvironmentNotFoundError as exc:
         raise check.error(
             "env.id", str(exc).strip(), "Use a registered gymnasium id, e.g. CartPole-v1 or Pendulum-v1."
@@ -339,6 +399,15 @@ def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:
             "Check env.id and env.kwargs, and that the environment's extras are installed.",
         ) from exc
     try:
+        for wrap in wrappers:
+            try:
+                env = wrap(env)
+            except Exception as exc:
+                raise check.error(
+                    "env.wrappers",
+                    f"{wrap.name} could not wrap {env_id}: {type(exc).__name__}: {str(exc).rstrip('.')}.",
+                    f"Check the keyword arguments given to {wrap.name}, and that it wraps a gymnasium env.",
+                ) from exc
         return env.observation_space, env.action_space
     finally:
         env.close()
