@@ -378,6 +378,8 @@ def _wrappers(value: Any, check: Checker) -> list[str | dict]:
 def probe_env(env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: Checker) -> tuple[Any, Any]:
     """Make one copy of the env, wrapped, to learn its spaces; unknown ids, bad kwargs and wrappers that
     refuse the env become config errors."""
+    import gymnasium
+
     from neurenix.rl.environment import make_env
 
     try:
@@ -401,13 +403,20 @@ def probe_env(env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: C
     try:
         for wrap in wrappers:
             try:
-                env = wrap(env)
+                wrapped = wrap(env)
             except Exception as exc:
                 raise check.error(
                     "env.wrappers",
                     f"{wrap.name} could not wrap {env_id}: {type(exc).__name__}: {str(exc).rstrip('.')}.",
                     f"Check the keyword arguments given to {wrap.name}, and that it wraps a gymnasium env.",
                 ) from exc
+            if not isinstance(wrapped, gymnasium.Env):
+                raise check.error(
+                    "env.wrappers",
+                    f"{wrap.name} returned {show(wrapped)}, not a gymnasium env.",
+                    "Name a gymnasium wrapper class (a subclass of gymnasium.Wrapper).",
+                )
+            env = wrapped
         return env.observation_space, env.action_space
     finally:
         env.close()

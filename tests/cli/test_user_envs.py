@@ -212,6 +212,8 @@ def test_eval_of_a_run_whose_module_was_deleted_names_it_and_the_fix(project, tm
             ["'ScaleReward' (a string) is not a wrapper class name", "module:Class"],
         ),
         ("imports", ["user pkg"], ["'user pkg' (a string) is not a module name"]),
+        ("wrappers", ["builtins:len"], ["builtins:len could not wrap UserEnv-v0", "TypeError"]),
+        ("wrappers", ["builtins.repr"], ["builtins.repr returned", "not a gymnasium env"]),
     ],
 )
 def test_check_imports_the_code_and_refuses_what_cannot_be_found(tmp_path, key, value, words):
