@@ -13,11 +13,12 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from clitools import TINY, run_cli, write_config
 
-from neurenix_cli.config import load_config, validate
+from neurenix_cli.config import json_schema, load_config, validate
 
 ENVS = '''
 import gymnasium as gym
@@ -250,6 +251,10 @@ def test_the_resolved_env_block_is_a_fixed_point(tmp_path, monkeypatch):
     ]
     assert resolved["env"]["import_path"] == str(tmp_path)
     assert validate(copy.deepcopy(resolved)) == resolved
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert [e.message for e in validator.iter_errors(resolved)] == [], "`neurenix schema` knows the keys"
+    resolved["env"]["wrappers"] = [{"a:B": {}, "c:D": {}}]
+    assert list(validator.iter_errors(resolved)), "one wrapper per entry"
 
 
 def test_a_config_that_names_no_code_records_no_import_path(tmp_path):
