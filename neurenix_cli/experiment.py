@@ -225,7 +225,7 @@ def evaluate(
     to `run_dir/eval.json` (`save_evaluation`). `video_dir`: also record each episode there as an mp4
     (gymnasium's RecordVideo; the [video] extra)."""
     from neurenix.rl import load_agent
-    from neurenix.rl.environment import make_env
+    from neurenix_cli import envs
 
     path = Path(run_dir)
     config_path = path / runs.CONFIG_NAME
@@ -241,14 +241,17 @@ def evaluate(
     check_checkpoint_fits(agent, ckpt, path, cfg)
     seed = int(cfg.get("seed") or 0) + EVAL_CLI_SEED_OFFSET if seed is None else seed
     if video_dir is None:
-        env = make_env(env_cfg.get("id"), n_envs=1, seed=seed, **(env_cfg.get("kwargs") or {}))
+        env = envs.make(env_cfg, str(config_path), n_envs=1, seed=seed)
     else:
         from neurenix.rl.environment import VecEnv
+        from neurenix_cli.config.messages import Checker
         from neurenix_cli.video import recording_env
 
-        # The same single env make_env builds, seeded the same way, only rendering and recording.
+        # The same single env envs.make builds, seeded the same way, only rendering and recording.
+        wrappers = envs.load(env_cfg, Checker(str(config_path)))
         env = VecEnv(
-            [recording_env(env_cfg.get("id"), env_cfg.get("kwargs") or {}, video_dir, episodes)], seed=seed
+            [recording_env(env_cfg.get("id"), env_cfg.get("kwargs") or {}, video_dir, episodes, wrappers)],
+            seed=seed,
         )
     try:
         rewards = [

@@ -7,6 +7,7 @@ with pygame: the [video] extra installs both. One mp4 per evaluated episode: DIR
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ class VideoError(ConfigError):
     """The run's env cannot be recorded (it draws no rgb_array frames): a usage error, exit 2."""
 
 
-def recording_env(env_id: str, kwargs: dict, video_dir: str | os.PathLike, episodes: int) -> Any:
-    """One env that records its first `episodes` episodes into `video_dir`.
+def recording_env(
+    env_id: str, kwargs: dict, video_dir: str | os.PathLike, episodes: int, wrappers: Sequence[Any] = ()
+) -> Any:
+    """One env, wrapped by the config's `wrappers`, that records its first `episodes` episodes into `video_dir`.
 
     Only the first `episodes` are recorded: the evaluation loop resets the env once more after the last
     episode, and that reset would otherwise leave a one-frame video behind.
@@ -53,6 +56,8 @@ def recording_env(env_id: str, kwargs: dict, video_dir: str | os.PathLike, episo
         raise
     from gymnasium.wrappers import RecordVideo
 
+    for wrap in wrappers:
+        env = wrap(env)
     return RecordVideo(
         env,
         video_folder=str(video_dir),

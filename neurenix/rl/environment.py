@@ -9,6 +9,7 @@ bootstrap from it while a termination does not.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,13 +137,26 @@ def make_env(
     n_envs: int = 1,
     seed: int | None = None,
     max_episode_steps: int | None = None,
+    wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
     **kwargs: Any,
 ) -> VecEnv:
-    """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step)."""
+    """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step), each
+    wrapped by `wrappers` in order (callables env -> env, e.g. `functools.partial(Wrapper, **kwargs)`).
+
+    `max_episode_steps` also replaces the limit the env was registered with (gymnasium's TimeLimit), which
+    would otherwise cut episodes off first when it is the lower one."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-    envs = [_make_one(env_id, **kwargs) for _ in range(n_envs)]
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
+    envs = [_wrapped(_make_one(env_id, **kwargs), wrappers) for _ in range(n_envs)]
     return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed)
+
+
+def _wrapped(env: gym.Env, wrappers: Sequence[Callable[[gym.Env], gym.Env]]) -> gym.Env:
+    for wrap in wrappers:
+        env = wrap(env)
+    return env
 
 
 def _make_one(env_id: str, **kwargs: Any) -> gym.Env:

@@ -161,6 +161,9 @@ def train(
             overrides = [*overrides, "train.tensorboard=true"]
         prepared = load_prepared(config, overrides, seed)
         cfg = prepared.config
+        if not quiet:
+            for notice in prepared.notices:
+                typer.echo(f"note: {notice}", err=True)
         if run_dir is not None:
             run_dir_checks.check_run_dir(run_dir)
         else:

@@ -78,7 +78,7 @@ def json_schema() -> dict:
                 "properties": {
                     "id": {
                         "type": "string",
-                        "description": "A registered gymnasium id.",
+                        "description": "A registered gymnasium id, or `module:Env-v0` to import module first.",
                         "examples": sorted(gymnasium.registry),
                     },
                     "n_envs": {
@@ -89,6 +89,37 @@ def json_schema() -> dict:
                         "description": "Environments stepped together.",
                     },
                     "kwargs": {"type": ["object", "null"], "description": "Passed to gymnasium.make."},
+                    "imports": {
+                        "type": ["array", "null"],
+                        "items": {"type": "string"},
+                        "default": [],
+                        "description": "Modules imported before the env is made (their gymnasium.register "
+                        "calls run), from env.import_path, then the installed packages.",
+                    },
+                    "wrappers": {
+                        "type": ["array", "null"],
+                        "items": {
+                            "anyOf": [
+                                {"type": "string"},
+                                {
+                                    "type": "object",
+                                    "minProperties": 1,
+                                    "maxProperties": 1,
+                                    "additionalProperties": {"type": ["object", "null"]},
+                                },
+                            ]
+                        },
+                        "default": [],
+                        "description": "Wrappers applied in order to each copy of the env: `module:Class` or "
+                        "`dotted.path.Class`, or {`module:Class`: {keyword arguments}}.",
+                    },
+                    "import_path": {
+                        "type": ["string", "null"],
+                        "default": None,
+                        "description": "The directory env.imports, env.wrappers and a `module:` env.id are "
+                        "imported from (default: the working directory of `neurenix train`, recorded absolute "
+                        "in the run's config.yaml).",
+                    },
                 },
             },
             "spaces": {

@@ -7,18 +7,20 @@ is written to disk.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import TYPE_CHECKING, Any
 
 from neurenix.errors import ConfigError, EnvironmentNotFoundError
-from neurenix_cli import sb3_names
+from neurenix_cli import envs, sb3_names
 from neurenix_cli.config.messages import Checker, did_you_mean, inline, show
 from neurenix_cli.config.types import plain, to_annotation_container
+from neurenix_cli.numbers import thousands
 
 if TYPE_CHECKING:
     from neurenix.rl.hyperparameters import Field
 
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
-ENV_KEYS = ("id", "n_envs", "kwargs")
+ENV_KEYS = ("id", "n_envs", "kwargs", "imports", "wrappers", "import_path")
 SPACE_KEYS = ("observation", "action")
 MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
 # Constructor arguments the CLI supplies itself, never read from `agent:`: the spaces from the env, `seed` from
@@ -97,6 +99,7 @@ class Prepared:
 
     config: dict
     agent: Any
+    notices: tuple[str, ...] = ()  # one line each, for the command to show: what the config resolved to
 
 
 def validate(raw: dict, source: str = "<config>", origins: dict[str, str] | None = None) -> dict:
@@ -156,7 +159,23 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
             f"Use at most {MAX_ENVS}.",
         )
     env_kwargs = check.mapping(env_raw.get("kwargs"), "env.kwargs")
-    observation_space, action_space = probe_env(env_id, env_kwargs, check)
+    env_limit = check.typed(
+        env_kwargs.get("max_episode_steps"), int | None, "env.kwargs.max_episode_steps", minimum=1
+    )
+    if env_limit is not None:
+        env_kwargs = {**env_kwargs, "max_episode_steps": env_limit}
+    env = {
+        "id": env_id,
+        "n_envs": n_envs,
+        "kwargs": plain(env_kwargs),
+        "imports": _imports(env_raw.get("imports"), check),
+        "wrappers": _wrappers(env_raw.get("wrappers"), check),
+        "import_path": check.typed(env_raw.get("import_path"), str | None, "env.import_path"),
+    }
+    if env["import_path"] is not None or envs.names_code(env):
+        # Absolute, so that eval, --resume and a sweep's workers find the modules from any working directory.
+        env["import_path"] = os.path.abspath(env["import_path"] or os.getcwd())
+    observation_space, action_space = probe_env(env_id, env_kwargs, envs.load(env, check), check)
 
     # spaces: checked against the env when given, derived from it otherwise
     spaces_raw = check.mapping(raw.get("spaces"), "spaces")
@@ -204,6 +223,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
             "no training budget: train.total_steps and train.episodes are both unset.",
             "Set one of them, e.g. `train: {total_steps: 50000}`.",
         )
+    notices = _episode_limit(train, train_raw, env_limit)
     if train["tensorboard"]:
         # Checked here, not when the writer opens: asking for TensorBoard and silently getting none would only
         # be noticed after the run, and nothing may be trained or written for a config that cannot run.
@@ -221,13 +241,52 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     config = {
         "algorithm": name,
         "seed": seed,
-        "env": {"id": env_id, "n_envs": n_envs, "kwargs": plain(env_kwargs)},
+        "env": env,
         "spaces": spaces,
         "agent": agent,
         "train": train,
     }
     # The algorithm's own range checks (a negative learning rate, gamma above 1, ...) run in its constructor.
-    return Prepared(config, make_agent(config, observation_space, action_space, check=check))
+    agent = make_agent(config, observation_space, action_space, check=check)
+    _check_budget_reaches_an_update(agent, config, check)
+    return Prepared(config, agent, notices)
+
+
+def _episode_limit(train: dict, train_raw: dict, limit: int | None) -> tuple[str, ...]:
+    """Resolve train.max_steps against env.kwargs.max_episode_steps, which both cut episodes off: the env's
+    limit holds unless train.max_steps is set (not null), and a notice says which won when they differ. The
+    resolved train.max_steps is the limit, so a run's config.yaml rebuilds the same episodes."""
+    if limit is None:
+        return ()
+    if train_raw.get("max_steps") is None:
+        train["max_steps"] = limit
+        return ()
+    if train["max_steps"] == limit:
+        return ()
+    return (
+        f"train.max_steps ({thousands(train['max_steps'])}) overrides env.kwargs.max_episode_steps "
+        f"({thousands(limit)}): episodes are cut off after {thousands(train['max_steps'])} steps. Set "
+        "train.max_steps: null to keep the env's limit.",
+    )
+
+
+def _check_budget_reaches_an_update(agent: Any, config: dict, check: Checker) -> None:
+    """An on-policy agent learns only from a full rollout: a step budget below one ends training untrained,
+    and would still be reported as completed."""
+    total, n_envs = config["train"]["total_steps"], config["env"]["n_envs"]
+    if not agent.collects_rollouts or total is None:
+        return
+    rollout = agent.n_steps * n_envs
+    if total < rollout:
+        name = config["algorithm"]
+        raise check.error(
+            "train.total_steps",
+            f"{thousands(total)} steps is less than one rollout of {name} (agent.n_steps "
+            f"{thousands(agent.n_steps)} x env.n_envs {thousands(n_envs)} = {thousands(rollout)} steps), "
+            f"and {name} updates only after a full rollout: training would end without a single update.",
+            f"Set train.total_steps to at least {thousands(rollout)} (a multiple of it wastes no steps), "
+            "or lower agent.n_steps.",
+        )
 
 
 def agent_parameters(cls: type) -> dict[str, Field]:
@@ -271,12 +330,61 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
         ) from exc
 
 
-def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:
-    """Make one copy of the env to learn its spaces; unknown ids and bad kwargs become config errors."""
+def _imports(value: Any, check: Checker) -> list[str]:
+    """env.imports: dotted module names, imported before the env is made."""
+    names = check.typed(value if value is not None else [], list[str], "env.imports")
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise check.error(
+                "env.imports", f"{show(name)} is not a module name.", "Write it dotted, e.g. `my_pkg.envs`."
+            )
+    return names
+
+
+def _wrappers(value: Any, check: Checker) -> list[str | dict]:
+    """env.wrappers, RL Zoo's `env_wrapper` form: each entry `module:Class` (or `dotted.path.Class`), or a
+    one-key mapping of that name to its keyword arguments; written back without empty arguments."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise check.error(
+            "env.wrappers",
+            f"must be a list, got {show(value)}.",
+            "Write `wrappers: [module:Class, {module:Other: {key: value}}]`, applied in that order.",
+        )
+    resolved = []
+    for spec in value:
+        if isinstance(spec, dict) and len(spec) == 1:
+            ((name, kwargs),) = spec.items()
+            kwargs = check.mapping(kwargs, f"env.wrappers.{name}")
+        else:
+            name, kwargs = spec, {}
+        module, _, attribute = (
+            name.partition(":") if isinstance(name, str) and ":" in name else str(name).rpartition(".")
+        )
+        if not (
+            isinstance(name, str)
+            and attribute
+            and all(part.isidentifier() for part in [*module.split("."), *attribute.split(".")])
+        ):
+            raise check.error(
+                "env.wrappers",
+                f"entry {show(spec)} is not a wrapper class name with optional keyword arguments.",
+                "Write `module:Class` (or `dotted.path.Class`), or `{module:Class: {key: value}}`.",
+            )
+        resolved.append({name: plain(kwargs)} if kwargs else name)
+    return resolved
+
+
+def probe_env(env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: Checker) -> tuple[Any, Any]:
+    """Make one copy of the env, wrapped, to learn its spaces; unknown ids, bad kwargs and wrappers that
+    refuse the env become config errors."""
+    import gymnasium
+
     from neurenix.rl.environment import make_env
 
     try:
-        env = make_env(env_id, n_envs=1, seed=None, **kwargs)
+        env = make_env(env_id, n_envs=1, seed=None, **kwargs).envs[0]
     except EnvironmentNotFoundError as exc:
         raise check.error(
             "env.id", str(exc).strip(), "Use a registered gymnasium id, e.g. CartPole-v1 or Pendulum-v1."
@@ -294,6 +402,22 @@ def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:
             "Check env.id and env.kwargs, and that the environment's extras are installed.",
         ) from exc
     try:
+        for wrap in wrappers:
+            try:
+                wrapped = wrap(env)
+            except Exception as exc:
+                raise check.error(
+                    "env.wrappers",
+                    f"{wrap.name} could not wrap {env_id}: {type(exc).__name__}: {str(exc).rstrip('.')}.",
+                    f"Check the keyword arguments given to {wrap.name}, and that it wraps a gymnasium env.",
+                ) from exc
+            if not isinstance(wrapped, gymnasium.Env):
+                raise check.error(
+                    "env.wrappers",
+                    f"{wrap.name} returned {show(wrapped)}, not a gymnasium env.",
+                    "Name a gymnasium wrapper class (a subclass of gymnasium.Wrapper).",
+                )
+            env = wrapped
         return env.observation_space, env.action_space
     finally:
         env.close()

@@ -64,12 +64,12 @@ class Evaluation(RunCallback):
         return self.evaluate(agent.total_steps)
 
     def evaluate(self, step: int) -> float:
-        from neurenix.rl.environment import make_env
+        from neurenix_cli import envs, runs
 
         state, cfg = self.state, self.state.config
         if self.env is None:
-            self.env = make_env(
-                cfg["env"]["id"], n_envs=1, seed=cfg["seed"] + EVAL_SEED_OFFSET, **cfg["env"]["kwargs"]
+            self.env = envs.make(
+                cfg["env"], str(state.path / runs.CONFIG_NAME), n_envs=1, seed=cfg["seed"] + EVAL_SEED_OFFSET
             )
         rewards = [
             float(r)

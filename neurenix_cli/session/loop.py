@@ -44,7 +44,7 @@ class Session(Callback):
         self.log_interval_s = log_interval_s
 
     def run(self, agent: Any, previous: dict | None) -> dict:
-        from neurenix.rl.environment import make_env
+        from neurenix_cli import envs, runs
 
         cfg = self.config
         state = self.state = RunState(cfg, self.path, agent, previous or {})
@@ -53,9 +53,7 @@ class Session(Callback):
         # rollout is full exactly at the steps that ran an update, which the loop reports through on_update.
         self.collects_rollouts = agent.collects_rollouts
         self.updated = False
-        env = make_env(
-            cfg["env"]["id"], n_envs=cfg["env"]["n_envs"], seed=cfg["seed"], **cfg["env"]["kwargs"]
-        )
+        env = envs.make(cfg["env"], str(self.path / runs.CONFIG_NAME), cfg["env"]["n_envs"], cfg["seed"])
         log_file = open(self.path / "train.log", "a", encoding="utf-8")
         self.callbacks = RunCallbacks([MetricsFiles(state)])
         self.log_reporter = PlainReporter(log_file, self.log_interval_s)

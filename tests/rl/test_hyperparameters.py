@@ -88,3 +88,16 @@ def test_the_record_is_frozen_and_optional_fields_take_none():
     assert agent.hparams.max_grad_norm is None and agent.exploration_fraction is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         agent.hparams.gamma = 0.5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n in registry.names() if "buffer_size" in registry.get(n).Hyperparameters.__dataclass_fields__],
+)
+def test_a_batch_larger_than_the_replay_buffer_is_refused(name):
+    """Such an agent never samples a minibatch: its run would "complete" without one gradient step."""
+    cls = registry.get(name)
+    with pytest.raises(ConfigError, match=r"batch_size \(65\) is larger than buffer_size \(64\)") as caught:
+        cls(*spaces(cls), buffer_size=64, batch_size=65)
+    assert caught.value.key == "batch_size"
+    assert cls(*spaces(cls), buffer_size=64, batch_size=64).batch_size == 64

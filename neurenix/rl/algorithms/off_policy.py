@@ -43,6 +43,18 @@ class ReplayHyperparameters(Hyperparameters):
     )
     gradient_steps: int = hyperparameter(1, "Minibatches, each one gradient step, per update.", low=1)
 
+    def check(self) -> None:
+        super().check()
+        # An update waits for a full minibatch in the buffer: one larger than the buffer never comes, and the
+        # run would "complete" without a single gradient step.
+        if self.batch_size > self.buffer_size:
+            raise ConfigError(
+                f"batch_size ({self.batch_size}) is larger than buffer_size ({self.buffer_size}), so no "
+                "minibatch can ever be sampled and training would take no gradient step; lower batch_size or "
+                "raise buffer_size",
+                key="batch_size",
+            )
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ContinuousHyperparameters(ReplayHyperparameters):

@@ -26,6 +26,13 @@ def with_(path: str, value, base: dict | None = None) -> dict:
     return data
 
 
+TINY_PPO = {
+    "algorithm": "ppo",
+    "env": {"id": "CartPole-v1", "n_envs": 4},
+    "agent": {"actor_hidden_dims": [16], "critic_hidden_dims": [16], "n_steps": 64, "batch_size": 64},
+    "train": {"total_steps": 256, "eval_episodes": 0},
+}
+
 # (config, key path the message must name, words of the problem or fix it must contain)
 
 
@@ -76,6 +83,17 @@ BAD_CONFIGS = {
     "seed under agent": (with_("agent.seed", 3), "agent.seed", ["top-level `seed:`"]),
     "n_envs under agent": (with_("agent.n_envs", 4), "agent.n_envs", ["Set env.n_envs"]),
     "no budget": (with_("train.total_steps", None), "train.total_steps", ["no training budget"]),
+    # Configs that used to "complete" having trained nothing.
+    "minibatch above the replay buffer": (
+        with_("agent.batch_size", 2001),
+        "agent.batch_size",
+        ["batch_size (2001) is larger than buffer_size (2000)", "no gradient step", "raise buffer_size"],
+    ),
+    "step budget below one rollout": (
+        with_("train.total_steps", 255, TINY_PPO),
+        "train.total_steps",
+        ["255 steps is less than one rollout of ppo", "64 x env.n_envs 4 = 256", "at least 256"],
+    ),
 }
 
 
@@ -99,6 +117,13 @@ def test_bad_config_from_a_real_process_exits_2(tmp_path):
     assert proc.returncode == 2
     assert "agent.gama" in proc.stderr and "Did you mean 'gamma'" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_a_budget_of_exactly_one_rollout_is_accepted(tmp_path):
+    assert load_config(write_config(tmp_path, TINY_PPO))["train"]["total_steps"] == 256
+    assert load_config(
+        write_config(tmp_path, with_("train.total_steps", None, with_("train.episodes", 3, TINY_PPO)))
+    )
 
 
 def test_resolved_config_fills_defaults_and_is_a_fixed_point(tmp_path):
@@ -206,7 +231,7 @@ def test_env_n_envs_reaches_algorithms_that_size_storage_by_it(tmp_path):
         config = load_config(
             write_config(
                 tmp_path,
-                {"algorithm": name, "env": {"id": "CartPole-v1", "n_envs": 3}, "train": {"total_steps": 100}},
+                {"algorithm": name, "env": {"id": "CartPole-v1", "n_envs": 3}, "train": {"episodes": 1}},
             )
         )
         assert "n_envs" not in config["agent"], "set in one place: env.n_envs"

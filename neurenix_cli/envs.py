@@ -1,0 +1,114 @@
+"""The run's env from its config's `env:` block alone, in whichever process builds it: `train`, `eval`,
+`train --resume`, a sweep's workers.
+
+A config may name code: `env.imports` (modules whose `gymnasium.register` calls must run first), the module of an
+`env.id` written `module:Env-v0`, and `env.wrappers`. They are imported from `env.import_path` (the directory
+`train` ran in, recorded in the run's config.yaml, so another working directory finds them too), then from the
+installed packages. A checkpoint names no code: this is the one place a run imports anything of the user's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import sys
+from typing import Any
+
+from neurenix_cli.config.messages import Checker
+
+
+@dataclasses.dataclass(frozen=True)
+class Wrapping:
+    """One entry of env.wrappers, resolved: wraps each copy of the env (picklable, for worker processes)."""
+
+    name: str  # as the config writes it
+    cls: Any
+    kwargs: dict
+
+    def __call__(self, env: Any) -> Any:
+        return self.cls(env, **self.kwargs)
+
+
+def names_code(env: dict) -> bool:
+    """Whether the env block imports anything of the user's (and so needs its import_path recorded)."""
+    return bool(env.get("imports") or env.get("wrappers") or ":" in str(env.get("id", "")))
+
+
+def load(env: dict, check: Checker) -> list[Wrapping]:
+    """Import what the env block names (its register calls run) and return its wrappers, in order."""
+    path = env.get("import_path")
+    if path and path not in sys.path:
+        sys.path.insert(0, path)
+    # A module written after this interpreter started (a test, a notebook) is invisible to cached listings.
+    importlib.invalidate_caches()
+    for name in env.get("imports") or ():
+        _import(name, "env.imports", env, check)
+    if ":" in env["id"]:
+        _import(env["id"].split(":", 1)[0], "env.id", env, check)
+    return [_wrapping(spec, env, check) for spec in env.get("wrappers") or ()]
+
+
+def make(env: dict, source: str, n_envs: int, seed: int | None) -> Any:
+    """The VecEnv of `n_envs` wrapped copies; `source` names the config in errors."""
+    from neurenix.rl.environment import make_env
+
+    wrappers = load(env, Checker(source))
+    return make_env(env["id"], n_envs=n_envs, seed=seed, wrappers=wrappers, **(env.get("kwargs") or {}))
+
+
+def split(spec: str | dict) -> tuple[str, dict]:
+    """(`module:Class` or `dotted.path.Class`, keyword arguments) of one env.wrappers entry."""
+    if isinstance(spec, str):
+        return spec, {}
+    ((name, kwargs),) = spec.items()
+    return name, dict(kwargs or {})
+
+
+def _wrapping(spec: str | dict, env: dict, check: Checker) -> Wrapping:
+    name, kwargs = split(spec)
+    module_name, _, attribute = name.partition(":") if ":" in name else name.rpartition(".")
+    obj = _import(module_name, "env.wrappers", env, check)
+    try:
+        cls = functools.reduce(getattr, attribute.split("."), obj)
+    except AttributeError:
+        raise check.error(
+            "env.wrappers",
+            f"module {module_name} has no {attribute!r}, so wrapper {name} cannot be found.",
+            f"Check the spelling of the class in `{name}`.",
+        ) from None
+    if not callable(cls):
+        raise check.error(
+            "env.wrappers",
+            f"{name} is not a class (a {type(cls).__name__}).",
+            "Name a gymnasium wrapper class.",
+        )
+    return Wrapping(name, cls, kwargs)
+
+
+def _import(name: str, key: str, env: dict, check: Checker) -> Any:
+    if name in sys.modules:
+        return sys.modules[name]
+    where = env.get("import_path")
+    looked = f"in {where} (env.import_path) nor among" if where else "among"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (name == exc.name or name.startswith(exc.name + ".")):
+            raise check.error(
+                key,
+                f"module {name} imports {exc.name}, which is not installed.",
+                f"Install {exc.name} into the environment neurenix runs in.",
+            ) from None
+        raise check.error(
+            key,
+            f"module {name} cannot be imported: there is no {exc.name} {looked} the installed packages.",
+            "Put it in that directory, set env.import_path to the directory that holds it (a run's "
+            "config.yaml records the directory `train` ran in), or install it (`pip install -e .`).",
+        ) from None
+    except Exception as exc:  # the user's own code: a SyntaxError, a failing register call, ...
+        raise check.error(
+            key,
+            f"importing module {name} raised {type(exc).__name__}: {exc}.",
+            f"Fix module {name}; `python -c 'import {name}'` shows the traceback.",
+        ) from None
