@@ -11,9 +11,8 @@ rounding differences feed back through the updates. A difference in the update i
 orders of magnitude more. The report gives, per update, the largest relative parameter difference of each
 network and the losses of both sides; `--json` writes it.
 
-Known and deliberate differences: SB3's squashed Gaussian takes log(1 - tanh(u)^2 + 1e-6), ours the exact
-log(1 - tanh(u)^2) (see tests/rl/test_twin_offpolicy.py), so SAC's log-probabilities differ by ~1e-6 / (1 -
-tanh(u)^2) per dimension; SB3's TD3 reports its critic loss as the sum of the two critics' mean squared errors,
+Known and deliberate differences: both squashed Gaussians take log(1 - tanh(u)^2 + 1e-6), SB3's with 1 - a^2 in
+float32 and ours with sech^2(u), which keeps its digits where tanh saturates; SB3's TD3 reports its critic loss as the sum of the two critics' mean squared errors,
 ours (and SB3's SAC, halved) as their mean, so ours is compared doubled. Adam is invariant to that scale (up to
 eps), so the parameters are not.
 
@@ -217,8 +216,6 @@ def sb3_side(inputs_path: str, output_path: str) -> None:
             **common,
         )
     model.set_logger(Logger(folder=None, output_formats=[]))
-    if meta["exact_tanh"]:
-        model.actor.action_dist.epsilon = 0.0
     modules = {"actor": model.actor, "critic": model.critic, "critic_target": model.critic_target}
     if algo == "td3":
         modules["actor_target"] = model.actor_target
@@ -307,11 +304,6 @@ def main() -> None:
     parser.add_argument("--algo", choices=sorted(SETTINGS), default="sac")
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--hidden", default=None, help="hidden widths, e.g. 256,256 (default: RL Zoo's)")
-    parser.add_argument(
-        "--sb3-exact-tanh",
-        action="store_true",
-        help="set SB3's squashed Gaussian epsilon to 0, its log-probability then is our exact form",
-    )
     parser.add_argument("--json", default=None)
     parser.add_argument("--sb3-side", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -326,9 +318,7 @@ def main() -> None:
     agent = our_agent(args.algo, settings)
     data = inputs(agent, args.algo, args.updates)
     init = {f"init/{name}": value for name, value in sb3_named(agent, args.algo).items()}
-    meta = json.dumps(
-        {"algo": args.algo, "settings": settings, "updates": args.updates, "exact_tanh": args.sb3_exact_tanh}
-    )
+    meta = json.dumps({"algo": args.algo, "settings": settings, "updates": args.updates})
     with tempfile.TemporaryDirectory() as scratch:
         in_path, out_path = Path(scratch) / "in.npz", Path(scratch) / "out.npz"
         np.savez(in_path, meta=np.array(meta), **init, **data)

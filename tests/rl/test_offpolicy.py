@@ -15,7 +15,7 @@ from neurenix.rl import DDPG, SAC, TD3, load_agent, make_env, registry
 from neurenix.rl.algorithms import sac as sac_module
 from neurenix.rl.algorithms import td3 as td3_module
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent
-from neurenix.rl.distributions import SquashedGaussian
+from neurenix.rl.distributions import TANH_EPSILON, SquashedGaussian
 from neurenix.rl.environment import StepResult
 from neurenix.rl.noise import OrnsteinUhlenbeckNoise
 from neurenix.rl.returns import polyak_update
@@ -63,11 +63,12 @@ def _normal_cdf(x, mean, std):
 
 
 def test_squashed_gaussian_log_prob_matches_a_numerical_change_of_variables():
-    """log pi(a) against the density of a = tanh(u) computed from u's CDF: P(a - h < A < a + h) / 2h."""
+    """log pi(a) against the density of a = tanh(u) computed from u's CDF: P(a - h < A < a + h) / 2h, less
+    SB3's epsilon term: log(1 - a^2 + eps) = log(1 - a^2) + log1p(eps / (1 - a^2))."""
     mean = np.array([[0.0, 0.5], [-1.0, 2.0], [3.0, -2.5], [0.2, 0.0]], dtype=np.float64)
     log_std = np.array([[0.0, -1.0], [0.5, -0.5], [-0.3, 0.3], [-2.0, 1.0]], dtype=np.float64)
     actions, log_prob = SquashedGaussian(Tensor(mean), Tensor(log_std)).rsample(np.random.default_rng(3))
-    a, std = actions.numpy(), np.exp(log_std)
+    a, std = actions.numpy().astype(np.float64), np.exp(log_std)
     numeric = np.zeros(len(a))
     for row in range(a.shape[0]):
         for i in range(a.shape[1]):
@@ -75,7 +76,21 @@ def test_squashed_gaussian_log_prob_matches_a_numerical_change_of_variables():
             upper = _normal_cdf(math.atanh(a[row, i] + h), mean[row, i], std[row, i])
             lower = _normal_cdf(math.atanh(a[row, i] - h), mean[row, i], std[row, i])
             numeric[row] += math.log((upper - lower) / (2 * h))
-    np.testing.assert_allclose(log_prob.numpy(), numeric, rtol=1e-4, atol=1e-4)
+    epsilon_term = np.log1p(TANH_EPSILON / (1.0 - a * a)).sum(axis=1)
+    np.testing.assert_allclose(log_prob.numpy(), numeric - epsilon_term, rtol=1e-4, atol=1e-4)
+
+
+def test_squashed_gaussian_caps_the_saturated_correction_as_sb3():
+    """At u = 8 (std ~ 0: u is the mean) 1 - tanh(u)^2 = 4.5e-7: SB3's form gives log(1.45e-6) = -13.44 per
+    dimension where the exact log(1 - tanh^2) gives -14.61; float32's 1 - a^2 is good to ~15% there."""
+    mean, log_std = np.full((1, 2), 8.0, dtype=np.float32), np.full((1, 2), -20.0, dtype=np.float32)
+    _, log_prob = SquashedGaussian(Tensor(mean), Tensor(log_std)).rsample(np.random.default_rng(0))
+    z = np.random.default_rng(0).standard_normal((1, 2))  # the draw rsample makes
+    gaussian = float(np.sum(-0.5 * z * z - 0.5 * math.log(2 * math.pi) + 20.0))
+    one_minus = 1.0 - math.tanh(8.0) ** 2
+    sb3 = gaussian - 2 * math.log(one_minus + TANH_EPSILON)
+    exact = gaussian - 2 * math.log(one_minus)
+    assert abs(float(log_prob.numpy()[0]) - sb3) < 0.3 < abs(sb3 - exact) - 0.3
 
 
 # ------------------------------------------------------------------------------------------ critic ensembles

@@ -32,7 +32,11 @@ from neurenix.rl.distributions import SquashedGaussian
 OBS_DIM, ACTION_DIM, BATCH = 17, 6, 256
 OBS = {"type": "box", "shape": (OBS_DIM,), "low": -10.0, "high": 10.0}
 ACTIONS = {"type": "box", "shape": (ACTION_DIM,), "low": -1.0, "high": 1.0}
-RTOL, ATOL, PARAM_ATOL = 1e-5, 1e-5, 2e-6
+# Parameters get a wider tolerance than losses: Adam's eps (1e-8) turns a gradient's float32 rounding into a step
+# difference of lr * rounding / 1e-8 where the gradient is near zero. Seen: an actor weight whose gradient is
+# -2.92e-9 here and -3.06e-9 in float64 moves 2.5e-6 apart in the first update (lr 3e-4), while every gradient
+# agrees to 4e-8. A wrong update moves parameters by ~lr, two orders above this.
+RTOL, ATOL, PARAM_ATOL = 1e-5, 1e-5, 5e-6
 
 
 class ScriptedNormals:
@@ -246,12 +250,11 @@ def test_td3_and_ddpg_updates_match_the_reference(monkeypatch, cls, gradient_ste
         check_params(u, "actor_target", agent.actor_target, expected)
 
 
-def test_saturated_tanh_correction_exact_against_sb3_epsilon():
-    """Where tanh saturates (the mean head scaled 100x: median |u| ~ 8), our exact log(1 - tanh(u)^2) matches the
-    reference's exact form, and SB3's log(1 - tanh(u)^2 + 1e-6) differs: it caps the penalty at 13.8 nats per
+def test_saturated_tanh_correction_is_sb3s_not_the_exact_one():
+    """Where tanh saturates (the mean head scaled 100x: median |u| ~ 8), our log pi and actor gradient are SB3's
+    log(1 - tanh(u)^2 + 1e-6), not the exact log(1 - tanh(u)^2): the epsilon caps the penalty at 13.8 nats per
     dimension, so log pi is smaller, and its derivative in u vanishes, so the entropy term stops pulling a
-    saturated mean back. Our library keeps the exact form; the numbers (printed with -s) are for choosing between
-    them. Seen: 51% of dimensions past the cap; mean log pi 99.4 exact vs 51.7 SB3 (largest gap 148 nats); the
+    saturated mean back (why the library took SB3's form; numbers printed with -s). Seen: 51% of dimensions past the cap; mean log pi 99.4 exact vs 51.7 SB3 (largest gap 148 nats); the
     actor loss's gradient norm on the mean head 0.563 vs 0.170 (cosine 0.79), that of mean log pi 2.81 vs 0.85."""
     agent, rng = make_agent(SAC, [32, 32])
     for p in (agent.actor.mean.weight, agent.actor.mean.bias):
@@ -274,8 +277,8 @@ def test_saturated_tanh_correction_exact_against_sb3_epsilon():
         entropy_grads = backward(np.zeros_like(a), np.full(BATCH, 1.0 / BATCH))  # d mean(log pi)
         results[form] = lp, grads[-4].T, entropy_grads[-4]  # the mean head's weight; ours is (out, in)
     (lp_exact, g_exact, h_exact), (lp_sb3, g_sb3, h_sb3) = results["exact"], results["sb3"]
-    check(0, "saturated log_prob", log_prob.numpy(), lp_exact)
-    check(0, "saturated actor gradient (mean head)", ours_grad, g_exact, atol=1e-6)
+    check(0, "saturated log_prob", log_prob.numpy(), lp_sb3, rtol=0.05, atol=0.5)
+    check(0, "saturated actor gradient (mean head)", ours_grad, g_sb3, rtol=0.05, atol=1e-4)
 
     capped = np.mean(np.abs(u) > 0.5 * math.log(4e6))  # where 1 - tanh^2 < 1e-6, roughly
     cosine = float(np.sum(g_exact * g_sb3) / (np.linalg.norm(g_exact) * np.linalg.norm(g_sb3)))

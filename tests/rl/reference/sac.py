@@ -3,7 +3,8 @@ SB3's order, with every gradient written by hand.
 
 The actor is a ReLU trunk and two linear heads: mean and log_std (clamped to [-20, 2]). With noise eps ~ N(0, I):
 u = mean + exp(log_std) eps, a = tanh(u) and
-log pi(a|s) = sum_i [log N(u_i; mean_i, std_i) - log(1 - tanh(u_i)^2)].
+log pi(a|s) = sum_i [log N(u_i; mean_i, std_i) - log(1 - tanh(u_i)^2 + 1e-6)] (SB3's form; the exact one without
+the 1e-6 is kept to show what the epsilon changes).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def tanh_log_jacobian(u: np.ndarray, sb3_epsilon: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def tanh_log_jacobian(u: np.ndarray, sb3_epsilon: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(log(1 - tanh(u)^2), its derivative in u), elementwise.
 
     Exact: 2 (log 2 - u - softplus(-2u)), derivative -2 tanh(u). SB3's form log(1 - tanh(u)^2 + 1e-6) caps
@@ -42,7 +43,7 @@ class Actor:
         return [*mlp.flat(self.trunk), *self.mean, *self.log_std]
 
 
-def policy_sample(actor: Actor, obs: np.ndarray, noise: np.ndarray, sb3_epsilon: bool = False) -> tuple:
+def policy_sample(actor: Actor, obs: np.ndarray, noise: np.ndarray, sb3_epsilon: bool = True) -> tuple:
     """(a, log pi(a|s), u, backward) for a = tanh(mean + std * noise); backward(dL/da, dL/dlog_pi) returns the
     gradients of L for `actor.arrays()`, reparameterised (noise is a constant)."""
     h, trunk_cache = mlp.forward(actor.trunk, obs, relu_last=True)
@@ -79,7 +80,7 @@ class SACState:
     alpha_adam: mlp.Adam | None
 
 
-def sac_step(state: SACState, batch, noise_pi, noise_next, *, gamma, tau, target_entropy, sb3_epsilon=False):
+def sac_step(state: SACState, batch, noise_pi, noise_next, *, gamma, tau, target_entropy, sb3_epsilon=True):
     """One gradient step on `state` (in place); returns every intermediate a twin test compares."""
     obs, actions, rewards, next_obs, terminated = (np.asarray(x, dtype=np.float64) for x in batch)
     batch_size = len(obs)
