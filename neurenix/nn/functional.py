@@ -73,6 +73,100 @@ def linear_values(
     return out
 
 
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Tensor:
+    """torch's conv2d (a cross-correlation): x (N, C, H, W), weight (O, C, kh, kw), bias (O,) give
+    (N, O, OH, OW) with OH = (H + 2 padding - kh) // stride + 1, and OW likewise.
+
+    im2col: each receptive field is one row of a (N*OH*OW, kh*kw*C) matrix, so the forward and the weight's
+    gradient are one BLAS product each, and the input's gradient is one product scattered back (col2im). Rows
+    hold channels last, so that windows are copied in runs of C values, not kw; the output is the product's
+    (N, OH, OW, O) array seen as NCHW, which the next layer's im2col reads without a transposing copy.
+    """
+    xd, w = x.numpy(), weight.numpy()
+    if xd.ndim != 4:
+        raise ValueError(f"conv2d takes a (N, C, H, W) input, not one of shape {xd.shape}")
+    out_channels, channels, kh, kw = w.shape
+    if xd.shape[1] != channels:
+        raise ValueError(f"conv2d: the input has {xd.shape[1]} channels, the weight expects {channels}")
+    stride, padding = _pair(stride), _pair(padding)
+    cols = _im2col(xd, (kh, kw), stride, padding)
+    n, oh, ow = cols.shape[:3]
+    cols = cols.reshape(n * oh * ow, -1)
+    w_rows = w.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # (O, kh*kw*C), the order of a row of cols
+    rows = cols @ w_rows.T
+    if bias is not None:
+        rows += bias.numpy()
+    out = rows.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
+
+    def backward(g):
+        g_rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
+        grad_x = grad_w = None
+        if x.requires_grad:
+            grad_x = _col2im(
+                (g_rows @ w_rows).reshape(n, oh, ow, kh, kw, channels), xd.shape, stride, padding
+            )
+        if weight.requires_grad:
+            grad_w = (g_rows.T @ cols).reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2)
+        if bias is None:
+            return grad_x, grad_w
+        return grad_x, grad_w, g_rows.sum(axis=0)
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return from_op(out, parents, backward)
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]):
+    """The receptive fields of x (N, C, H, W) as a copy, (N, OH, OW, kh, kw, C).
+
+    The windows are a strided view of x in channels-last memory: an input stored so already (another conv2d's
+    output) is read as it is; any other is copied once into channels-last storage, padding included.
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit a {h}x{w} input padded by {ph}, {pw}")
+    last = x.transpose(0, 2, 3, 1)
+    if ph or pw or not last.flags.c_contiguous:
+        padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+        padded[:, ph : ph + h, pw : pw + w] = last
+        last = padded
+    s_n, s_h, s_w, s_c = last.strides
+    windows = np.lib.stride_tricks.as_strided(
+        last, (n, oh, ow, kh, kw, c), (s_n, sh * s_h, sw * s_w, s_h, s_w, s_c), writeable=False
+    )
+    return np.ascontiguousarray(windows)
+
+
+def _col2im(
+    blocks: np.ndarray, shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int]
+) -> np.ndarray:
+    """The gradient of x (N, C, H, W) from its windows' gradients (N, OH, OW, kh, kw, C): the sum, at each
+    input position, of every window that covers it (im2col's adjoint).
+
+    One slice add per kernel offset, over channels-last storage, in offset order; the result is that storage
+    seen as NCHW.
+    """
+    n, oh, ow, kh, kw, c = blocks.shape
+    (sh, sw), (ph, pw) = stride, padding
+    h, w = shape[2], shape[3]
+    grad = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=blocks.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            grad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += blocks[:, :, :, i, j]
+    return grad[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2)
+
+
 def relu(x: Tensor) -> Tensor:
     return x.relu()
 
