@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurenix._accel import Product, ScatteredProduct, exact_skipping, loops_for, relu_backward, units_to_keep
+from neurenix._accel import (
+    Product,
+    ScatteredProduct,
+    col2im,
+    exact_skipping,
+    loops_for,
+    relu_backward,
+    units_to_keep,
+)
 from neurenix.tensor import Tensor, from_op
 
 
@@ -152,18 +160,10 @@ def _col2im(
     blocks: np.ndarray, shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int]
 ) -> np.ndarray:
     """The gradient of x (N, C, H, W) from its windows' gradients (N, OH, OW, kh, kw, C): the sum, at each
-    input position, of every window that covers it (im2col's adjoint).
-
-    One slice add per kernel offset, over channels-last storage, in offset order; the result is that storage
-    seen as NCHW.
+    input position, of every window that covers it (im2col's adjoint), computed channels last and seen as NCHW.
     """
-    n, oh, ow, kh, kw, c = blocks.shape
-    (sh, sw), (ph, pw) = stride, padding
-    h, w = shape[2], shape[3]
-    grad = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=blocks.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            grad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += blocks[:, :, :, i, j]
+    (ph, pw), (n, c, h, w) = padding, shape
+    grad = col2im(blocks, (n, h + 2 * ph, w + 2 * pw, c), stride)
     return grad[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 import neurenix.nn.functional as F
 from neurenix import nn, optim
+from neurenix._accel import loops as _loops
 from neurenix.tensor import Tensor, no_grad
 
 
@@ -215,3 +216,19 @@ def test_the_same_seed_gives_the_same_bits_forward_backward_and_after_a_step():
         np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
     other = _nature_cnn(2)
     assert not np.array_equal(other[0].weight.numpy(), _nature_cnn(1)[0].weight.numpy())
+
+
+@pytest.mark.skipif(not _loops.COMPILED, reason="the C module was not built (no C compiler)")
+def test_gradients_have_the_same_bits_with_the_c_col2im_and_its_numpy_twin(monkeypatch):
+    def gradients():
+        net = _nature_cnn(3)
+        x = Tensor(_frames(2), requires_grad=True)  # the first layer's input gradient too: 4 channels, 8x8/4
+        (net(x) ** 2).sum().backward()
+        return [x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in net.parameters()]
+
+    with_c = gradients()
+    monkeypatch.setattr(_loops, "_fused", None)
+    with_numpy = gradients()
+    assert np.abs(with_c[0]).max() > 0
+    for a, b in zip(with_c, with_numpy):
+        np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
