@@ -218,6 +218,16 @@ def test_the_same_seed_gives_the_same_bits_forward_backward_and_after_a_step():
     assert not np.array_equal(other[0].weight.numpy(), _nature_cnn(1)[0].weight.numpy())
 
 
+def test_a_cloned_or_reloaded_stack_computes_the_same_bits():
+    """Target networks (`clone`) and checkpoints (`state_dict`) hold the 4-D kernels as they hold a matrix."""
+    net, frames = _nature_cnn(4), _frames(2)
+    expected = net(frames).numpy()
+    np.testing.assert_array_equal(net.clone()(frames).numpy(), expected)
+    other = _nature_cnn(5)
+    other.load_state_dict(net.state_dict())
+    np.testing.assert_array_equal(other(frames).numpy(), expected)
+
+
 @pytest.mark.skipif(not _loops.COMPILED, reason="the C module was not built (no C compiler)")
 def test_gradients_have_the_same_bits_with_the_c_col2im_and_its_numpy_twin(monkeypatch):
     def gradients():
