@@ -93,8 +93,9 @@ def conv2d(
 
     im2col: each receptive field is one row of a (N*OH*OW, kh*kw*C) matrix, so the forward and the weight's
     gradient are one BLAS product each, and the input's gradient is one product scattered back (col2im). Rows
-    hold channels last, so that windows are copied in runs of C values, not kw; the output is the product's
-    (N, OH, OW, O) array seen as NCHW, which the next layer's im2col reads without a transposing copy.
+    hold channels last, so that a window's kernel rows are copied in runs of kw*C values, not kw; the output is
+    the product's (N, OH, OW, O) array seen as NCHW, which the next layer's im2col reads without a transposing
+    copy.
     """
     xd, w = x.numpy(), weight.numpy()
     if xd.ndim != 4:

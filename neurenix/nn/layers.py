@@ -75,8 +75,9 @@ class Conv2d(Module):
         self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(
+            x if isinstance(x, Tensor) else Tensor(x), self.weight, self.bias, self.stride, self.padding
+        )
 
     def __repr__(self) -> str:
         return (
