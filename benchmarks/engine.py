@@ -6,6 +6,9 @@ Two kinds of rows, both sides in one process on the same data and the same initi
 engine / hand-written:
 - small MLPs (forward, MSE, backward, Adam) against plain numpy: the framework overhead that small networks
   of classic control pay on every step. Each side's best of --repeats timed runs.
+- SB3's NatureCNN (4x84x84 frames, batch 32; forward, mean-square loss, backward) against `NumpyNatureCNN`, the
+  textbook numpy im2col (NCHW, rows ordered (C, kh, kw), one product per layer, col2im by slice adds): what
+  the engine's layout and fused col2im give over plain numpy. Rounds alternate between the sides; medians.
 - a DDPG gradient step with RL Zoo's Pendulum networks (400-300, batch 256) against `HandWrittenDDPG`: the same
   products in the same layouts, the same fused loops, preallocated hidden layers and no graph, so the ratio is
   what the engine costs over the floor of these kernels for an arithmetic-bound step. Blocks of 100 steps
@@ -285,6 +288,104 @@ def bench_case(sizes, activation, batch, repeats):
     return engine_us, numpy_us
 
 
+NATURE_CNN = ((4, 32, 8, 4), (32, 64, 4, 2), (64, 64, 3, 1))  # in, out, kernel, stride
+
+
+def nature_cnn(seed: int = 0) -> nn.Sequential:
+    """SB3's NatureCNN (Mnih et al. 2015) on 4 stacked 84x84 frames, up to its 512 features."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for in_channels, out_channels, kernel, stride in NATURE_CNN:
+        layers += [nn.Conv2d(in_channels, out_channels, kernel, stride=stride, rng=rng), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 7 * 7, 512, rng=rng), nn.ReLU())
+
+
+class NumpyNatureCNN:
+    """NatureCNN's forward and backward of mean(features^2) in plain numpy, im2col as textbooks write it."""
+
+    def __init__(self, weights) -> None:
+        self.params = weights
+
+    @staticmethod
+    def _im2col(x, kernel, stride):
+        windows = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(2, 3))
+        windows = windows[:, :, ::stride, ::stride]
+        n, c, oh, ow = windows.shape[:4]
+        return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kernel * kernel), oh, ow
+
+    @staticmethod
+    def _col2im(cols, shape, kernel, stride, oh, ow):
+        grad = np.zeros(shape, cols.dtype)
+        blocks = cols.reshape(shape[0], oh, ow, shape[1], kernel, kernel)
+        for i in range(kernel):
+            for j in range(kernel):
+                grad[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += blocks[
+                    ..., i, j
+                ].transpose(0, 3, 1, 2)
+        return grad
+
+    def step(self, x):
+        """The features and the parameters' gradients, in `nn.Sequential.parameters()` order."""
+        p, h, saved = self.params, x, []
+        for layer, (_, out_channels, kernel, stride) in enumerate(NATURE_CNN):
+            cols, oh, ow = self._im2col(h, kernel, stride)
+            rows = np.maximum(cols @ p[2 * layer].reshape(out_channels, -1).T + p[2 * layer + 1], 0)
+            saved.append((h.shape, cols, rows, oh, ow))
+            h = np.ascontiguousarray(rows.reshape(len(x), oh, ow, out_channels).transpose(0, 3, 1, 2))
+        flat = h.reshape(len(x), -1)
+        features = np.maximum(flat @ p[6].T + p[7], 0)
+        g = features * (2.0 / features.size) * (features > 0)
+        grads = [None] * 6 + [g.T @ flat, g.sum(axis=0)]
+        g = (g @ p[6]).reshape(h.shape).transpose(0, 2, 3, 1).reshape(-1, 64)
+        for layer in reversed(range(len(NATURE_CNN))):
+            shape, cols, rows, oh, ow = saved[layer]
+            w = p[2 * layer]
+            g = g * (rows > 0)
+            grads[2 * layer], grads[2 * layer + 1] = (g.T @ cols).reshape(w.shape), g.sum(axis=0)
+            if layer:
+                grad_x = self._col2im(g @ w.reshape(len(w), -1), shape, *NATURE_CNN[layer][2:], oh, ow)
+                g = grad_x.transpose(0, 2, 3, 1).reshape(-1, shape[1])
+        return features, grads
+
+
+def nature_cnn_sides(batch: int = 32):
+    """The engine's step and the numpy one on the same frames and weights, and a check that they agree."""
+    net = nature_cnn()
+    opt = optim.Adam(net.parameters(), lr=1e-4)
+    floor = NumpyNatureCNN([p.numpy() for p in net.parameters()])
+    frames = np.random.default_rng(1).uniform(0.0, 1.0, (batch, 4, 84, 84)).astype(np.float32)
+
+    def engine_step():
+        opt.zero_grad()
+        features = net(frames)
+        (features * features).mean().backward()
+        return features
+
+    def gap() -> float:
+        """The largest difference of the features and gradients between the sides, relative to their scale."""
+        features, grads = floor.step(frames)
+        ours = [engine_step().numpy()] + [p.grad.numpy() for p in net.parameters()]
+        pairs = zip(ours, [features, *grads])
+        return max(float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max())) for a, b in pairs)
+
+    return engine_step, lambda: floor.step(frames), gap
+
+
+def bench_nature_cnn(rounds: int) -> tuple[float, float, float]:
+    """Milliseconds of each side's forward and backward, and the median of each round's ratio."""
+    engine_step, floor_step, gap = nature_cnn_sides()
+    if gap() > 1e-4:
+        raise SystemExit("NumpyNatureCNN does not compute what the engine does: no figure")
+    times = {"engine": [], "floor": []}
+    for _ in range(rounds):
+        for name, step in (("engine", engine_step), ("floor", floor_step)):
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    ratio = statistics.median(e / f for e, f in zip(times["engine"], times["floor"]))
+    return statistics.median(times["engine"]), statistics.median(times["floor"]), ratio
+
+
 def ddpg_agent(steps_per_block: int) -> DDPG:
     """RL Zoo's Pendulum DDPG (actor 3 -> 400-300 -> 1, critic 4 -> 400-300 -> 1, batch 256) with a buffer of
     random transitions."""
@@ -378,6 +479,10 @@ def main() -> None:
             {"case": name, "engine_us": engine_us, "hand_us": numpy_us, "ratio": engine_us / numpy_us}
         )
         print(f"{name:36s} {engine_us:10.1f} {numpy_us:10.1f} {engine_us / numpy_us:6.2f}")
+    name = "nature cnn 4x84x84, batch 32 (ms)"
+    engine_ms, floor_ms, ratio = bench_nature_cnn(rounds=4 * args.repeats)
+    rows.append({"case": name, "engine_ms": engine_ms, "hand_ms": floor_ms, "ratio": ratio})
+    print(f"{name:36s} {engine_ms:10.2f} {floor_ms:10.2f} {ratio:6.2f}")
     agent = ddpg_agent(1)
     agent_products = _accel.gradient_matmuls([agent.actor, agent.critic], agent.batch_size)
     for threads in _accel.training_blas_threads(agent_products):

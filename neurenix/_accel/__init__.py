@@ -4,7 +4,8 @@ The engine, the layers, the optimizers and the loop read as their textbook versi
 
 - fused elementwise loops (`loops`: the C module `_fused`, else its numpy twin `fused_numpy`, with the same bits):
   `loops_for(*arrays)` picks the module for the arrays at hand; `relu_backward` is a ReLU layer's backward (with
-  each unit's activity, for dead-unit skipping) and `put_columns` a scattered weight gradient's write;
+  each unit's activity, for dead-unit skipping), `put_columns` a scattered weight gradient's write and `col2im`
+  a convolution's input gradient (the scatter-add of its windows' gradients);
   `flush_subnormals` keeps the optimizers' decaying states out of the slow subnormal range, as Adam's loop does;
 - deferred weight gradients (`products`): `Product`, `ScatteredProduct`, written straight into optimizer storage
   by `gradient_array`, the engine's one call per gradient in `Tensor.backward`;
@@ -21,7 +22,7 @@ import it, and it imports none of them.
 from neurenix._accel.dead_units import exact_skipping, keeps_bits, live_units, skipped_widths, units_to_keep
 from neurenix._accel.flat import FlatParameters, flat_data, flat_owner
 from neurenix._accel.fused_numpy import flush_subnormals
-from neurenix._accel.loops import COMPILED, loops_for, put_columns, relu_backward
+from neurenix._accel.loops import COMPILED, col2im, loops_for, put_columns, relu_backward
 from neurenix._accel.products import Product, ScatteredProduct, gradient_array
 from neurenix._accel.runtime import (
     Runtime,
@@ -43,6 +44,7 @@ __all__ = [
     "UpdateThreads",
     "available_cores",
     "blas_threads",
+    "col2im",
     "configure_runtime",
     "exact_skipping",
     "flat_data",

@@ -10,6 +10,10 @@
  *     Polyak, 245k parameters                            69 -> 21 us
  *     a weight gradient's kept columns into 400 x 300    105 -> 55 us
  *
+ * and a convolution's input gradient (col2im), one slice add per kernel offset against the loop, NatureCNN at
+ * batch 32 (min of 30 calls, on a loaded machine): 32 channels 4x4/2 2.3 -> 0.37 ms, 64 channels 3x3 1.0 ->
+ * 0.20 ms, 4 input channels 8x8/4 113 -> 2.5 ms.
+ *
  * Each loop performs the float operations of the numpy expression it replaces, in the same order and in the
  * arrays' own precision (float32 or float64), so the results are numpy's bits (tests/accel/test_fused.py), and a run
  * gives the numbers it gave before these loops existed. That needs the flags in setup.py: -ffp-contract=off
@@ -172,6 +176,28 @@ RELU_BACKWARD(double, fabs)
     }
 PUT_COLUMNS(uint32_t)
 PUT_COLUMNS(uint64_t)
+
+/* col2im over channels-last arrays: s, (n, oh, ow, kh, kw, c), holds the gradients of im2col's windows, each
+ * added into d, (n, hp, wp, c), where its window read (strides sh, sw). s is read once, in order, while an
+ * image's rows of d stay in cache; a kernel row of a window is kw * c contiguous values in both arrays. Every
+ * element of d gets its windows in row-major window order, the order of numpy's slice adds over the kernel
+ * offsets taken last first (fused_numpy.col2im). */
+#define COL2IM(T)                                                                                              \
+    CLONED static void col2im_##T(const Py_ssize_t *shape, Py_ssize_t hp, Py_ssize_t wp, Py_ssize_t sh,       \
+                                  Py_ssize_t sw, const T *restrict s, T *restrict d)                           \
+    {                                                                                                          \
+        Py_ssize_t n = shape[0], oh = shape[1], ow = shape[2], kh = shape[3], run = shape[4] * shape[5];       \
+        for (Py_ssize_t a = 0; a < n; a++)                                                                     \
+            for (Py_ssize_t y = 0; y < oh; y++)                                                                \
+                for (Py_ssize_t x = 0; x < ow; x++)                                                            \
+                    for (Py_ssize_t i = 0; i < kh; i++, s += run) {                                            \
+                        T *restrict row = d + ((a * hp + y * sh + i) * wp + x * sw) * shape[5];                \
+                        for (Py_ssize_t k = 0; k < run; k++)                                                   \
+                            row[k] += s[k];                                                                    \
+                    }                                                                                          \
+    }
+COL2IM(float)
+COL2IM(double)
 
 static int expect(Py_ssize_t nargs, Py_ssize_t n, const char *name)
 {
@@ -352,12 +378,44 @@ static PyObject *put_columns(PyObject *Py_UNUSED(module), PyObject *const *args,
     Py_RETURN_NONE;
 }
 
+/* col2im(blocks, grad, stride_h, stride_w): blocks (n, oh, ow, kh, kw, c), grad (n, hp, wp, c). The shapes are
+ * checked: windows reaching past grad would write outside it. */
+static PyObject *col2im(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!expect(nargs, 4, "col2im"))
+        return NULL;
+    Py_ssize_t sh = PyNumber_AsSsize_t(args[2], PyExc_OverflowError),
+               sw = PyNumber_AsSsize_t(args[3], PyExc_OverflowError);
+    if (PyErr_Occurred())
+        return NULL;
+    Buffers b = {.held = 0};
+    Py_buffer *blocks = take(&b, args[0], 0, NULL), *grad;
+    if (blocks == NULL || (grad = take(&b, args[1], 1, format_of(blocks))) == NULL)
+        return release(&b);
+    const Py_ssize_t *bs = blocks->shape, *gs = grad->shape;
+    if (blocks->ndim != 6 || grad->ndim != 4 || sh < 1 || sw < 1 || gs[0] != bs[0] || gs[3] != bs[5] ||
+        (bs[1] > 0 && (bs[1] - 1) * sh + bs[3] > gs[1]) || (bs[2] > 0 && (bs[2] - 1) * sw + bs[4] > gs[2])) {
+        PyErr_SetString(PyExc_ValueError, "col2im: blocks (n, oh, ow, kh, kw, c) whose windows, at strides of at "
+                        "least 1, fit grad (n, hp, wp, c)");
+        return release(&b);
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    if (blocks->itemsize == 4)
+        col2im_float(bs, gs[1], gs[2], sh, sw, blocks->buf, grad->buf);
+    else
+        col2im_double(bs, gs[1], gs[2], sh, sw, blocks->buf, grad->buf);
+    Py_END_ALLOW_THREADS;
+    release(&b);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_FASTCALL, NULL},
     {"lerp", (PyCFunction)(void (*)(void))lerp, METH_FASTCALL, NULL},
     {"add_bias_relu", (PyCFunction)(void (*)(void))add_bias_relu, METH_FASTCALL, NULL},
     {"relu_backward", (PyCFunction)(void (*)(void))relu_backward, METH_FASTCALL, NULL},
     {"put_columns", (PyCFunction)(void (*)(void))put_columns, METH_FASTCALL, NULL},
+    {"col2im", (PyCFunction)(void (*)(void))col2im, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 

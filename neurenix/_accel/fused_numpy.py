@@ -86,3 +86,15 @@ def put_columns(src: np.ndarray, index: np.ndarray, dst: np.ndarray) -> None:
     """dst = 0 but in its columns `index`, which get src's (rows, len(index)) values."""
     dst.fill(0)
     dst[:, index] = src
+
+
+def col2im(blocks: np.ndarray, grad: np.ndarray, stride_h: int, stride_w: int) -> None:
+    """grad (n, hp, wp, c) += the window gradients blocks (n, oh, ow, kh, kw, c), each where its window read, in
+    place: one slice add per kernel offset, the last offset first, so that every element of grad gets its
+    windows in row-major window order, as the C loop adds them."""
+    _, oh, ow, kh, kw, _ = blocks.shape
+    for i in reversed(range(kh)):
+        for j in reversed(range(kw)):
+            grad[:, i : i + stride_h * oh : stride_h, j : j + stride_w * ow : stride_w] += blocks[
+                :, :, :, i, j
+            ]

@@ -62,3 +62,16 @@ def relu_backward(
     loops = loops_for(grad_out, out, grad_in, grad_bias, activity) if cols > 1 else _fused_numpy
     loops.relu_backward(grad_out, out, grad_in, grad_bias, activity, members, cols)
     return grad_in, grad_bias, activity
+
+
+def col2im(blocks: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
+    """im2col's adjoint, channels last: the (n, hp, wp, c) sum, at each position, of the gradients of the windows
+    (n, oh, ow, kh, kw, c) that read it.
+
+    numpy's slice adds, one per kernel offset, take as long as the product that makes `blocks`, and far longer
+    for few channels (runs of C values); the C loop adds each window's kernel rows, kw * C values in a run, ~5x
+    faster for NatureCNN's layers (the figures are in _fused.c's header).
+    """
+    grad = np.zeros(padded_shape, dtype=blocks.dtype)
+    loops_for(blocks, grad).col2im(blocks, grad, *stride)
+    return grad

@@ -119,7 +119,17 @@ def gradient_matmuls(modules: Iterable, rows: int) -> set[tuple[int, int, int]]:
 
 
 def update_threads(modules: Iterable, rows: int) -> UpdateThreads:
-    """The thread chooser for a training run's gradient steps of `modules` over minibatches of `rows`."""
+    """The thread chooser for a training run's gradient steps of `modules` over minibatches of `rows`.
+
+    One thread where a network has a convolution (a 4-D kernel, (out, in, kh, kw)) and NEURENIX_BLAS_THREADS
+    does not fix the number: its products have a row per window, rows times the output positions, which depend
+    on an image size its parameters do not tell, so `same_bits_on` cannot be asked about them, and only one
+    thread is sure to repeat a run's numbers.
+    """
+    modules = list(modules)
+    convolves = any(p.ndim == 4 for module in modules for p in module.parameters())
+    if convolves and configured_blas_threads() is None:
+        return UpdateThreads((1,))
     return UpdateThreads(training_blas_threads(gradient_matmuls(modules, rows)))
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurenix._accel import Product, ScatteredProduct, exact_skipping, loops_for, relu_backward, units_to_keep
+from neurenix._accel import (
+    Product,
+    ScatteredProduct,
+    col2im,
+    exact_skipping,
+    loops_for,
+    relu_backward,
+    units_to_keep,
+)
 from neurenix.tensor import Tensor, from_op
 
 
@@ -71,6 +79,93 @@ def linear_values(
     elif activation is not None:
         raise ValueError(f"linear() fuses 'relu' or 'tanh', not {activation!r}")
     return out
+
+
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Tensor:
+    """torch's conv2d (a cross-correlation): x (N, C, H, W), weight (O, C, kh, kw), bias (O,) give
+    (N, O, OH, OW) with OH = (H + 2 padding - kh) // stride + 1, and OW likewise.
+
+    im2col: each receptive field is one row of a (N*OH*OW, kh*kw*C) matrix, so the forward and the weight's
+    gradient are one BLAS product each, and the input's gradient is one product scattered back (col2im). Rows
+    hold channels last, so that a window's kernel rows are copied in runs of kw*C values, not kw; the output is
+    the product's (N, OH, OW, O) array seen as NCHW, which the next layer's im2col reads without a transposing
+    copy.
+    """
+    xd, w = x.numpy(), weight.numpy()
+    if xd.ndim != 4:
+        raise ValueError(f"conv2d takes a (N, C, H, W) input, not one of shape {xd.shape}")
+    out_channels, channels, kh, kw = w.shape
+    if xd.shape[1] != channels:
+        raise ValueError(f"conv2d: the input has {xd.shape[1]} channels, the weight expects {channels}")
+    stride, padding = _pair(stride), _pair(padding)
+    cols = _im2col(xd, (kh, kw), stride, padding)
+    n, oh, ow = cols.shape[:3]
+    cols = cols.reshape(n * oh * ow, -1)
+    w_rows = w.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # (O, kh*kw*C), the order of a row of cols
+    rows = cols @ w_rows.T
+    if bias is not None:
+        rows += bias.numpy()
+    out = rows.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
+
+    def backward(g):
+        g_rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
+        grad_x = grad_w = None
+        if x.requires_grad:
+            grad_x = _col2im(
+                (g_rows @ w_rows).reshape(n, oh, ow, kh, kw, channels), xd.shape, stride, padding
+            )
+        if weight.requires_grad:
+            grad_w = (g_rows.T @ cols).reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2)
+        if bias is None:
+            return grad_x, grad_w
+        return grad_x, grad_w, g_rows.sum(axis=0)
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return from_op(out, parents, backward)
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]):
+    """The receptive fields of x (N, C, H, W) as a copy, (N, OH, OW, kh, kw, C).
+
+    The windows are a strided view of x in channels-last memory: an input stored so already (another conv2d's
+    output) is read as it is; any other is copied once into channels-last storage, padding included.
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit a {h}x{w} input padded by {ph}, {pw}")
+    last = x.transpose(0, 2, 3, 1)
+    if ph or pw or not last.flags.c_contiguous:
+        padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+        padded[:, ph : ph + h, pw : pw + w] = last
+        last = padded
+    s_n, s_h, s_w, s_c = last.strides
+    windows = np.lib.stride_tricks.as_strided(
+        last, (n, oh, ow, kh, kw, c), (s_n, sh * s_h, sw * s_w, s_h, s_w, s_c), writeable=False
+    )
+    return np.ascontiguousarray(windows)
+
+
+def _col2im(
+    blocks: np.ndarray, shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int]
+) -> np.ndarray:
+    """The gradient of x (N, C, H, W) from its windows' gradients (N, OH, OW, kh, kw, C): the sum, at each
+    input position, of every window that covers it (im2col's adjoint), computed channels last and seen as NCHW.
+    """
+    (ph, pw), (n, c, h, w) = padding, shape
+    grad = col2im(blocks, (n, h + 2 * ph, w + 2 * pw, c), stride)
+    return grad[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2)
 
 
 def relu(x: Tensor) -> Tensor:

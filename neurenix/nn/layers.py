@@ -49,6 +49,53 @@ class Linear(Module):
         return f"Linear({self.in_features}, {self.out_features})"
 
 
+class Conv2d(Module):
+    """A 2-D convolution over NCHW inputs (`F.conv2d`), weight (out, in, kh, kw) and bias (out,).
+
+    Both drawn from torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels * kh * kw.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        rng = rng if rng is not None else default_generator()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
+        fan_in = in_channels * kh * kw
+        self.weight = Parameter(uniform_fan_in((out_channels, in_channels, kh, kw), fan_in, rng))
+        self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(
+            x if isinstance(x, Tensor) else Tensor(x), self.weight, self.bias, self.stride, self.padding
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding})"
+        )
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, prod(...)): the batch axis kept, the rest in C order, as torch's nn.Flatten."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()

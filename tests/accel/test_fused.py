@@ -186,6 +186,58 @@ def test_put_columns_copies_the_bits_into_zeroed_storage(dtype, loops):
     _same_bits(dst, np.zeros((6, 7), dtype))
 
 
+def _col2im_reference(blocks, grad, stride_h, stride_w):
+    """Each window's gradient added where it read, window after window in row-major order: the definition."""
+    n, oh, ow, kh, kw, _ = blocks.shape
+    for a in range(n):
+        for y in range(oh):
+            for x in range(ow):
+                for i in range(kh):
+                    for j in range(kw):
+                        grad[a, y * stride_h + i, x * stride_w + j] += blocks[a, y, x, i, j]
+
+
+# (blocks shape, grad shape, stride): windows overlapping (kernel larger than the stride), tiling, leaving the last
+# rows and columns untouched, a rectangular kernel and strides, one channel.
+COL2IM_CASES = [
+    ((2, 3, 3, 3, 3, 5), (2, 5, 5, 5), (1, 1)),
+    ((2, 4, 3, 4, 4, 3), (2, 10, 9, 3), (2, 2)),
+    ((1, 2, 2, 8, 8, 4), (1, 13, 12, 4), (4, 4)),
+    ((3, 3, 4, 2, 3, 2), (3, 6, 7, 2), (2, 1)),
+    ((2, 2, 2, 1, 1, 7), (2, 2, 2, 7), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "grad_shape", "stride"), COL2IM_CASES)
+@pytest.mark.parametrize("loops", IMPLEMENTATIONS)
+def test_col2im_adds_each_window_where_it_read_in_window_order(dtype, shape, grad_shape, stride, loops):
+    rng = _rng(8)
+    # Magnitudes 1e-6 to 1e6: a sum in any other order would round differently.
+    blocks = _with_specials(rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 6, shape)).astype(dtype)
+    start = rng.standard_normal(grad_shape).astype(dtype)
+    expected, actual = start.copy(), start.copy()
+    with np.errstate(invalid="ignore"):
+        _col2im_reference(blocks, expected, *stride)
+        loops.col2im(blocks, actual, *stride)
+    _same_bits(actual, expected)
+
+
+def test_col2im_sums_in_an_order_that_the_bits_tell_apart():
+    """The reference's order is the one to match: the same values added offset by offset, first offset first,
+    round differently here, so a loop that took that order would fail the test above."""
+    rng = _rng(9)
+    shape, stride = (1, 4, 4, 3, 3, 1), (1, 1)
+    blocks = (rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 6, shape)).astype(np.float32)
+    by_window = np.zeros((1, 6, 6, 1), np.float32)
+    _col2im_reference(blocks, by_window, *stride)
+    by_offset = np.zeros_like(by_window)
+    for i in range(3):
+        for j in range(3):
+            by_offset[:, i : i + 4, j : j + 4] += blocks[:, :, :, i, j]
+    assert not np.array_equal(by_window, by_offset)
+
+
 @needs_c
 def test_the_c_loops_refuse_what_they_would_get_wrong():
     a = np.zeros((4, 6), np.float32)
@@ -209,6 +261,15 @@ def test_the_c_loops_refuse_what_they_would_get_wrong():
         _fused.put_columns(np.zeros((4, 1), np.float32), np.array([6]), a)
     with pytest.raises(ValueError, match="indices below cols"):
         _fused.put_columns(np.zeros((4, 1), np.float32), np.array([-1]), a)
+    blocks = np.zeros((1, 3, 3, 2, 2, 4), np.float32)
+    with pytest.raises(ValueError, match="fit grad"):  # windows at stride 2 reach row 6 of a 5-row grad
+        _fused.col2im(blocks, np.zeros((1, 5, 6, 4), np.float32), 2, 2)
+    with pytest.raises(ValueError, match="fit grad"):  # another channel count
+        _fused.col2im(blocks, np.zeros((1, 6, 6, 3), np.float32), 2, 2)
+    with pytest.raises(ValueError, match="fit grad"):  # a stride of 0 would add every window at one place
+        _fused.col2im(blocks, np.zeros((1, 6, 6, 4), np.float32), 0, 2)
+    with pytest.raises(ValueError, match="fit grad"):  # blocks without their six axes
+        _fused.col2im(blocks.reshape(9, 16), np.zeros((1, 6, 6, 4), np.float32), 2, 2)
     with pytest.raises(TypeError, match="takes 4 arguments"):
         _fused.lerp(a, a, 0.5)
 

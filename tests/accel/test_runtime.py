@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+from neurenix import nn
 from neurenix._accel import runtime as _runtime
 from neurenix.rl import A2C, DQN, SAC, Callback
 
@@ -100,6 +101,17 @@ def test_gradient_matmuls_cover_every_weight_over_a_minibatch():
         max(r * i * c for r, i, c in _runtime.gradient_matmuls(a2c._networks(), a2c._minibatch_rows()))
         == 40 * 64 * 64
     )
+
+
+def test_networks_with_a_convolution_keep_one_thread_unless_the_number_is_fixed(four_cores, monkeypatch):
+    """A convolution's products have a row per window, which its kernel's shape does not tell: no check of them
+    can offer every core, however large the kernel's own shape would look to `gradient_matmuls`."""
+    cnn = nn.Sequential(nn.Conv2d(64, 256, 16), nn.Flatten(), nn.Linear(256, 256))
+    mlp = nn.mlp([256, 256, 256])
+    assert _runtime.update_threads([mlp], 64).choices == (1, 4)
+    assert _runtime.update_threads([mlp, cnn], 64).choices == (1,)
+    monkeypatch.setenv("NEURENIX_BLAS_THREADS", "2")
+    assert _runtime.update_threads([mlp, cnn], 64).choices == (2,)
 
 
 class RecordActingThreads(Callback):

@@ -1,12 +1,14 @@
 """The benchmarks' own correctness: a figure from `make bench` means something only if both sides compute the same.
 
-`benchmarks/engine.py` times DDPG's update against `HandWrittenDDPG` and stops if the two disagree, but `make
-bench` is not run in CI; this runs the same check, so a change to either side is caught by `make test`.
+`benchmarks/engine.py` times DDPG's update against `HandWrittenDDPG`, and NatureCNN against `NumpyNatureCNN`, and
+stops if the two sides disagree, but `make bench` is not run in CI; this runs the same checks, so a change to
+either side is caught by `make test`.
 """
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ENGINE_PY = Path(__file__).resolve().parents[2] / "benchmarks" / "engine.py"
@@ -34,3 +36,17 @@ def test_the_bit_check_sees_a_floor_that_computes_something_else(engine, attribu
     floor = engine.HandWrittenDDPG(agent)
     setattr(floor, attribute, value)
     assert engine.ddpg_floor_gap(agent, floor) > 0.0
+
+
+def test_the_numpy_nature_cnn_computes_the_engines_features_and_gradients(engine):
+    engine_step, _, gap = engine.nature_cnn_sides(batch=2)
+    assert gap() < 1e-5
+
+
+def test_the_nature_cnn_check_sees_a_floor_that_computes_something_else(engine, monkeypatch):
+    """A floor whose col2im drops the input gradients leaves the first two layers without weight gradients."""
+    _, _, gap = engine.nature_cnn_sides(batch=2)
+    monkeypatch.setattr(
+        engine.NumpyNatureCNN, "_col2im", staticmethod(lambda cols, shape, *_: np.zeros(shape, cols.dtype))
+    )
+    assert gap() > 1e-2
