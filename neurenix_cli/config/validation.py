@@ -166,6 +166,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "action": _space_against_env(spaces_raw.get("action"), action_space, "spaces.action", env_id, check),
     }
 
+    _check_observations(observation_space, env_id, check)
     supported = tuple(getattr(cls, "action_space_types", ()) or ())
     kind = spaces["action"]["type"]
     if supported and kind not in supported:
@@ -297,6 +298,17 @@ def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:
         env.close()
 
 
+def _check_observations(observation_space: Any, env_id: str, check: Checker) -> None:
+    """Every algorithm reads observations through one front-end: a space it cannot take (an image, a nested
+    Dict) is a problem of the env, named at env.id, not a rejected `agent:` setting."""
+    from neurenix.rl.observations import ObservationFrontEnd
+
+    try:
+        ObservationFrontEnd(observation_space)
+    except ConfigError as exc:
+        raise check.error("env.id", f"{env_id}'s observations cannot be used. {exc}") from exc
+
+
 def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check: Checker) -> dict:
     from neurenix.rl.spaces import to_gym_space, to_spec
 
@@ -306,7 +318,7 @@ def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check:
         raise check.error(
             "env.id",
             f"{env_id} has a {path.rsplit('.', 1)[-1]} space Neurenix cannot handle: {exc}.",
-            "Choose an environment with box observations and discrete or box actions.",
+            "Neurenix reads Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple spaces: wrap the env to give one of those.",
         ) from exc
     if spec is None:
         return derived
