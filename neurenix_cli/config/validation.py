@@ -310,7 +310,7 @@ def _check_observations(observation_space: Any, env_id: str, check: Checker) -> 
 
 
 def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check: Checker) -> dict:
-    from neurenix.rl.spaces import to_gym_space, to_spec
+    from neurenix.rl.spaces import compatible, to_gym_space, to_spec
 
     try:
         derived = plain(to_spec(env_space))
@@ -339,13 +339,13 @@ def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check:
     # Compare only what the spec states: `{type: box, shape: [4]}` leaves the bounds to the env.
     given = plain(to_spec(space))
     stated = {"shape" if key == "dim" else key for key in spec}
-    wrong = [
-        key
-        for key in ("type", "n", "shape", "low", "high")
-        if key in stated and given.get(key) != derived.get(key)
-    ]
+    fields = ("type", "n", "shape", "low", "high", "nvec", "start", "dtype")
+    wrong = [key for key in fields if key in stated and given.get(key) != derived.get(key)]
+    # A Dict's or Tuple's parts are compared whole, without bounds the spec may leave to the env.
+    if "spaces" in stated and not compatible(space, env_space, check_bounds=False):
+        wrong.append("spaces")
     if wrong:
-        shown = {key: given.get(key) for key in ("type", "n", "shape", "low", "high") if key in stated}
+        shown = {key: given.get(key) for key in (*fields, "spaces") if key in stated}
         raise check.error(
             path,
             f"contradicts {env_id} in {', '.join(wrong)}: the config says {inline(shown)}, the "

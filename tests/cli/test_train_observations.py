@@ -100,3 +100,18 @@ def test_discrete_and_dict_observation_runs_train_and_evaluate(cli, tmp_path, en
     assert meta["observation_space"]["type"] == ("discrete" if env == "Taxi" else "dict")
     evaluated = cli("eval", run, "--episodes", "2", "--no-save", "--json")
     assert evaluated.exit_code == 0, evaluated.output
+
+
+@pytest.mark.parametrize("goals, exit_code", [(3, 0), (4, 2)], ids=["matching", "contradicting"])
+def test_a_dict_spec_in_the_config_is_checked_against_the_env(cli, tmp_path, goals, exit_code):
+    data = config("dqn", ENVS["Dict"])
+    data["spaces"] = {
+        "observation": {
+            "type": "dict",
+            "spaces": {"goal": {"type": "discrete", "n": goals}, "position": {"type": "box", "shape": [2]}},
+        }
+    }
+    result = cli("train", write_config(tmp_path, data), "--check")
+    assert result.exit_code == exit_code, result.output
+    if exit_code:
+        assert "spaces.observation: contradicts NeurenixTestDict-v0 in spaces" in result.stderr
