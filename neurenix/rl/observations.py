@@ -205,17 +205,15 @@ class ObservationFrontEnd:
     def as_batch(self, state: Any) -> tuple[Any, bool]:
         """(a batch, whether `state` was a single observation): what `act` accepts, in storage dtypes."""
         parts = leaves(state) if self.composite else [state]
-        if isinstance(state, dict):
-            parts = [state[key] for key in self.keys]
         arrays = [np.asarray(part, dtype=leaf.dtype) for part, leaf in zip(parts, self._leaves)]
         single = arrays[0].shape == self._leaves[0].shape
         return self.join([a[None] for a in arrays] if single else arrays), single
 
     def encode(self, batch: Any) -> np.ndarray:
         """A batch with any leading axes (*L) -> network inputs (*L, dim), float32."""
+        if self.passthrough and isinstance(batch, np.ndarray) and batch.dtype == np.float32:
+            return batch
         arrays = [np.asarray(array) for array in leaves(batch)]
-        if self.passthrough and arrays[0].dtype == np.float32:
-            return arrays[0]
         first = self._leaves[0]
         lead = arrays[0].shape[: arrays[0].ndim - len(first.shape)]
         n = int(np.prod(lead, dtype=np.int64))
