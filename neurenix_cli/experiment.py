@@ -361,4 +361,10 @@ def _space(spec: Any) -> str:
         return repr(spec)
     if spec.get("type") == "discrete":
         return f"discrete({spec.get('n')})"
+    if spec.get("type") == "dict":
+        return f"dict({', '.join(spec.get('spaces') or {})})"
+    if spec.get("type") == "tuple":
+        return f"tuple({', '.join(_space(part) for part in spec.get('spaces') or [])})"
+    if spec.get("type") == "multi_discrete":
+        return f"multi_discrete{spec.get('nvec')}"
     return f"{spec.get('type')}{list(spec.get('shape') or [])}"

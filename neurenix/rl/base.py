@@ -28,6 +28,7 @@ from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import as_callback
 from neurenix.rl.environment import VecEnv, as_vec_env
 from neurenix.rl.hyperparameters import Hyperparameters
+from neurenix.rl.observations import ObservationFrontEnd, all_finite
 from neurenix.rl.persistence import check_agent_meta, restore_state
 from neurenix.rl.spaces import compatible, space_type, to_gym_space, to_spec
 
@@ -41,6 +42,8 @@ class BaseAgent:
     # updates holds a partial rollout no checkpoint keeps, so a caller stops or saves only right after an update.
     collects_rollouts = False
     Hyperparameters: ClassVar[type[Hyperparameters]] = Hyperparameters
+    # How observations reach the networks; an algorithm with networks sets it from its observation space.
+    front_end: ObservationFrontEnd | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A class that declares its record takes it as keyword arguments: `inspect.signature` (and `help`)
@@ -86,10 +89,14 @@ class BaseAgent:
     # ------------------------------------------------------------------------------------------------ acting
     def act(self, state: Any, deterministic: bool = False) -> Any:
         """The action for one state (or a batch of states); explores as the policy does unless deterministic."""
-        batch = np.asarray(state, dtype=np.float32)
-        single = self.observation_space is not None and batch.shape == self.observation_space.shape
-        single = single or (self.observation_space is None and batch.ndim == 1)
-        actions = self.predict(batch[None] if single else batch, deterministic)
+        if self.front_end is not None:
+            batch, single = self.front_end.as_batch(state)
+        else:
+            batch = np.asarray(state, dtype=np.float32)
+            single = self.observation_space is not None and batch.shape == self.observation_space.shape
+            single = single or (self.observation_space is None and batch.ndim == 1)
+            batch = batch[None] if single else batch
+        actions = self.predict(batch, deterministic)
         if not single:
             return actions
         action = actions[0]
@@ -146,7 +153,7 @@ class BaseAgent:
         while not stop:
             stored_actions, env_actions = self._explore(obs)
             step = vec.step(env_actions)
-            if not np.isfinite(step.next_obs).all():
+            if not all_finite(step.next_obs):
                 raise TrainingDivergedError(
                     f"The environment returned a non-finite observation at step {self.total_steps:,}."
                 )

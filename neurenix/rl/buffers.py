@@ -1,20 +1,35 @@
-"""Replay and rollout storage: preallocated arrays (float32 unless integer actions), served as named tuples."""
+"""Replay and rollout storage: preallocated arrays (float32 unless integer actions), served as named tuples.
+
+Observations are stored as the env gives them, one preallocated array per key of a Dict or Tuple space in that
+key's own dtype (int64 goal ids, uint8 bytes), and encoded by the agent's `ObservationFrontEnd` when a batch is
+served: a batch's `observations` are network inputs (B, input_dim). For a 1-D float32 box that is the stored rows
+themselves.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import gymnasium as gym
 import numpy as np
 
+from neurenix.rl.observations import ObservationFrontEnd, leaves, map_batch, put, take
 from neurenix.rl.returns import gae
 
 
+def as_front_end(observations: ObservationFrontEnd | tuple[int, ...]) -> ObservationFrontEnd:
+    """A front-end, or a shape standing for an unbounded float32 box of that shape."""
+    if isinstance(observations, ObservationFrontEnd):
+        return observations
+    return ObservationFrontEnd(gym.spaces.Box(-np.inf, np.inf, tuple(observations), np.float32))
+
+
 class ReplayBatch(NamedTuple):
-    observations: np.ndarray  # (B, *obs_shape)
+    observations: np.ndarray  # (B, input_dim) network inputs
     actions: np.ndarray  # (B,) int64 for discrete, (B, *action_shape) float32 for boxes
     rewards: np.ndarray  # (B,)
-    next_observations: np.ndarray  # (B, *obs_shape): the true next state, also at a truncation
+    next_observations: np.ndarray  # (B, input_dim): the true next state, also at a truncation
     terminated: np.ndarray  # (B,) 1.0 where the episode truly ended: no bootstrap there
 
 
@@ -28,7 +43,7 @@ class ReplayBuffer:
     def __init__(
         self,
         buffer_size: int,
-        obs_shape: tuple[int, ...],
+        observations: ObservationFrontEnd | tuple[int, ...],
         action_shape: tuple[int, ...] = (),
         discrete_actions: bool = True,
         rng: np.random.Generator | None = None,
@@ -36,8 +51,9 @@ class ReplayBuffer:
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
         self.buffer_size = int(buffer_size)
-        self.observations = np.zeros((buffer_size, *obs_shape), dtype=np.float32)
-        self.next_observations = np.zeros((buffer_size, *obs_shape), dtype=np.float32)
+        self.front_end = as_front_end(observations)
+        self.observations: Any = self.front_end.empty((buffer_size,))
+        self.next_observations: Any = self.front_end.empty((buffer_size,))
         self.actions = np.zeros(
             (buffer_size, *action_shape), dtype=np.int64 if discrete_actions else np.float32
         )
@@ -52,10 +68,10 @@ class ReplayBuffer:
 
     def add(
         self,
-        obs: np.ndarray,
+        obs: Any,
         actions: np.ndarray,
         rewards: np.ndarray,
-        next_obs: np.ndarray,
+        next_obs: Any,
         terminated: np.ndarray,
     ) -> None:
         """Store a batch of transitions (one row per env), wrapping around at the end."""
@@ -66,8 +82,8 @@ class ReplayBuffer:
             else None
         )
         where = rows if rows is not None else slice(self.position, self.position + n)
-        self.observations[where] = obs
-        self.next_observations[where] = next_obs
+        put(self.observations, where, obs)
+        put(self.next_observations, where, next_obs)
         self.actions[where] = actions
         self.rewards[where] = rewards
         self.terminated[where] = terminated
@@ -80,19 +96,26 @@ class ReplayBuffer:
         With `batches=n`, n minibatches at once: every array gains a leading axis of n.
         """
         idx = self.rng.integers(0, self.size, size=batch_size if batches is None else (batches, batch_size))
+        encode = self.front_end.encode
         return ReplayBatch(
-            self.observations[idx],
+            encode(take(self.observations, idx)),
             self.actions[idx],
             self.rewards[idx],
-            self.next_observations[idx],
+            encode(take(self.next_observations, idx)),
             self.terminated[idx],
         )
+
+    def _saved_observations(self, store: Any) -> Any:
+        """The first `size` rows; a Dict's or Tuple's arrays under "0", "1", ... in `leaves` order (a Dict's
+        keys are the user's, and a checkpoint's array names must not contain '/')."""
+        arrays = [array[: self.size].copy() for array in leaves(store)]
+        return arrays[0] if isinstance(store, np.ndarray) else {str(i): a for i, a in enumerate(arrays)}
 
     def state_dict(self) -> dict:
         n = self.size
         return {
-            "observations": self.observations[:n].copy(),
-            "next_observations": self.next_observations[:n].copy(),
+            "observations": self._saved_observations(self.observations),
+            "next_observations": self._saved_observations(self.next_observations),
             "actions": self.actions[:n].copy(),
             "rewards": self.rewards[:n].copy(),
             "terminated": self.terminated[:n].copy(),
@@ -105,7 +128,12 @@ class ReplayBuffer:
             raise ValueError(
                 f"saved replay buffer holds {n} transitions, more than buffer_size {self.buffer_size}"
             )
-        for name in ("observations", "next_observations", "actions", "rewards", "terminated"):
+        for name in ("observations", "next_observations"):
+            saved = state[name]
+            saved = [saved[str(i)] for i in range(len(saved))] if isinstance(saved, dict) else [saved]
+            for target, array in zip(leaves(getattr(self, name)), saved, strict=True):
+                target[:n] = array
+        for name in ("actions", "rewards", "terminated"):
             getattr(self, name)[:n] = state[name]
         self.size = n
         self.position = int(state["position"]) % self.buffer_size
@@ -129,7 +157,7 @@ def replay_update_due(
 
 
 class RolloutBatch(NamedTuple):
-    observations: np.ndarray  # (B, *obs_shape), as the policy saw them (normalised if normalisation is on)
+    observations: np.ndarray  # (B, input_dim) network inputs, as the policy saw them (normalised if it is on)
     actions: np.ndarray  # (B,) int64 for discrete, (B, *action_shape) float32: the unclipped sample
     old_values: np.ndarray  # (B,) V(s) when the action was taken
     old_log_prob: np.ndarray  # (B,) log pi_old(a|s) when the action was taken
@@ -154,7 +182,7 @@ class RolloutBuffer:
         self,
         n_steps: int,
         n_envs: int,
-        obs_shape: tuple[int, ...],
+        observations: ObservationFrontEnd | tuple[int, ...],
         action_shape: tuple[int, ...] = (),
         discrete_actions: bool = True,
     ) -> None:
@@ -162,7 +190,8 @@ class RolloutBuffer:
             raise ValueError(f"n_steps and n_envs must be >= 1, got {n_steps} and {n_envs}")
         self.n_steps, self.n_envs = int(n_steps), int(n_envs)
         shape = (self.n_steps, self.n_envs)
-        self.observations = np.zeros((*shape, *obs_shape), dtype=np.float32)
+        self.front_end = as_front_end(observations)
+        self.observations: Any = self.front_end.empty(shape)
         self.actions = np.zeros((*shape, *action_shape), dtype=np.int64 if discrete_actions else np.float32)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)
@@ -183,7 +212,7 @@ class RolloutBuffer:
 
     def add(
         self,
-        obs: np.ndarray,
+        obs: Any,
         actions: np.ndarray,
         rewards: np.ndarray,
         terminated: np.ndarray,
@@ -196,7 +225,7 @@ class RolloutBuffer:
         if self.full:
             raise RuntimeError("the rollout buffer is full: compute advantages, consume it, then reset()")
         t = self.position
-        self.observations[t] = obs
+        put(self.observations, t, obs)
         self.actions[t] = actions
         self.rewards[t] = rewards
         self.terminated[t] = terminated
@@ -222,18 +251,21 @@ class RolloutBuffer:
         )
         np.add(self.advantages, self.values, out=self.returns)
 
-    def _flat(self, name: str) -> np.ndarray:
-        array = getattr(self, name)
+    def _flat(self, array: np.ndarray) -> np.ndarray:
         return array.reshape(self.n_steps * self.n_envs, *array.shape[2:])
 
     def full_batch(self) -> RolloutBatch:
-        """The whole rollout as one batch of flat views (no copy), in time-major order."""
-        return RolloutBatch(*(self._flat(name) for name in _BATCH_FIELDS))
+        """The whole rollout as one batch in time-major order: flat views (no copy), but for observations
+        that need encoding."""
+        observations = self.front_end.encode(map_batch(self._flat, self.observations))
+        return RolloutBatch(observations, *(self._flat(getattr(self, name)) for name in _BATCH_FIELDS[1:]))
 
     def minibatches(self, batch_size: int, rng: np.random.Generator) -> Iterator[RolloutBatch]:
         """One pass over the rollout in a random order drawn from `rng`; the last batch may be smaller."""
-        flat = self.full_batch()
+        observations = map_batch(self._flat, self.observations)
+        rest = [self._flat(getattr(self, name)) for name in _BATCH_FIELDS[1:]]
+        encode = self.front_end.encode
         order = rng.permutation(self.n_steps * self.n_envs)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            yield RolloutBatch(*(array[idx] for array in flat))
+            yield RolloutBatch(encode(take(observations, idx)), *(array[idx] for array in rest))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from neurenix.errors import ConfigError
-from neurenix.rl.spaces import flat_dim, to_gym_space, to_spec
 
 
 def check_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
@@ -43,10 +41,3 @@ def check_choice(name: str, value: Any, choices: Any) -> None:
         raise ConfigError(
             f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}", key=name
         )
-
-
-def input_dim(observation_space: Any) -> int:
-    space = to_gym_space(observation_space)
-    if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"observations must come from a box space, got {to_spec(space)}")
-    return flat_dim(space)

@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from neurenix.errors import EnvironmentNotFoundError
+from neurenix.rl.observations import batch_observations
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,17 @@ class EpisodeEnd:
 
 @dataclass
 class StepResult:
-    """One vectorized step. `final_obs` equals `next_obs` except in rows where an episode just ended."""
+    """One vectorized step. `final_obs` equals `next_obs` except in rows where an episode just ended.
 
-    next_obs: np.ndarray
+    Observations are batches as `batch_observations` makes them: an array, or a dict or tuple of arrays for Dict
+    and Tuple spaces.
+    """
+
+    next_obs: Any
     rewards: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
-    final_obs: np.ndarray
+    final_obs: Any
     episodes: list[EpisodeEnd]
 
 
@@ -62,12 +67,12 @@ class VecEnv:
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
+    def reset(self, seed: int | None = None) -> Any:
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return np.array(
+        return batch_observations(
+            self.observation_space,
             [_reset(env, None if seed is None else seed + i) for i, env in enumerate(self.envs)],
-            dtype=np.float32,
         )
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -96,12 +101,12 @@ class VecEnv:
                 lengths[i] = 0
                 obs = _reset(env, None)
             observations.append(obs)
-        next_obs = np.array(observations, dtype=np.float32)
+        next_obs = batch_observations(self.observation_space, observations)
         final_obs = next_obs
         if finals:
-            final_obs = next_obs.copy()
-            for i, obs in finals.items():
-                final_obs[i] = obs
+            final_obs = batch_observations(
+                self.observation_space, [finals.get(i, obs) for i, obs in enumerate(observations)]
+            )
         return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes)
 
     def close(self) -> None:
@@ -111,14 +116,14 @@ class VecEnv:
                 close()
 
 
-def _reset(env: Any, seed: int | None) -> np.ndarray:
+def _reset(env: Any, seed: int | None) -> Any:
     try:
         out = env.reset(seed=seed) if seed is not None else env.reset()
     except TypeError:  # a legacy env whose reset takes no seed
         out = env.reset()
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
         out = out[0]
-    return np.asarray(out, dtype=np.float32)
+    return out
 
 
 def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool]:

@@ -7,7 +7,12 @@ training loop calls; acting and evaluation only read them, so they stay frozen t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from neurenix.errors import ConfigError
+from neurenix.rl.observations import ObservationFrontEnd
 
 
 class RunningMeanStd:
@@ -68,6 +73,58 @@ class ObservationNormalizer:
 
     def load_state_dict(self, state: dict) -> None:
         self.stats.load_state_dict(state)
+
+
+class BoxObservationNormalizer:
+    """An `ObservationNormalizer` per box part of an observation batch (the whole batch for a box space), each
+    over the box's flattened features; Discrete, MultiDiscrete and MultiBinary parts pass untouched, since
+    centring a one-hot code would only blur it. A space without any box is refused.
+
+    The state of a box space is its one normaliser's (what checkpoints held before Dict spaces); a Dict's or
+    Tuple's is one entry per box part, named by its key (a Tuple's by position).
+    """
+
+    def __init__(self, front_end: ObservationFrontEnd) -> None:
+        boxes = front_end.boxes()
+        if not boxes:
+            raise ConfigError(
+                f"normalize_observations scales box observations, and the observation space {front_end.space} "
+                "has none: its discrete parts are one-hot encoded, on a fixed scale already. Set "
+                "normalize_observations: false.",
+                key="normalize_observations",
+            )
+        self.plain = not front_end.composite
+        self.normalizers = {key: ObservationNormalizer((dim,)) for key, dim in boxes}
+
+    def update(self, batch: Any) -> None:
+        for key, normalizer in self.normalizers.items():
+            part = np.asarray(batch if self.plain else batch[key], dtype=np.float32)
+            normalizer.update(part.reshape(len(part), -1))
+
+    def __call__(self, batch: Any) -> Any:
+        """A new batch, box parts normalised to float32, the others the same arrays."""
+        if self.plain:
+            return self._scaled(None, batch)
+        scaled = dict(enumerate(batch)) if isinstance(batch, tuple) else dict(batch)
+        for key in self.normalizers:
+            scaled[key] = self._scaled(key, batch[key])
+        return tuple(scaled[i] for i in range(len(batch))) if isinstance(batch, tuple) else scaled
+
+    def _scaled(self, key: Any, part: Any) -> np.ndarray:
+        part = np.asarray(part, dtype=np.float32)
+        return self.normalizers[key](part.reshape(len(part), -1)).reshape(part.shape)
+
+    def state_dict(self) -> dict:
+        if self.plain:
+            return self.normalizers[None].state_dict()
+        return {str(key): normalizer.state_dict() for key, normalizer in self.normalizers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.plain:
+            self.normalizers[None].load_state_dict(state)
+            return
+        for key, normalizer in self.normalizers.items():
+            normalizer.load_state_dict(state[str(key)])
 
 
 class RewardScaler:

@@ -46,6 +46,20 @@ def json_schema() -> dict:
             "dim": {"type": "integer", "minimum": 1, "description": "box: shorthand for shape [dim]"},
             "low": {"type": ["number", "array"], "description": "box: lower bound (scalar or per element)"},
             "high": {"type": ["number", "array"], "description": "box: upper bound (scalar or per element)"},
+            "dtype": {
+                "type": "string",
+                "description": "box: an integer type such as uint8 (default float32)",
+            },
+            "start": {"description": "discrete, multi_discrete: the smallest value (default 0)"},
+            "nvec": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "description": "multi_discrete: the number of values of each component",
+            },
+            "spaces": {
+                "type": ["object", "array"],
+                "description": "dict: a mapping of keys to space specs; tuple: a list of space specs",
+            },
         },
     }
     train = {}

@@ -187,6 +187,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "action": _space_against_env(spaces_raw.get("action"), action_space, "spaces.action", env_id, check),
     }
 
+    _check_observations(observation_space, env_id, check)
     supported = tuple(getattr(cls, "action_space_types", ()) or ())
     kind = spaces["action"]["type"]
     if supported and kind not in supported:
@@ -423,8 +424,19 @@ def probe_env(env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: C
         env.close()
 
 
+def _check_observations(observation_space: Any, env_id: str, check: Checker) -> None:
+    """Every algorithm reads observations through one front-end: a space it cannot take (an image, a nested
+    Dict) is a problem of the env, named at env.id, not a rejected `agent:` setting."""
+    from neurenix.rl.observations import ObservationFrontEnd
+
+    try:
+        ObservationFrontEnd(observation_space)
+    except ConfigError as exc:
+        raise check.error("env.id", f"{env_id}'s observations cannot be used. {exc}") from exc
+
+
 def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check: Checker) -> dict:
-    from neurenix.rl.spaces import to_gym_space, to_spec
+    from neurenix.rl.spaces import compatible, to_gym_space, to_spec
 
     try:
         derived = plain(to_spec(env_space))
@@ -432,7 +444,7 @@ def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check:
         raise check.error(
             "env.id",
             f"{env_id} has a {path.rsplit('.', 1)[-1]} space Neurenix cannot handle: {exc}.",
-            "Choose an environment with box observations and discrete or box actions.",
+            "Neurenix reads Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple spaces: wrap the env to give one of those.",
         ) from exc
     if spec is None:
         return derived
@@ -453,13 +465,13 @@ def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check:
     # Compare only what the spec states: `{type: box, shape: [4]}` leaves the bounds to the env.
     given = plain(to_spec(space))
     stated = {"shape" if key == "dim" else key for key in spec}
-    wrong = [
-        key
-        for key in ("type", "n", "shape", "low", "high")
-        if key in stated and given.get(key) != derived.get(key)
-    ]
+    fields = ("type", "n", "shape", "low", "high", "nvec", "start", "dtype")
+    wrong = [key for key in fields if key in stated and given.get(key) != derived.get(key)]
+    # A Dict's or Tuple's parts are compared whole, without bounds the spec may leave to the env.
+    if "spaces" in stated and not compatible(space, env_space, check_bounds=False):
+        wrong.append("spaces")
     if wrong:
-        shown = {key: given.get(key) for key in ("type", "n", "shape", "low", "high") if key in stated}
+        shown = {key: given.get(key) for key in (*fields, "spaces") if key in stated}
         raise check.error(
             path,
             f"contradicts {env_id} in {', '.join(wrong)}: the config says {inline(shown)}, the "

@@ -34,7 +34,7 @@ def test_spec_round_trip_and_docs_extra_keys():
         ({"type": "box", "shape": (0,)}, "'shape'"),
         ({"type": "box", "shape": (2,), "low": [0, 0, 0]}, "'low'"),
         ({"type": "box", "shape": (2,), "low": 1.0, "high": 0.0}, "'low'"),
-        ({"type": "tuple"}, "'type'"),
+        ({"type": "graph"}, "'type'"),
         ("box", "dict"),
     ],
 )

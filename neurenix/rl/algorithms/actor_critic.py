@@ -30,11 +30,11 @@ from neurenix.errors import ConfigError
 from neurenix.optim import Adam, RMSprop, clip_grad_norm_
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import RolloutBuffer
-from neurenix.rl.checks import input_dim
 from neurenix.rl.distributions import Categorical, DiagGaussian
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, step_size
-from neurenix.rl.normalize import ObservationNormalizer, RewardScaler
+from neurenix.rl.normalize import BoxObservationNormalizer, RewardScaler
+from neurenix.rl.observations import ObservationFrontEnd, take
 from neurenix.rl.spaces import BoxScaler
 from neurenix.tensor import Tensor, no_grad
 
@@ -132,7 +132,8 @@ class ActorCritic(BaseAgent):
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
         self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
-        obs_dim = input_dim(self.observation_space)
+        self.front_end = ObservationFrontEnd(self.observation_space, float_boxes=self.normalize_observations)
+        obs_dim = self.front_end.dim
         action_dim = int(self.action_space.n) if self.discrete else int(np.prod(self.action_space.shape))
         init = "orthogonal" if self.ortho_init else "default"
         # A near-zero last actor layer starts the policy near uniform / zero-mean (Andrychowicz et al. 2021).
@@ -161,16 +162,22 @@ class ActorCritic(BaseAgent):
             self.critic.parameters(), self.critic_learning_rate
         )
         self._parameters = [*actor_params, *self.critic.parameters()]
-        self.obs_normalizer = ObservationNormalizer((obs_dim,)) if self.normalize_observations else None
+        self.obs_normalizer = (
+            BoxObservationNormalizer(self.front_end) if self.normalize_observations else None
+        )
         self.reward_scaler = RewardScaler(self.gamma) if self.normalize_rewards else None
-        self._shapes = ((obs_dim,), () if self.discrete else (action_dim,))
-        self.buffer = RolloutBuffer(self.n_steps, self.n_envs, *self._shapes, self.discrete)
+        self._rollout_layout = (self.front_end, () if self.discrete else (action_dim,))
+        self.buffer = RolloutBuffer(self.n_steps, self.n_envs, *self._rollout_layout, self.discrete)
 
     # ---------------------------------------------------------------------------------------- networks
-    def _inputs(self, obs: np.ndarray) -> np.ndarray:
-        """Flat float32 network inputs (n, obs_dim), normalised with the current (here frozen) statistics."""
-        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        return flat if self.obs_normalizer is None else self.obs_normalizer(flat)
+    def _observed(self, obs: Any) -> Any:
+        """A batch as the policy sees it before encoding (what the rollout stores): box parts normalised with
+        the current (here frozen) statistics."""
+        return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
+
+    def _inputs(self, obs: Any) -> np.ndarray:
+        """Network inputs (n, obs_dim) float32 for a batch of raw observations."""
+        return self.front_end.encode(self._observed(obs))
 
     def _distribution(self, x: Tensor) -> Categorical | DiagGaussian:
         out = self.actor(x)
@@ -178,7 +185,7 @@ class ActorCritic(BaseAgent):
             return Categorical(out)
         return DiagGaussian(out, self.log_std if self.log_std is not None else self.fixed_log_std)
 
-    def _values(self, obs: np.ndarray) -> np.ndarray:
+    def _values(self, obs: Any) -> np.ndarray:
         """V(s) (n,) for raw observations, without a graph."""
         with no_grad():
             return self.critic(Tensor(self._inputs(obs))).numpy()[:, 0]
@@ -197,7 +204,7 @@ class ActorCritic(BaseAgent):
     # ------------------------------------------------------------------------------------- loop hooks
     def _on_train_start(self, env: VecEnv) -> None:
         if env.num_envs != self.buffer.n_envs:
-            self.buffer = RolloutBuffer(self.n_steps, env.num_envs, *self._shapes, self.discrete)
+            self.buffer = RolloutBuffer(self.n_steps, env.num_envs, *self._rollout_layout, self.discrete)
         # The loop has just reset the env: a partly collected rollout (from an earlier train call) is stale.
         self.buffer.reset()
         if self.reward_scaler is not None:
@@ -206,19 +213,20 @@ class ActorCritic(BaseAgent):
     def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sample actions for all envs with one actor and one critic forward pass, no graph recorded."""
         if self.obs_normalizer is not None:
-            self.obs_normalizer.update(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
-        x = self._inputs(obs)
+            self.obs_normalizer.update(obs)
+        observed = self._observed(obs)
+        x = self.front_end.encode(observed)
         with no_grad():
             inputs = Tensor(x)
             dist = self._distribution(inputs)
             actions = dist.sample(self.rng)
             log_probs = dist.log_prob(actions).numpy()
             values = self.critic(inputs).numpy()[:, 0]
-        self._acted = (x, values, log_probs)
+        self._acted = (observed, values, log_probs)
         return actions, self._to_env(actions)
 
-    def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
-        x, values, log_probs = self._acted
+    def _store(self, obs: Any, actions: np.ndarray, step: StepResult) -> None:
+        observed, values, log_probs = self._acted
         rewards = step.rewards
         if self.reward_scaler is not None:
             rewards = self.reward_scaler.scale(rewards, step.terminated | step.truncated)
@@ -226,10 +234,13 @@ class ActorCritic(BaseAgent):
         # The bootstrap value must come from the true final observation, and never from a terminated one.
         final_values = np.zeros(len(rewards), dtype=np.float32)
         if step.truncated.any():
-            final_values[step.truncated] = self._values(step.final_obs[step.truncated])
+            final_obs = take(step.final_obs, step.truncated)
+            final_values[step.truncated] = self._values(final_obs)
         if self.buffer.full:  # consumed by the update the loop ran as soon as it filled
             self.buffer.reset()
-        self.buffer.add(x, actions, rewards, step.terminated, step.truncated, values, log_probs, final_values)
+        self.buffer.add(
+            observed, actions, rewards, step.terminated, step.truncated, values, log_probs, final_values
+        )
 
     def _on_env_step(self, n_transitions: int) -> None:
         """Schedules are read from `self.progress` when an update runs; nothing advances per step."""
@@ -237,7 +248,7 @@ class ActorCritic(BaseAgent):
     def _update_due(self) -> bool:
         return self.buffer.full
 
-    def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def predict(self, obs: Any, deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch; normalisation statistics are only read here, never updated."""
         with no_grad():
             dist = self._distribution(Tensor(self._inputs(obs)))

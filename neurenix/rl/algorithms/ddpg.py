@@ -23,9 +23,9 @@ from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
-from neurenix.rl.checks import input_dim
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
 from neurenix.rl.noise import NOISE_TYPES, make_noise
+from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
@@ -70,7 +70,8 @@ class DDPG(OffPolicyAgent):
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
 
-        obs_dim, action_dim = input_dim(self.observation_space), flat_dim(self.action_space)
+        self.front_end = ObservationFrontEnd(self.observation_space)
+        obs_dim, action_dim = self.front_end.dim, flat_dim(self.action_space)
         self._continuous_replay()
         self.actor = nn.mlp(
             [obs_dim, *self.actor_hidden_dims, action_dim], output_activation="tanh", rng=self.rng
@@ -82,10 +83,10 @@ class DDPG(OffPolicyAgent):
         self.noise = make_noise(self.noise_type, self.exploration_noise, action_dim, self.rng)
 
     # ------------------------------------------------------------------------------------------- acting
-    def _policy(self, obs: np.ndarray) -> np.ndarray:
+    def _policy(self, obs: Any) -> np.ndarray:
         """mu(s) in [-1, 1], (n, A), without a graph."""
         with no_grad():
-            return self.actor(Tensor(obs)).numpy()
+            return self.actor(Tensor(self.front_end.encode(obs))).numpy()
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         return np.clip(self._policy(obs) + self.noise.sample(), -1.0, 1.0)

@@ -20,9 +20,9 @@ from neurenix.nn import functional as F
 from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent, ReplayHyperparameters
 from neurenix.rl.buffers import ReplayBuffer
-from neurenix.rl.checks import input_dim
 from neurenix.rl.environment import VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
+from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.policy import EpsilonGreedyPolicy
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.value import DuelingQNetwork
@@ -91,7 +91,8 @@ class DQN(OffPolicyAgent):
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
 
-        obs_dim, n_actions = input_dim(self.observation_space), int(self.action_space.n)
+        self.front_end = ObservationFrontEnd(self.observation_space)
+        obs_dim, n_actions = self.front_end.dim, int(self.action_space.n)
         if self.dueling:
             self.q_network = DuelingQNetwork(obs_dim, n_actions, list(self.hidden_dims), rng=self.rng)
         else:
@@ -111,7 +112,7 @@ class DQN(OffPolicyAgent):
             if self.exploration_fraction
             else None
         )
-        self.buffer = ReplayBuffer(self.buffer_size, self.observation_space.shape, rng=self.rng)
+        self.buffer = ReplayBuffer(self.buffer_size, self.front_end, rng=self.rng)
         self._target_synced_at = -1  # the update count at the last target copy (-1: copy at the next chance)
 
     def _on_train_start(self, env: VecEnv) -> None:
@@ -120,8 +121,8 @@ class DQN(OffPolicyAgent):
         # refresh of this call copies whatever is there.
         self._target_synced_at = -1
 
-    def _act(self, obs: np.ndarray) -> np.ndarray:
-        return self.policy(obs)
+    def _act(self, obs: Any) -> np.ndarray:
+        return self.policy(self.front_end.encode(obs))
 
     def _on_env_step(self, n_transitions: int) -> None:
         if self.epsilon_schedule is not None:
@@ -177,11 +178,12 @@ class DQN(OffPolicyAgent):
             total_loss += loss.item()
         return {"loss": total_loss / self.gradient_steps, "epsilon": float(self.policy.epsilon)}
 
-    def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def predict(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+        x = self.front_end.encode(obs)
         if deterministic:
             with no_grad():
-                return self.q_network(Tensor(obs)).numpy().argmax(axis=-1)
-        return self.policy(obs)
+                return self.q_network(Tensor(x)).numpy().argmax(axis=-1)
+        return self.policy(x)
 
     def state_dict(self) -> dict:
         return {

@@ -128,11 +128,11 @@ class OffPolicyAgent(BaseAgent):
     _n_envs = 1
 
     def _continuous_replay(self) -> None:
-        """Unit-action replay and its warm-up, for box action spaces."""
+        """Unit-action replay (observations through `front_end`) and its warm-up, for box action spaces."""
         self.replay = WarmupActions(self.action_space, self.learning_starts, self.rng)
         self.buffer = ReplayBuffer(
             self.buffer_size,
-            self.observation_space.shape,
+            self.front_end,
             action_shape=(self.replay.action_dim,),
             discrete_actions=False,
             rng=self.rng,

@@ -1,0 +1,117 @@
+"""`neurenix train --check`, `train` and `eval` on observation spaces beyond a flat box: Discrete (FrozenLake,
+Taxi), a Dict, a frame stack; images refused at `--check` with one paragraph and exit 2."""
+
+from __future__ import annotations
+
+import copy
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from clitools import TINY, load_json, write_config
+
+Box, Discrete = gym.spaces.Box, gym.spaces.Discrete
+
+
+class PixelsEnv(gym.Env):
+    """A camera image and nothing else."""
+
+    observation_space = Box(0, 255, (3, 16, 16), np.uint8)
+    action_space = Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+class DictEnv(gym.Env):
+    """A Dict of a box and a goal id, ended after 5 steps."""
+
+    observation_space = gym.spaces.Dict({"position": Box(-1.0, 1.0, (2,), np.float32), "goal": Discrete(3)})
+    action_space = Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self.observation_space.sample(), float(action), self.t >= 5, False, {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered_envs():
+    gym.register("NeurenixTestPixels-v0", entry_point=PixelsEnv)
+    gym.register("NeurenixTestDict-v0", entry_point=DictEnv)
+    yield
+    del gym.registry["NeurenixTestPixels-v0"], gym.registry["NeurenixTestDict-v0"]
+
+
+def config(algorithm: str, env: dict) -> dict:
+    data = copy.deepcopy(TINY)
+    data["env"] = {"n_envs": 1, **env}
+    if algorithm == "ppo":
+        data["algorithm"] = "ppo"
+        data["agent"] = {
+            "n_steps": 64,
+            "batch_size": 32,
+            "actor_hidden_dims": [16],
+            "critic_hidden_dims": [16],
+        }
+    return data
+
+
+ENVS = {
+    "FrozenLake": {"id": "FrozenLake-v1", "kwargs": {"is_slippery": False}},
+    "Taxi": {"id": "Taxi-v4"},
+    "Dict": {"id": "NeurenixTestDict-v0"},
+}
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "ppo"])
+@pytest.mark.parametrize("env", list(ENVS))
+def test_check_passes_for_discrete_and_dict_observations(cli, tmp_path, algorithm, env):
+    result = cli("train", write_config(tmp_path, config(algorithm, ENVS[env])), "--check")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "ppo", "sac"])
+def test_images_are_refused_at_check_naming_the_pixels_feature(cli, tmp_path, algorithm):
+    data = config(algorithm, {"id": "NeurenixTestPixels-v0"})
+    if algorithm == "sac":
+        data["algorithm"], data["agent"] = "sac", {}
+    result = cli("train", write_config(tmp_path, data), "--check")
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "env.id" in message and "looks like an image" in message and "not yet supported" in message
+    assert "CNN" in message and "Traceback" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("env", ["Taxi", "Dict"])
+def test_discrete_and_dict_observation_runs_train_and_evaluate(cli, tmp_path, env):
+    run = tmp_path / "run"
+    result = cli("train", write_config(tmp_path, config("dqn", ENVS[env])), "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    meta = load_json(run / "checkpoints" / "last" / "meta.json")
+    assert meta["observation_space"]["type"] == ("discrete" if env == "Taxi" else "dict")
+    evaluated = cli("eval", run, "--episodes", "2", "--no-save", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+
+
+@pytest.mark.parametrize("goals, exit_code", [(3, 0), (4, 2)], ids=["matching", "contradicting"])
+def test_a_dict_spec_in_the_config_is_checked_against_the_env(cli, tmp_path, goals, exit_code):
+    data = config("dqn", ENVS["Dict"])
+    data["spaces"] = {
+        "observation": {
+            "type": "dict",
+            "spaces": {"goal": {"type": "discrete", "n": goals}, "position": {"type": "box", "shape": [2]}},
+        }
+    }
+    result = cli("train", write_config(tmp_path, data), "--check")
+    assert result.exit_code == exit_code, result.output
+    if exit_code:
+        assert "spaces.observation: contradicts NeurenixTestDict-v0 in spaces" in result.stderr
