@@ -1,4 +1,9 @@
-"""Replay and rollout storage: preallocated arrays (float32 unless integer actions), served as named tuples."""
+"""Replay and rollout storage: preallocated arrays (float32 unless integer actions), served as named tuples.
+
+Invalid-action masks, when the env has them, get preallocated arrays of bools too: a rollout keeps each
+observation's mask (the masked distribution's log-probability needs it at every epoch), the replay buffer each
+next observation's (DQN's max over next actions must not take a forbidden one).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ class ReplayBatch(NamedTuple):
     rewards: np.ndarray  # (B,)
     next_observations: np.ndarray  # (B, *obs_shape): the true next state, also at a truncation
     terminated: np.ndarray  # (B,) 1.0 where the episode truly ended: no bootstrap there
+    next_action_masks: np.ndarray | None = None  # (B, n_actions) bools of the next state; None without masks
 
 
 class ReplayBuffer:
@@ -43,9 +49,16 @@ class ReplayBuffer:
         )
         self.rewards = np.zeros(buffer_size, dtype=np.float32)
         self.terminated = np.zeros(buffer_size, dtype=np.float32)
+        self.next_action_masks: np.ndarray | None = None
         self.position = 0
         self.size = 0
         self.rng = rng if rng is not None else np.random.default_rng()
+
+    def store_action_masks(self, n_actions: int) -> None:
+        """Keep each next state's invalid-action mask from now on. Transitions stored before had none: they
+        count as allowing every action."""
+        if self.next_action_masks is None or self.next_action_masks.shape[1] != n_actions:
+            self.next_action_masks = np.ones((self.buffer_size, n_actions), dtype=bool)
 
     def __len__(self) -> int:
         return self.size
@@ -57,6 +70,7 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
+        next_action_masks: np.ndarray | None = None,
     ) -> None:
         """Store a batch of transitions (one row per env), wrapping around at the end."""
         n = len(rewards)
@@ -71,6 +85,8 @@ class ReplayBuffer:
         self.actions[where] = actions
         self.rewards[where] = rewards
         self.terminated[where] = terminated
+        if self.next_action_masks is not None:
+            self.next_action_masks[where] = next_action_masks
         self.position = (self.position + n) % self.buffer_size
         self.size = min(self.size + n, self.buffer_size)
 
@@ -86,11 +102,12 @@ class ReplayBuffer:
             self.rewards[idx],
             self.next_observations[idx],
             self.terminated[idx],
+            None if self.next_action_masks is None else self.next_action_masks[idx],
         )
 
     def state_dict(self) -> dict:
         n = self.size
-        return {
+        state = {
             "observations": self.observations[:n].copy(),
             "next_observations": self.next_observations[:n].copy(),
             "actions": self.actions[:n].copy(),
@@ -98,6 +115,9 @@ class ReplayBuffer:
             "terminated": self.terminated[:n].copy(),
             "position": self.position,
         }
+        if self.next_action_masks is not None:
+            state["next_action_masks"] = self.next_action_masks[:n].copy()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         n = len(state["rewards"])
@@ -107,6 +127,10 @@ class ReplayBuffer:
             )
         for name in ("observations", "next_observations", "actions", "rewards", "terminated"):
             getattr(self, name)[:n] = state[name]
+        if "next_action_masks" in state:
+            masks = np.asarray(state["next_action_masks"], dtype=bool)
+            self.store_action_masks(masks.shape[1])
+            self.next_action_masks[:n] = masks
         self.size = n
         self.position = int(state["position"]) % self.buffer_size
 
@@ -135,6 +159,7 @@ class RolloutBatch(NamedTuple):
     old_log_prob: np.ndarray  # (B,) log pi_old(a|s) when the action was taken
     advantages: np.ndarray  # (B,) GAE advantages
     returns: np.ndarray  # (B,) value targets: advantages + old_values
+    action_masks: np.ndarray | None = None  # (B, n_actions) bools the action was sampled under; None without
 
 
 # The RolloutBuffer arrays behind each RolloutBatch field, in field order.
@@ -156,14 +181,18 @@ class RolloutBuffer:
         n_envs: int,
         obs_shape: tuple[int, ...],
         action_shape: tuple[int, ...] = (),
-        discrete_actions: bool = True,
+        action_dtype: type = np.int64,
+        mask_dim: int = 0,
     ) -> None:
+        """`action_dtype`: the action space's own (int64 discrete, int8 multi-binary, float32 box); `mask_dim`:
+        the number of actions when the env masks them, 0 otherwise."""
         if n_steps < 1 or n_envs < 1:
             raise ValueError(f"n_steps and n_envs must be >= 1, got {n_steps} and {n_envs}")
         self.n_steps, self.n_envs = int(n_steps), int(n_envs)
         shape = (self.n_steps, self.n_envs)
         self.observations = np.zeros((*shape, *obs_shape), dtype=np.float32)
-        self.actions = np.zeros((*shape, *action_shape), dtype=np.int64 if discrete_actions else np.float32)
+        self.actions = np.zeros((*shape, *action_shape), dtype=action_dtype)
+        self.action_masks = np.ones((*shape, mask_dim), dtype=bool) if mask_dim else None
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)
         self.log_probs = np.zeros(shape, dtype=np.float32)
@@ -191,6 +220,7 @@ class RolloutBuffer:
         values: np.ndarray,
         log_probs: np.ndarray,
         final_values: np.ndarray,
+        action_masks: np.ndarray | None = None,
     ) -> None:
         """Store one vectorized step (one row per env)."""
         if self.full:
@@ -204,6 +234,8 @@ class RolloutBuffer:
         self.values[t] = values
         self.log_probs[t] = log_probs
         self.final_values[t] = final_values
+        if self.action_masks is not None:
+            self.action_masks[t] = action_masks
         self.position += 1
 
     def compute_returns_and_advantages(
@@ -228,7 +260,8 @@ class RolloutBuffer:
 
     def full_batch(self) -> RolloutBatch:
         """The whole rollout as one batch of flat views (no copy), in time-major order."""
-        return RolloutBatch(*(self._flat(name) for name in _BATCH_FIELDS))
+        masks = None if self.action_masks is None else self._flat("action_masks")
+        return RolloutBatch(*(self._flat(name) for name in _BATCH_FIELDS), masks)
 
     def minibatches(self, batch_size: int, rng: np.random.Generator) -> Iterator[RolloutBatch]:
         """One pass over the rollout in a random order drawn from `rng`; the last batch may be smaller."""
@@ -236,4 +269,4 @@ class RolloutBuffer:
         order = rng.permutation(self.n_steps * self.n_envs)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            yield RolloutBatch(*(array[idx] for array in flat))
+            yield RolloutBatch(*(None if array is None else array[idx] for array in flat))

@@ -4,6 +4,12 @@
 reset on the *next* step by default, which would pair one episode's last observation with the next episode's
 first). It returns the true final observation of a finished episode separately, so a time-limit truncation can
 bootstrap from it while a termination does not.
+
+Invalid-action masks (discrete actions): an env that has an `action_masks()` method (sb3-contrib's convention,
+found through gymnasium's wrappers with `get_wrapper_attr`), or whose info dicts carry the mask under
+`action_mask_key`, gets its masks read after every reset and step: `VecEnv.action_masks` holds those of the
+current observations (n, n_actions) bools, True where an action is allowed. A finished episode's final
+observation has its own mask, read before the reset (from the method, or the step's info).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from neurenix.errors import EnvironmentNotFoundError
+from neurenix.errors import ConfigError, EnvironmentNotFoundError
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,8 @@ class EpisodeEnd:
 
 @dataclass
 class StepResult:
-    """One vectorized step. `final_obs` equals `next_obs` except in rows where an episode just ended."""
+    """One vectorized step. `final_obs` equals `next_obs` except in rows where an episode just ended; the masks
+    (None unless the env masks actions) are those of `next_obs` and `final_obs`."""
 
     next_obs: np.ndarray
     rewards: np.ndarray
@@ -36,6 +43,8 @@ class StepResult:
     truncated: np.ndarray
     final_obs: np.ndarray
     episodes: list[EpisodeEnd]
+    action_masks: np.ndarray | None = None
+    final_action_masks: np.ndarray | None = None
 
 
 class VecEnv:
@@ -48,6 +57,7 @@ class VecEnv:
         action_space: gym.Space | None = None,
         max_episode_steps: int | None = None,
         seed: int | None = None,
+        action_mask_key: str | None = None,
     ) -> None:
         if not envs:
             raise ValueError("VecEnv needs at least one environment")
@@ -60,14 +70,57 @@ class VecEnv:
         self._discrete_actions = isinstance(self.action_space, gym.spaces.Discrete)
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.action_mask_key = action_mask_key
+        discrete = self._discrete_actions
+        self._mask_methods = _mask_methods(envs) if action_mask_key is None and discrete else None
+        self.masks_actions = action_mask_key is not None or self._mask_methods is not None
+        if action_mask_key is not None and not discrete:
+            raise ConfigError(
+                f"Invalid-action masks are read for discrete action spaces only, and this env's action space is "
+                f"{self.action_space}. Remove action_mask_key, or use an env with Discrete actions.",
+                key="action_mask_key",
+            )
+        self.action_masks: np.ndarray | None = None
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return np.array(
-            [_reset(env, None if seed is None else seed + i) for i, env in enumerate(self.envs)],
-            dtype=np.float32,
-        )
+        observations = []
+        masks = np.empty((self.num_envs, self.action_space.n), dtype=bool) if self.masks_actions else None
+        for i, env in enumerate(self.envs):
+            obs, info = _reset(env, None if seed is None else seed + i)
+            observations.append(obs)
+            if masks is not None:
+                masks[i] = self._read_mask(i, info)
+        self.action_masks = masks
+        return np.array(observations, dtype=np.float32)
+
+    def _read_mask(self, i: int, info: Any) -> np.ndarray:
+        """Env i's mask of its current observation, checked: one bool per action, at least one allowed."""
+        if self._mask_methods is not None:
+            value = self._mask_methods[i]()
+            source = "its action_masks() method"
+        else:
+            key = self.action_mask_key
+            if not isinstance(info, dict) or key not in info:
+                raise ConfigError(
+                    f"The env's info has no {key!r} entry to read the invalid-action mask from (its keys: "
+                    f"{', '.join(map(repr, info)) if isinstance(info, dict) and info else 'none'}). Set "
+                    "action_mask_key to the key the env writes its mask under after every reset and step, or "
+                    "remove it.",
+                    key="action_mask_key",
+                )
+            value = info[key]
+            source = f"info[{key!r}]"
+        mask = np.asarray(value).reshape(-1)
+        n = self.action_space.n
+        if mask.shape != (n,) or not mask.any():
+            raise ConfigError(
+                f"The env's invalid-action mask from {source} must be {n} booleans with at least one True "
+                f"(one per action, True where allowed), got {np.asarray(value)!r:.80}. Fix the env's mask.",
+                key="action_mask_key",
+            )
+        return mask.astype(bool)
 
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
@@ -78,8 +131,12 @@ class VecEnv:
         finals = None
         episodes: list[EpisodeEnd] = []
         returns, lengths, cap = self._returns, self._lengths, self.max_episode_steps
+        masks = np.empty((n, self.action_space.n), dtype=bool) if self.masks_actions else None
+        final_masks = {}
         for i, env in enumerate(self.envs):
-            obs, reward, term, trunc = _step(env, int(actions[i]) if self._discrete_actions else actions[i])
+            obs, reward, term, trunc, info = _step(
+                env, int(actions[i]) if self._discrete_actions else actions[i]
+            )
             rewards[i] = reward
             returns[i] += reward
             lengths[i] += 1
@@ -90,10 +147,14 @@ class VecEnv:
                 if finals is None:
                     finals = {}
                 finals[i] = obs
+                if masks is not None:  # read before the reset replaces the state it describes
+                    final_masks[i] = self._read_mask(i, info)
                 episodes.append(EpisodeEnd(i, float(returns[i]), int(lengths[i]), bool(term)))
                 returns[i] = 0.0
                 lengths[i] = 0
-                obs = _reset(env, None)
+                obs, info = _reset(env, None)
+            if masks is not None:
+                masks[i] = self._read_mask(i, info)
             observations.append(obs)
         next_obs = np.array(observations, dtype=np.float32)
         final_obs = next_obs
@@ -101,7 +162,15 @@ class VecEnv:
             final_obs = next_obs.copy()
             for i, obs in finals.items():
                 final_obs[i] = obs
-        return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes)
+        self.action_masks = masks
+        if masks is None:
+            return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes)
+        final = masks
+        if final_masks:
+            final = masks.copy()
+            for i, mask in final_masks.items():
+                final[i] = mask
+        return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes, masks, final)
 
     def close(self) -> None:
         for env in self.envs:
@@ -110,25 +179,41 @@ class VecEnv:
                 close()
 
 
-def _reset(env: Any, seed: int | None) -> np.ndarray:
+def _mask_methods(envs: list[Any]) -> list[Any] | None:
+    """Each env's bound `action_masks` method, or None when the envs have none."""
+    methods = []
+    for env in envs:
+        getter = getattr(env, "get_wrapper_attr", None)
+        try:
+            method = getter("action_masks") if getter is not None else getattr(env, "action_masks", None)
+        except AttributeError:
+            method = None
+        if not callable(method):
+            return None
+        methods.append(method)
+    return methods
+
+
+def _reset(env: Any, seed: int | None) -> tuple[np.ndarray, dict]:
     try:
         out = env.reset(seed=seed) if seed is not None else env.reset()
     except TypeError:  # a legacy env whose reset takes no seed
         out = env.reset()
+    info: dict = {}
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
-        out = out[0]
-    return np.asarray(out, dtype=np.float32)
+        out, info = out
+    return np.asarray(out, dtype=np.float32), info
 
 
-def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool]:
+def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool, Any]:
     out = env.step(action)
     if len(out) == 5:
-        obs, reward, terminated, truncated, _ = out
-        return obs, float(reward), bool(terminated), bool(truncated)
+        obs, reward, terminated, truncated, info = out
+        return obs, float(reward), bool(terminated), bool(truncated), info
     # Legacy API: one `done`; a time limit announces itself in info, and is then a truncation.
     obs, reward, done, info = out
     truncated = bool(done and isinstance(info, dict) and info.get("TimeLimit.truncated", False))
-    return obs, float(reward), bool(done) and not truncated, truncated
+    return obs, float(reward), bool(done) and not truncated, truncated, info
 
 
 def make_env(
@@ -136,13 +221,15 @@ def make_env(
     n_envs: int = 1,
     seed: int | None = None,
     max_episode_steps: int | None = None,
+    action_mask_key: str | None = None,
     **kwargs: Any,
 ) -> VecEnv:
-    """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step)."""
+    """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step);
+    `action_mask_key` names the info entry holding each step's invalid-action mask (see the module docstring)."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
     envs = [_make_one(env_id, **kwargs) for _ in range(n_envs)]
-    return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed)
+    return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed, action_mask_key=action_mask_key)
 
 
 def _make_one(env_id: str, **kwargs: Any) -> gym.Env:
