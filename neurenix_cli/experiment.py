@@ -191,14 +191,22 @@ def evaluate(
     check_checkpoint_fits(agent, ckpt, path, cfg)
     seed = int(cfg.get("seed") or 0) + EVAL_CLI_SEED_OFFSET if seed is None else seed
     if video_dir is None:
-        env = make_env(env_cfg.get("id"), n_envs=1, seed=seed, **(env_cfg.get("kwargs") or {}))
+        env = make_env(
+            env_cfg.get("id"),
+            n_envs=1,
+            seed=seed,
+            action_mask_key=env_cfg.get("action_mask_key"),
+            **(env_cfg.get("kwargs") or {}),
+        )
     else:
         from neurenix.rl.environment import VecEnv
         from neurenix_cli.video import recording_env
 
         # The same single env make_env builds, seeded the same way, only rendering and recording.
         env = VecEnv(
-            [recording_env(env_cfg.get("id"), env_cfg.get("kwargs") or {}, video_dir, episodes)], seed=seed
+            [recording_env(env_cfg.get("id"), env_cfg.get("kwargs") or {}, video_dir, episodes)],
+            seed=seed,
+            action_mask_key=env_cfg.get("action_mask_key"),
         )
     try:
         rewards = [

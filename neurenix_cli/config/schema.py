@@ -35,7 +35,17 @@ def json_schema() -> dict:
         "required": ["type"],
         "properties": {
             "type": {"enum": list(SPACE_TYPES)},
-            "n": {"type": "integer", "minimum": 1, "description": "discrete: the number of actions"},
+            "n": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "discrete: the number of actions; multi_binary: the number of 0/1 components",
+            },
+            "nvec": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 1,
+                "description": "multi_discrete: the number of choices of each component",
+            },
             "shape": {
                 "description": "box: the shape (an integer is a 1-d shape)",
                 "anyOf": [
@@ -89,6 +99,12 @@ def json_schema() -> dict:
                         "description": "Environments stepped together.",
                     },
                     "kwargs": {"type": ["object", "null"], "description": "Passed to gymnasium.make."},
+                    "action_mask_key": {
+                        "type": ["string", "null"],
+                        "default": None,
+                        "description": "The info key holding each step's invalid-action mask (discrete "
+                        "actions; dqn, a2c, ppo). An env with an action_masks() method needs none.",
+                    },
                 },
             },
             "spaces": {

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from neurenix.rl.hyperparameters import Field
 
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
-ENV_KEYS = ("id", "n_envs", "kwargs")
+ENV_KEYS = ("id", "n_envs", "kwargs", "action_mask_key")
 SPACE_KEYS = ("observation", "action")
 MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
 # Constructor arguments the CLI supplies itself, never read from `agent:`: the spaces from the env, `seed` from
@@ -154,7 +154,8 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
             f"Use at most {MAX_ENVS}.",
         )
     env_kwargs = check.mapping(env_raw.get("kwargs"), "env.kwargs")
-    observation_space, action_space = probe_env(env_id, env_kwargs, check)
+    mask_key = check.typed(env_raw.get("action_mask_key"), str | None, "env.action_mask_key")
+    observation_space, action_space = probe_env(env_id, env_kwargs, check, mask_key)
 
     # spaces: checked against the env when given, derived from it otherwise
     spaces_raw = check.mapping(raw.get("spaces"), "spaces")
@@ -166,16 +167,20 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "action": _space_against_env(spaces_raw.get("action"), action_space, "spaces.action", env_id, check),
     }
 
-    supported = tuple(getattr(cls, "action_space_types", ()) or ())
+    supported = cls.action_space_types
     kind = spaces["action"]["type"]
-    if supported and kind not in supported:
-        others = [n for n in names if kind in tuple(getattr(registry.get(n), "action_space_types", ()) or ())]
+    if kind not in supported:
+        others = registry.supporting(kind)
         raise check.error(
             "algorithm",
-            f"{name} supports {' and '.join(supported)} action spaces, but {env_id} has a "
-            f"{kind} action space.",
-            (f"Use one of: {', '.join(others)}." if others else "No registered algorithm supports it.")
-            + " `neurenix list algorithms` shows which algorithm supports which space.",
+            f"{name} cannot take the action space of {env_id}, {inline(spaces['action'])} (a {kind} space): "
+            f"{name} takes {' and '.join(supported)} actions.",
+            (
+                f"Use an algorithm that takes {kind} actions: {', '.join(others)}."
+                if others
+                else f"No registered algorithm takes {kind} actions."
+            )
+            + " `neurenix list algorithms` shows the action spaces each algorithm takes.",
         )
 
     # agent: the algorithm's hyperparameter record
@@ -219,7 +224,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     config = {
         "algorithm": name,
         "seed": seed,
-        "env": {"id": env_id, "n_envs": n_envs, "kwargs": plain(env_kwargs)},
+        "env": {"id": env_id, "n_envs": n_envs, "kwargs": plain(env_kwargs), "action_mask_key": mask_key},
         "spaces": spaces,
         "agent": agent,
         "train": train,
@@ -269,12 +274,15 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
         ) from exc
 
 
-def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:
-    """Make one copy of the env to learn its spaces; unknown ids and bad kwargs become config errors."""
+def probe_env(env_id: str, kwargs: dict, check: Checker, mask_key: str | None = None) -> tuple[Any, Any]:
+    """Make one copy of the env to learn its spaces; unknown ids and bad kwargs become config errors. An env
+    that masks its actions is reset once, so that a mask it cannot give fails here rather than in training."""
     from neurenix.rl.environment import make_env
 
     try:
-        env = make_env(env_id, n_envs=1, seed=None, **kwargs)
+        env = make_env(env_id, n_envs=1, seed=None, action_mask_key=mask_key, **kwargs)
+    except ConfigError as exc:
+        raise check.error("env.action_mask_key", str(exc).strip()) from exc
     except EnvironmentNotFoundError as exc:
         raise check.error(
             "env.id", str(exc).strip(), "Use a registered gymnasium id, e.g. CartPole-v1 or Pendulum-v1."
@@ -292,6 +300,12 @@ def probe_env(env_id: str, kwargs: dict, check: Checker) -> tuple[Any, Any]:
             "Check env.id and env.kwargs, and that the environment's extras are installed.",
         ) from exc
     try:
+        if env.masks_actions:
+            try:
+                env.reset(seed=0)
+            except ConfigError as exc:
+                message = str(exc).strip()
+                raise check.error("env.action_mask_key" if mask_key else "env.id", message, "") from exc
         return env.observation_space, env.action_space
     finally:
         env.close()
@@ -303,10 +317,14 @@ def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check:
     try:
         derived = plain(to_spec(env_space))
     except ValueError as exc:
+        label = path.rsplit(".", 1)[-1]
         raise check.error(
             "env.id",
-            f"{env_id} has a {path.rsplit('.', 1)[-1]} space Neurenix cannot handle: {exc}.",
-            "Choose an environment with box observations and discrete or box actions.",
+            f"{env_id} has an {label} space Neurenix cannot handle: {exc}.",
+            "Choose an environment with box observations and discrete or box actions."
+            if label == "observation"
+            else "Neurenix's algorithms take Discrete, Box, MultiDiscrete and MultiBinary action spaces "
+            "(`neurenix list algorithms` shows which takes which).",
         ) from exc
     if spec is None:
         return derived

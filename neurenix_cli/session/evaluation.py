@@ -69,7 +69,11 @@ class Evaluation(RunCallback):
         state, cfg = self.state, self.state.config
         if self.env is None:
             self.env = make_env(
-                cfg["env"]["id"], n_envs=1, seed=cfg["seed"] + EVAL_SEED_OFFSET, **cfg["env"]["kwargs"]
+                cfg["env"]["id"],
+                n_envs=1,
+                seed=cfg["seed"] + EVAL_SEED_OFFSET,
+                action_mask_key=cfg["env"].get("action_mask_key"),
+                **cfg["env"]["kwargs"],
             )
         rewards = [
             float(r)

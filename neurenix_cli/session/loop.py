@@ -54,7 +54,11 @@ class Session(Callback):
         self.collects_rollouts = agent.collects_rollouts
         self.updated = False
         env = make_env(
-            cfg["env"]["id"], n_envs=cfg["env"]["n_envs"], seed=cfg["seed"], **cfg["env"]["kwargs"]
+            cfg["env"]["id"],
+            n_envs=cfg["env"]["n_envs"],
+            seed=cfg["seed"],
+            action_mask_key=cfg["env"].get("action_mask_key"),
+            **cfg["env"]["kwargs"],
         )
         log_file = open(self.path / "train.log", "a", encoding="utf-8")
         self.callbacks = RunCallbacks([MetricsFiles(state)])
