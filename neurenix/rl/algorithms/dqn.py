@@ -176,7 +176,7 @@ class DQN(OffPolicyAgent):
             elif masks is None:
                 next_values = next_q[i].max(axis=1)
             else:
-                next_values = next_q[i][np.arange(self.batch_size), masked_argmax(next_q[i], masks)]
+                next_values = np.where(masks, next_q[i], -np.inf).max(axis=1)
             targets = td_target(batches.rewards[i], batches.terminated[i], next_values, self.gamma)
             q = self.q_network(Tensor(np.asarray(batches.observations[i], dtype=np.float32)))
             actions = np.asarray(batches.actions[i], dtype=np.intp).reshape(-1)
