@@ -239,3 +239,22 @@ def test_an_agent_that_cannot_mask_refuses_an_env_that_masks():
         agent.train(env, total_steps=10, configure_runtime=False)
     with pytest.raises(ConfigError, match="invalid-action masks"):
         agent.evaluate(env, episodes=1)
+
+
+def test_dqn_replay_masks_survive_a_checkpoint_and_training_goes_on_identically(tmp_path):
+    def dqn():
+        env = make_env("NeurenixPickLowestMasked-v0", seed=0)
+        settings = {"hidden_dims": [16], "learning_starts": 50, "batch_size": 16, "buffer_size": 1000}
+        return DQN(env.observation_space, env.action_space, seed=0, **settings)
+
+    agent = dqn()
+    agent.train(make_env("NeurenixPickLowestMasked-v0", seed=0), total_steps=300, configure_runtime=False)
+    agent.save(tmp_path / "ckpt", include_replay_buffer=True)
+    loaded = load_agent(tmp_path / "ckpt")
+    n = len(agent.buffer)
+    np.testing.assert_array_equal(loaded.buffer.next_action_masks[:n], agent.buffer.next_action_masks[:n])
+    assert not loaded.buffer.next_action_masks[:n].all()  # real masks, not the all-allowed default
+    runs = [
+        a.train(make_env("NeurenixPickLowestMasked-v0", seed=9), total_steps=200) for a in (agent, loaded)
+    ]
+    assert runs[0]["episode_rewards"] == runs[1]["episode_rewards"] and runs[0]["loss"] == runs[1]["loss"]
