@@ -38,6 +38,23 @@ class MatchEnv(gym.Env):
         return self._observe(), reward, self.t >= EPISODE, False, {}
 
 
+class MaskedMatchEnv(MatchEnv):
+    """MatchEnv whose `action_masks()` (sum(nvec) = 7 booleans) allows every value of the first component but
+    only the target of the second; each step that takes another second value is counted in `violations`."""
+
+    violations = 0  # over every instance, as PickLowestEnv.invalid_actions
+
+    def action_masks(self) -> np.ndarray:
+        mask = np.ones(7, dtype=bool)
+        mask[3:] = False
+        mask[3 + self.targets[1]] = True
+        return mask
+
+    def step(self, action):
+        MaskedMatchEnv.violations += int(np.asarray(action)[1] != self.targets[1])
+        return super().step(action)
+
+
 class BitsEnv(gym.Env):
     """MultiBinary(4) actions: copy the observation's bits (shown as -1/+1). Pays the fraction of bits copied:
     4.0 per episode at best, 2.0 for a uniform policy."""
@@ -105,6 +122,7 @@ class PickLowestMaskedEnv(PickLowestEnv):
 
 IDS = {
     "NeurenixMatch-v0": MatchEnv,
+    "NeurenixMaskedMatch-v0": MaskedMatchEnv,
     "NeurenixBits-v0": BitsEnv,
     "NeurenixPickLowest-v0": PickLowestEnv,
     "NeurenixPickLowestMasked-v0": PickLowestMaskedEnv,

@@ -2,8 +2,8 @@
 
 Shapes: a batch of B states gives logits (B, n) or means (B, d); `log_prob` and `entropy` return (B,).
 
-Invalid-action masks (B, n) of bools (True: allowed) set the logits of masked actions to MASKED_LOGIT before
-the softmax, as sb3-contrib's MaskableCategorical does: their probability is exactly 0, so they are never
+Invalid-action masks (B, n) of bools (True: allowed; for MultiCategorical (B, sum(nvec)), each component's
+values side by side) set the logits of masked actions to MASKED_LOGIT before the softmax, as sb3-contrib's MaskableCategorical does: their probability is exactly 0, so they are never
 sampled nor the mode, the log-probability and entropy are those of the masked distribution, and their logits
 get no gradient.
 """
@@ -31,6 +31,13 @@ def _sample_rows(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (u < np.cumsum(probs, axis=-1)).argmax(axis=-1).astype(np.int64)
 
 
+def _allowed(actions: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Masked draws made safe: a uniform above the rounded cumulative sum picks index 0, which may be masked;
+    the last allowed action takes its place (the draw fell in that action's share of the interval)."""
+    last_allowed = mask.shape[-1] - 1 - mask[:, ::-1].argmax(axis=-1)
+    return np.where(mask[np.arange(len(actions)), actions], actions, last_allowed)
+
+
 class Categorical:
     """pi(a|s) = softmax(logits)_a.
 
@@ -51,13 +58,7 @@ class Categorical:
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         actions = _sample_rows(self._p, rng)
-        if self.mask is not None:
-            # A uniform above the rounded cumulative sum picks index 0, which may be masked: take the last
-            # allowed action there instead (the draw was in its share of the interval).
-            rows = np.arange(len(actions))
-            last_allowed = self.mask.shape[-1] - 1 - self.mask[:, ::-1].argmax(axis=-1)
-            actions = np.where(self.mask[rows, actions], actions, last_allowed)
-        return actions
+        return actions if self.mask is None else _allowed(actions, self.mask)
 
     def log_prob(self, actions: np.ndarray) -> Tensor:
         """log pi(a|s), (B,); d/dlogits = onehot(a) - pi."""
@@ -90,11 +91,12 @@ class MultiCategorical:
     slice: d log pi/dlogits_k = onehot(a_k) - pi_k, dH/dlogits_k = -pi_k (log pi_k + H_k).
     """
 
-    def __init__(self, logits: Tensor, nvec: np.ndarray) -> None:
+    def __init__(self, logits: Tensor, nvec: np.ndarray, mask: np.ndarray | None = None) -> None:
         self.logits = logits
         self.nvec = np.asarray(nvec, dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(self.nvec)[:-1]])
-        values = logits.numpy()
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        values = self._values = _masked(logits.numpy(), self.mask)
         self._log_p = np.concatenate(
             [log_softmax_values(values[:, a : a + n]) for a, n in zip(self._starts, self.nvec)], axis=-1
         )
@@ -105,9 +107,15 @@ class MultiCategorical:
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """(B, K) int64 actions, component by component."""
-        p = self._p
+        p, mask = self._p, self.mask
         return np.stack(
-            [_sample_rows(p[:, a : a + n], rng) for a, n in zip(self._starts, self.nvec)], axis=-1
+            [
+                _sample_rows(p[:, a : a + n], rng)
+                if mask is None
+                else _allowed(_sample_rows(p[:, a : a + n], rng), mask[:, a : a + n])
+                for a, n in zip(self._starts, self.nvec)
+            ],
+            axis=-1,
         )
 
     def log_prob(self, actions: np.ndarray) -> Tensor:
@@ -131,7 +139,7 @@ class MultiCategorical:
         )
 
     def mode(self) -> np.ndarray:
-        values = self.logits.numpy()
+        values = self._values
         return np.stack(
             [values[:, a : a + n].argmax(axis=-1) for a, n in zip(self._starts, self.nvec)], axis=-1
         )

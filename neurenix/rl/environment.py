@@ -5,10 +5,11 @@ reset on the *next* step by default, which would pair one episode's last observa
 first). It returns the true final observation of a finished episode separately, so a time-limit truncation can
 bootstrap from it while a termination does not.
 
-Invalid-action masks (discrete actions): an env that has an `action_masks()` method (sb3-contrib's convention,
-found through gymnasium's wrappers with `get_wrapper_attr`), or whose info dicts carry the mask under
-`action_mask_key`, gets its masks read after every reset and step: `VecEnv.action_masks` holds those of the
-current observations (n, n_actions) bools, True where an action is allowed. A finished episode's final
+Invalid-action masks (Discrete and MultiDiscrete actions): an env that has an `action_masks()` method
+(sb3-contrib's convention, found through gymnasium's wrappers with `get_wrapper_attr`), or whose info dicts carry
+the mask under `action_mask_key`, gets its masks read after every reset and step: `VecEnv.action_masks` holds
+those of the current observations (n, width) bools, True where an action is allowed; the width is n_actions,
+or sum(nvec) for MultiDiscrete (each component's values side by side, as sb3-contrib lays them out). A finished episode's final
 observation has its own mask, read before the reset (from the method, or the step's info).
 """
 
@@ -71,13 +72,15 @@ class VecEnv:
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self.action_mask_key = action_mask_key
-        discrete = self._discrete_actions
-        self._mask_methods = _mask_methods(envs) if action_mask_key is None and discrete else None
+        # Each component's first column in a mask: one component for Discrete, one per entry of nvec.
+        self._mask_starts = _mask_starts(self.action_space)
+        maskable = self._mask_starts is not None
+        self._mask_methods = _mask_methods(envs) if action_mask_key is None and maskable else None
         self.masks_actions = action_mask_key is not None or self._mask_methods is not None
-        if action_mask_key is not None and not discrete:
+        if action_mask_key is not None and not maskable:
             raise ConfigError(
-                f"Invalid-action masks are read for discrete action spaces only, and this env's action space is "
-                f"{self.action_space}. Remove action_mask_key, or use an env with Discrete actions.",
+                "Invalid-action masks are read for Discrete and MultiDiscrete action spaces only, and this env's "
+                f"action space is {self.action_space}. Remove action_mask_key, or use an env with such actions.",
                 key="action_mask_key",
             )
         self.action_masks: np.ndarray | None = None
@@ -86,7 +89,7 @@ class VecEnv:
         self._returns[:] = 0.0
         self._lengths[:] = 0
         observations = []
-        masks = np.empty((self.num_envs, self.action_space.n), dtype=bool) if self.masks_actions else None
+        masks = np.empty((self.num_envs, self._mask_width), dtype=bool) if self.masks_actions else None
         for i, env in enumerate(self.envs):
             obs, info = _reset(env, None if seed is None else seed + i)
             observations.append(obs)
@@ -112,15 +115,20 @@ class VecEnv:
                 )
             value = info[key]
             source = f"info[{key!r}]"
-        mask = np.asarray(value).reshape(-1)
-        n = self.action_space.n
-        if mask.shape != (n,) or not mask.any():
+        mask = np.asarray(value).reshape(-1).astype(bool)
+        n = self._mask_width
+        if mask.shape != (n,) or not np.logical_or.reduceat(mask, self._mask_starts).all():
+            each = "" if len(self._mask_starts) == 1 else " in each component"
             raise ConfigError(
-                f"The env's invalid-action mask from {source} must be {n} booleans with at least one True "
+                f"The env's invalid-action mask from {source} must be {n} booleans with at least one True{each} "
                 f"(one per action, True where allowed), got {np.asarray(value)!r:.80}. Fix the env's mask.",
                 key="action_mask_key",
             )
-        return mask.astype(bool)
+        return mask
+
+    @property
+    def _mask_width(self) -> int:
+        return int(self.action_space.n if self._discrete_actions else self.action_space.nvec.sum())
 
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
@@ -131,7 +139,7 @@ class VecEnv:
         finals = None
         episodes: list[EpisodeEnd] = []
         returns, lengths, cap = self._returns, self._lengths, self.max_episode_steps
-        masks = np.empty((n, self.action_space.n), dtype=bool) if self.masks_actions else None
+        masks = np.empty((n, self._mask_width), dtype=bool) if self.masks_actions else None
         final_masks = {}
         for i, env in enumerate(self.envs):
             obs, reward, term, trunc, info = _step(
@@ -177,6 +185,15 @@ class VecEnv:
             close = getattr(env, "close", None)
             if close is not None:
                 close()
+
+
+def _mask_starts(space: Any) -> np.ndarray | None:
+    """The first mask column of each component of a maskable action space; None for spaces without masks."""
+    if isinstance(space, gym.spaces.Discrete):
+        return np.zeros(1, dtype=np.int64)
+    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        return np.concatenate([[0], np.cumsum(space.nvec)[:-1]]).astype(np.int64)
+    return None
 
 
 def _mask_methods(envs: list[Any]) -> list[Any] | None:

@@ -102,8 +102,9 @@ def json_schema() -> dict:
                     "action_mask_key": {
                         "type": ["string", "null"],
                         "default": None,
-                        "description": "The info key holding each step's invalid-action mask (discrete "
-                        "actions; dqn, a2c, ppo). An env with an action_masks() method needs none.",
+                        "description": "The info key holding each step's invalid-action mask (Discrete "
+                        "actions: dqn, a2c, ppo; MultiDiscrete: a2c, ppo). An env with an action_masks() "
+                        "method needs none.",
                     },
                 },
             },

@@ -8,7 +8,7 @@ import action_envs
 import gymnasium as gym
 import numpy as np
 import pytest
-from action_envs import PickLowestEnv, PickLowestMaskedEnv
+from action_envs import MaskedMatchEnv, PickLowestEnv, PickLowestMaskedEnv
 
 from neurenix.errors import ConfigError
 from neurenix.nn import functional as F
@@ -156,6 +156,17 @@ def test_masks_from_an_info_key_are_honoured_in_training_and_evaluation(cls):
         mean_return(agent, "NeurenixPickLowest-v0", deterministic, action_mask_key="action_mask")
     assert PickLowestEnv.invalid_actions == 0
     assert agent.episodes > 0
+
+
+def test_multi_discrete_masks_are_honoured_per_component():
+    MaskedMatchEnv.violations = 0
+    agent = trained(PPO, "NeurenixMaskedMatch-v0", 2000)
+    assert agent.buffer.action_masks.shape == (32, 4, 7)
+    assert (
+        mean_return(agent, "NeurenixMaskedMatch-v0") >= 3.8
+    )  # the first component learned, the second given
+    mean_return(agent, "NeurenixMaskedMatch-v0", deterministic=False)
+    assert MaskedMatchEnv.violations == 0
 
 
 def test_stored_log_probabilities_are_those_of_the_masked_distribution():

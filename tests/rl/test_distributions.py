@@ -135,6 +135,25 @@ def test_multi_categorical_gradients_match_finite_differences(check_grad):
     check_grad(lambda logits: MultiCategorical(logits, [3, 2, 4]).entropy(), rng.standard_normal((4, 9)))
 
 
+def test_masked_multi_categorical_masks_each_component_and_never_samples_a_masked_value(check_grad):
+    rng = np.random.default_rng(6)
+    mask = np.ones((2000, 5), dtype=bool)
+    mask[:, 0] = False  # component 0 (2 values) may only take value 1
+    mask[np.arange(2000), 2 + rng.integers(0, 3, 2000)] = False  # component 1 (3 values) loses one
+    logits = rng.standard_normal((2000, 5)) * 3
+    dist = MultiCategorical(Tensor(logits), [2, 3], mask)
+    samples = dist.sample(rng)
+    assert (samples[:, 0] == 1).all() and mask[np.arange(2000), 2 + samples[:, 1]].all()
+    assert mask[np.arange(2000), 2 + dist.mode()[:, 1]].all()
+    expected = Categorical(Tensor(logits[:, 2:]), mask[:, 2:]).log_prob(samples[:, 1]).numpy()
+    np.testing.assert_allclose(dist.log_prob(samples).numpy(), expected, rtol=1e-6, atol=1e-6)
+    actions = np.array([[1, 0], [1, 2]])
+    small = mask[:2] | np.array([[False, False, True, True, True]])
+    small[1, 2] = False
+    check_grad(lambda x: MultiCategorical(x, [2, 3], small).log_prob(actions), rng.standard_normal((2, 5)))
+    check_grad(lambda x: MultiCategorical(x, [2, 3], small).entropy(), rng.standard_normal((2, 5)))
+
+
 def test_bernoulli_log_prob_and_entropy_match_closed_forms():
     logits = np.array([[0.0, 2.0, -1.0], [12.0, -12.0, 0.5]])
     actions = np.array([[1, 0, 0], [1, 0, 1]], dtype=np.int8)

@@ -17,8 +17,8 @@ policy gradient needs (a clipped action has no density under the Gaussian).
 
 Action spaces and their distributions: Discrete -> Categorical (n logits), MultiDiscrete -> MultiCategorical (one
 head of sum(nvec) logits, split per component), MultiBinary -> Bernoulli (n logits), Box -> DiagGaussian. With
-an env that masks invalid actions (Discrete only), the masks of each observation are stored with the rollout and
-every log-probability and entropy, when acting and in each epoch, is the masked distribution's.
+an env that masks invalid actions (Discrete and MultiDiscrete), the masks of each observation are stored with
+the rollout and every log-probability and entropy, when acting and in each epoch, is the masked distribution's.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class ActorCritic(BaseAgent):
         self.buffer = self._rollout_buffer(self.n_envs, masks=False)
 
     def _rollout_buffer(self, n_envs: int, masks: bool) -> RolloutBuffer:
-        mask_dim = int(self.action_space.n) if masks else 0
+        mask_dim = flat_dim(self.action_space) if masks else 0  # n, or sum(nvec) for multi-discrete
         return RolloutBuffer(self.n_steps, n_envs, *self._shapes, ACTION_DTYPES[self.action_kind], mask_dim)
 
     # ---------------------------------------------------------------------------------------- networks
@@ -192,7 +192,7 @@ class ActorCritic(BaseAgent):
         if self.action_kind == "discrete":
             return Categorical(out, masks)
         if self.action_kind == "multi_discrete":
-            return MultiCategorical(out, self.action_space.nvec)
+            return MultiCategorical(out, self.action_space.nvec, masks)
         if self.action_kind == "multi_binary":
             return Bernoulli(out)
         return DiagGaussian(out, self.log_std if self.log_std is not None else self.fixed_log_std)
