@@ -60,7 +60,10 @@ def test_ppo_takes_multi_discrete_and_multi_binary_actions_at_check(cli, tmp_pat
     [
         ({"id": "NeurenixPickLowest-v0", "action_mask_key": "mask"}, ["no 'mask' entry", "'action_mask'"]),
         ({"id": "CartPole-v1", "action_mask_key": "action_mask"}, ["no 'action_mask' entry"]),
-        ({"id": "Pendulum-v1", "action_mask_key": "action_mask"}, ["Discrete and MultiDiscrete action spaces only"]),
+        (
+            {"id": "Pendulum-v1", "action_mask_key": "action_mask"},
+            ["Discrete and MultiDiscrete action spaces only"],
+        ),
         ({"id": "NeurenixPickLowest-v0", "action_mask_key": 3}, ["expects"]),
     ],
 )
