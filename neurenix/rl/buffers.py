@@ -159,7 +159,7 @@ class RolloutBatch(NamedTuple):
     old_log_prob: np.ndarray  # (B,) log pi_old(a|s) when the action was taken
     advantages: np.ndarray  # (B,) GAE advantages
     returns: np.ndarray  # (B,) value targets: advantages + old_values
-    action_masks: np.ndarray | None = None  # (B, n_actions) bools the action was sampled under; None without
+    action_masks: np.ndarray | None = None  # (B, mask width) bools the action was sampled under; None without
 
 
 # The RolloutBuffer arrays behind each RolloutBatch field, in field order.
@@ -185,7 +185,7 @@ class RolloutBuffer:
         mask_dim: int = 0,
     ) -> None:
         """`action_dtype`: the action space's own (int64 discrete, int8 multi-binary, float32 box); `mask_dim`:
-        the number of actions when the env masks them, 0 otherwise."""
+        the width of the env's invalid-action masks (n, or sum(nvec) for multi-discrete), 0 without masks."""
         if n_steps < 1 or n_envs < 1:
             raise ValueError(f"n_steps and n_envs must be >= 1, got {n_steps} and {n_envs}")
         self.n_steps, self.n_envs = int(n_steps), int(n_envs)
