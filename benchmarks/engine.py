@@ -418,7 +418,7 @@ def ddpg_floor_gap(agent: DDPG, floor: HandWrittenDDPG) -> float:
     finally:
         del agent.buffer.sample
         agent.gradient_steps = steps
-    floor.step(*batch)
+    floor.step(*batch[:5])  # the transition; no action masks in Pendulum
     pairs = [
         (agent.actor_optimizer.flat.grad, floor.actor.grad),
         (agent.critic_optimizer.flat.grad, floor.critic.grad),

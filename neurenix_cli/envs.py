@@ -54,7 +54,14 @@ def make(env: dict, source: str, n_envs: int, seed: int | None) -> Any:
     from neurenix.rl.environment import make_env
 
     wrappers = load(env, Checker(source))
-    return make_env(env["id"], n_envs=n_envs, seed=seed, wrappers=wrappers, **(env.get("kwargs") or {}))
+    return make_env(
+        env["id"],
+        n_envs=n_envs,
+        seed=seed,
+        wrappers=wrappers,
+        action_mask_key=env.get("action_mask_key"),
+        **(env.get("kwargs") or {}),
+    )
 
 
 def split(spec: str | dict) -> tuple[str, dict]:

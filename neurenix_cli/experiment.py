@@ -252,6 +252,7 @@ def evaluate(
         env = VecEnv(
             [recording_env(env_cfg.get("id"), env_cfg.get("kwargs") or {}, video_dir, episodes, wrappers)],
             seed=seed,
+            action_mask_key=env_cfg.get("action_mask_key"),
         )
     try:
         rewards = [

@@ -6,6 +6,11 @@ attributes of the agent), and supplies its networks (in `__init__`), `predict` a
 actions, step)` (rollout or replay), `_update_due()` (after n_steps per env for on-policy, every train_freq steps
 for off-policy) and `update() -> dict[str, float]`. Everything else — stepping, episode bookkeeping, termination
 vs truncation, budgets, progress for schedules, callbacks, divergence checks — lives here, once.
+
+Invalid-action masks: when the env masks actions (`VecEnv.action_masks`), the loop keeps the current
+observations' masks in `self._action_masks` (as it keeps them in `self._obs`) for `_explore` to read, and
+`evaluate` hands them to `predict(obs, deterministic, action_masks=...)`. Only an algorithm that declares
+`masks_actions = True` accepts such an env.
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ from neurenix.rl.environment import VecEnv, as_vec_env
 from neurenix.rl.hyperparameters import Hyperparameters
 from neurenix.rl.observations import ObservationFrontEnd, all_finite
 from neurenix.rl.persistence import check_agent_meta, restore_state
-from neurenix.rl.spaces import compatible, space_type, to_gym_space, to_spec
+from neurenix.rl.spaces import check_action_space, compatible, space_type, to_gym_space, to_spec
 
 
 class BaseAgent:
     """The shared loop: `train` runs it, `evaluate` measures, `save`/`load` persist; see the module docstring."""
 
     algorithm = "agent"  # the registry name; algorithms override it
+    # The spec types (`neurenix.rl.spaces.SPACE_TYPES`) of the action spaces the algorithm can take.
     action_space_types: tuple[str, ...] = ("discrete", "box")
+    # Whether the algorithm never chooses an action the env's invalid-action mask forbids (DQN, A2C, PPO).
+    masks_actions = False
     # Whether the agent learns from whole rollouts it collects between updates (A2C, PPO): its state between two
     # updates holds a partial rollout no checkpoint keeps, so a caller stops or saves only right after an update.
     collects_rollouts = False
@@ -73,11 +81,17 @@ class BaseAgent:
         self.seed = seed
         self.observation_space = to_gym_space(observation_space) if observation_space is not None else None
         self.action_space = to_gym_space(action_space) if action_space is not None else None
-        if self.action_space is not None and space_type(self.action_space) not in self.action_space_types:
-            raise ConfigError(
-                f"{type(self).__name__} supports {' and '.join(self.action_space_types)} action spaces, "
-                f"not {to_spec(self.action_space)}."
-            )
+        if self.action_space is not None:
+            check_action_space(self.action_space)
+            kind = space_type(self.action_space)
+            if kind not in self.action_space_types:
+                raise ConfigError(
+                    f"{type(self).__name__} cannot take the action space {to_spec(self.action_space)}, a {kind} "
+                    f"space: it takes {' and '.join(self.action_space_types)} actions. Use an algorithm that "
+                    f"takes {kind} actions (`neurenix.rl.registry.supporting({kind!r})` and `neurenix list "
+                    "algorithms` name them)."
+                )
+        self._action_masks: np.ndarray | None = None
         self.rng = np.random.default_rng(seed)
         self.total_steps = 0
         self.episodes = 0
@@ -87,8 +101,11 @@ class BaseAgent:
         self._last_losses: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------------------------ acting
-    def act(self, state: Any, deterministic: bool = False) -> Any:
-        """The action for one state (or a batch of states); explores as the policy does unless deterministic."""
+    def act(self, state: Any, deterministic: bool = False, action_masks: Any = None) -> Any:
+        """The action for one state (or a batch of states); explores as the policy does unless deterministic.
+
+        `action_masks`: the state's invalid-action mask (n_actions,) (or a batch's), True where allowed.
+        """
         if self.front_end is not None:
             batch, single = self.front_end.as_batch(state)
         else:
@@ -96,15 +113,29 @@ class BaseAgent:
             single = self.observation_space is not None and batch.shape == self.observation_space.shape
             single = single or (self.observation_space is None and batch.ndim == 1)
             batch = batch[None] if single else batch
-        actions = self.predict(batch, deterministic)
+        masks = None if action_masks is None else np.asarray(action_masks, dtype=bool)
+        if masks is not None and single:
+            masks = masks[None]
+        actions = self._predict(batch, deterministic, masks)
         if not single:
             return actions
         action = actions[0]
         return int(action) if isinstance(self.action_space, gym.spaces.Discrete) else action
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Env actions for a batch of observations (n, *obs_shape), computed without a graph."""
+        """Env actions for a batch of observations (n, *obs_shape), computed without a graph; an algorithm that
+        masks actions also takes `action_masks` (n, n_actions)."""
         raise NotImplementedError
+
+    def _predict(self, obs: np.ndarray, deterministic: bool, masks: np.ndarray | None) -> np.ndarray:
+        if masks is None:
+            return self.predict(obs, deterministic)
+        if not self.masks_actions:
+            raise ConfigError(
+                f"{type(self).__name__} cannot honour invalid-action masks: only an algorithm that masks actions "
+                "(`neurenix list algorithms` shows which) can play an env that masks its actions."
+            )
+        return self.predict(obs, deterministic, action_masks=masks)
 
     # -------------------------------------------------------------------------------------- the loop
     def train(
@@ -129,6 +160,11 @@ class BaseAgent:
             _accel.configure_runtime()
         vec = as_vec_env(env, seed=self.seed, n_envs=getattr(self, "n_envs", 1))
         self._check_env(vec)
+        if vec.masks_actions and not self.masks_actions:
+            raise ConfigError(
+                f"{type(self).__name__} cannot honour the env's invalid-action masks: train an algorithm that "
+                "masks actions (`neurenix list algorithms` shows which), or use an env without masks."
+            )
         if episodes is None and total_steps is None:
             episodes = 1000
         for label, value in (("episodes", episodes), ("total_steps", total_steps), ("max_steps", max_steps)):
@@ -143,6 +179,7 @@ class BaseAgent:
         update_threads = _accel.update_threads(self._networks(), self._minibatch_rows())
         base_seed = vec.seed if vec.seed is not None else self.seed
         obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
+        self._action_masks = vec.action_masks
         self._on_train_start(vec)
         rewards: list[float] = []
         lengths: list[int] = []
@@ -159,6 +196,7 @@ class BaseAgent:
                 )
             self._store(obs, stored_actions, step)
             obs = self._obs = step.next_obs
+            self._action_masks = step.action_masks
             self.total_steps += vec.num_envs
             self.progress = self._progress(step_target, episode_target)
             self._on_env_step(vec.num_envs)
@@ -262,7 +300,7 @@ class BaseAgent:
         obs = vec.reset(seed=seed if seed is not None else vec.seed)
         try:
             while any(len(d) < q for d, q in zip(done, quotas)):
-                step = vec.step(self.predict(obs, deterministic=deterministic))
+                step = vec.step(self._predict(obs, deterministic, vec.action_masks))
                 for ended in step.episodes:
                     if len(done[ended.env_index]) < quotas[ended.env_index]:
                         done[ended.env_index].append(ended.reward)

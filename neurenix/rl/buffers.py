@@ -4,6 +4,10 @@ Observations are stored as the env gives them, one preallocated array per key of
 key's own dtype (int64 goal ids, uint8 bytes), and encoded by the agent's `ObservationFrontEnd` when a batch is
 served: a batch's `observations` are network inputs (B, input_dim). For a 1-D float32 box that is the stored rows
 themselves.
+
+Invalid-action masks, when the env has them, get preallocated arrays of bools too: a rollout keeps each
+observation's mask (the masked distribution's log-probability needs it at every epoch), the replay buffer each
+next observation's (DQN's max over next actions must not take a forbidden one).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class ReplayBatch(NamedTuple):
     rewards: np.ndarray  # (B,)
     next_observations: np.ndarray  # (B, input_dim): the true next state, also at a truncation
     terminated: np.ndarray  # (B,) 1.0 where the episode truly ended: no bootstrap there
+    next_action_masks: np.ndarray | None = None  # (B, n_actions) bools of the next state; None without masks
 
 
 class ReplayBuffer:
@@ -59,9 +64,16 @@ class ReplayBuffer:
         )
         self.rewards = np.zeros(buffer_size, dtype=np.float32)
         self.terminated = np.zeros(buffer_size, dtype=np.float32)
+        self.next_action_masks: np.ndarray | None = None
         self.position = 0
         self.size = 0
         self.rng = rng if rng is not None else np.random.default_rng()
+
+    def store_action_masks(self, n_actions: int) -> None:
+        """Keep each next state's invalid-action mask from now on. Transitions stored before had none: they
+        count as allowing every action."""
+        if self.next_action_masks is None or self.next_action_masks.shape[1] != n_actions:
+            self.next_action_masks = np.ones((self.buffer_size, n_actions), dtype=bool)
 
     def __len__(self) -> int:
         return self.size
@@ -73,6 +85,7 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: Any,
         terminated: np.ndarray,
+        next_action_masks: np.ndarray | None = None,
     ) -> None:
         """Store a batch of transitions (one row per env), wrapping around at the end."""
         n = len(rewards)
@@ -87,6 +100,8 @@ class ReplayBuffer:
         self.actions[where] = actions
         self.rewards[where] = rewards
         self.terminated[where] = terminated
+        if self.next_action_masks is not None:
+            self.next_action_masks[where] = next_action_masks
         self.position = (self.position + n) % self.buffer_size
         self.size = min(self.size + n, self.buffer_size)
 
@@ -103,6 +118,7 @@ class ReplayBuffer:
             self.rewards[idx],
             encode(take(self.next_observations, idx)),
             self.terminated[idx],
+            None if self.next_action_masks is None else self.next_action_masks[idx],
         )
 
     def _saved_observations(self, store: Any) -> Any:
@@ -113,7 +129,7 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict:
         n = self.size
-        return {
+        state = {
             "observations": self._saved_observations(self.observations),
             "next_observations": self._saved_observations(self.next_observations),
             "actions": self.actions[:n].copy(),
@@ -121,6 +137,9 @@ class ReplayBuffer:
             "terminated": self.terminated[:n].copy(),
             "position": self.position,
         }
+        if self.next_action_masks is not None:
+            state["next_action_masks"] = self.next_action_masks[:n].copy()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         n = len(state["rewards"])
@@ -135,6 +154,10 @@ class ReplayBuffer:
                 target[:n] = array
         for name in ("actions", "rewards", "terminated"):
             getattr(self, name)[:n] = state[name]
+        if "next_action_masks" in state:
+            masks = np.asarray(state["next_action_masks"], dtype=bool)
+            self.store_action_masks(masks.shape[1])
+            self.next_action_masks[:n] = masks
         self.size = n
         self.position = int(state["position"]) % self.buffer_size
 
@@ -163,6 +186,7 @@ class RolloutBatch(NamedTuple):
     old_log_prob: np.ndarray  # (B,) log pi_old(a|s) when the action was taken
     advantages: np.ndarray  # (B,) GAE advantages
     returns: np.ndarray  # (B,) value targets: advantages + old_values
+    action_masks: np.ndarray | None = None  # (B, mask width) bools the action was sampled under; None without
 
 
 # The RolloutBuffer arrays behind each RolloutBatch field, in field order.
@@ -184,15 +208,19 @@ class RolloutBuffer:
         n_envs: int,
         observations: ObservationFrontEnd | tuple[int, ...],
         action_shape: tuple[int, ...] = (),
-        discrete_actions: bool = True,
+        action_dtype: type = np.int64,
+        mask_dim: int = 0,
     ) -> None:
+        """`action_dtype`: the action space's own (int64 discrete, int8 multi-binary, float32 box); `mask_dim`:
+        the width of the env's invalid-action masks (n, or sum(nvec) for multi-discrete), 0 without masks."""
         if n_steps < 1 or n_envs < 1:
             raise ValueError(f"n_steps and n_envs must be >= 1, got {n_steps} and {n_envs}")
         self.n_steps, self.n_envs = int(n_steps), int(n_envs)
         shape = (self.n_steps, self.n_envs)
         self.front_end = as_front_end(observations)
         self.observations: Any = self.front_end.empty(shape)
-        self.actions = np.zeros((*shape, *action_shape), dtype=np.int64 if discrete_actions else np.float32)
+        self.actions = np.zeros((*shape, *action_shape), dtype=action_dtype)
+        self.action_masks = np.ones((*shape, mask_dim), dtype=bool) if mask_dim else None
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)
         self.log_probs = np.zeros(shape, dtype=np.float32)
@@ -220,6 +248,7 @@ class RolloutBuffer:
         values: np.ndarray,
         log_probs: np.ndarray,
         final_values: np.ndarray,
+        action_masks: np.ndarray | None = None,
     ) -> None:
         """Store one vectorized step (one row per env)."""
         if self.full:
@@ -233,6 +262,8 @@ class RolloutBuffer:
         self.values[t] = values
         self.log_probs[t] = log_probs
         self.final_values[t] = final_values
+        if self.action_masks is not None:
+            self.action_masks[t] = action_masks
         self.position += 1
 
     def compute_returns_and_advantages(
@@ -254,18 +285,25 @@ class RolloutBuffer:
     def _flat(self, array: np.ndarray) -> np.ndarray:
         return array.reshape(self.n_steps * self.n_envs, *array.shape[2:])
 
+    def _flat_rest(self) -> list[np.ndarray | None]:
+        """Flat views behind every field but observations, in field order: the masks last, None without."""
+        masks = None if self.action_masks is None else self._flat(self.action_masks)
+        return [self._flat(getattr(self, name)) for name in _BATCH_FIELDS[1:]] + [masks]
+
     def full_batch(self) -> RolloutBatch:
         """The whole rollout as one batch in time-major order: flat views (no copy), but for observations
         that need encoding."""
         observations = self.front_end.encode(map_batch(self._flat, self.observations))
-        return RolloutBatch(observations, *(self._flat(getattr(self, name)) for name in _BATCH_FIELDS[1:]))
+        return RolloutBatch(observations, *self._flat_rest())
 
     def minibatches(self, batch_size: int, rng: np.random.Generator) -> Iterator[RolloutBatch]:
         """One pass over the rollout in a random order drawn from `rng`; the last batch may be smaller."""
         observations = map_batch(self._flat, self.observations)
-        rest = [self._flat(getattr(self, name)) for name in _BATCH_FIELDS[1:]]
+        rest = self._flat_rest()
         encode = self.front_end.encode
         order = rng.permutation(self.n_steps * self.n_envs)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            yield RolloutBatch(encode(take(observations, idx)), *(array[idx] for array in rest))
+            yield RolloutBatch(
+                encode(take(observations, idx)), *(None if array is None else array[idx] for array in rest)
+            )

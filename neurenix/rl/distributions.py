@@ -1,6 +1,11 @@
 """Action distributions over Tensors: log-probabilities and entropies carry gradients, samples do not.
 
 Shapes: a batch of B states gives logits (B, n) or means (B, d); `log_prob` and `entropy` return (B,).
+
+Invalid-action masks (B, n) of bools (True: allowed; for MultiCategorical (B, sum(nvec)), each component's
+values side by side) set the logits of masked actions to MASKED_LOGIT before the softmax, as sb3-contrib's MaskableCategorical does: their probability is exactly 0, so they are never
+sampled nor the mode, the log-probability and entropy are those of the masked distribution, and their logits
+get no gradient.
 """
 
 from __future__ import annotations
@@ -14,6 +19,24 @@ from neurenix.tensor import Tensor, from_op, log_softmax_values
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 TANH_EPSILON = 1e-6  # inside SquashedGaussian's log(1 - tanh(u)^2 + epsilon), as SB3's
+MASKED_LOGIT = -1e8  # sb3-contrib's: exp(-1e8 - max) is 0 in float32, and the value itself stays finite
+
+
+def _masked(logits: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return logits if mask is None else np.where(mask, logits, np.asarray(MASKED_LOGIT, dtype=logits.dtype))
+
+
+def _sample_rows(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row of (B, n) probabilities by inverting the cumulative sum with one uniform per row."""
+    u = rng.random(probs.shape[:-1] + (1,))
+    return (u < np.cumsum(probs, axis=-1)).argmax(axis=-1).astype(np.int64)
+
+
+def _allowed(actions: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Masked draws made safe: a uniform above the rounded cumulative sum picks index 0, which may be masked;
+    the last allowed action takes its place (the draw fell in that action's share of the interval)."""
+    last_allowed = mask.shape[-1] - 1 - mask[:, ::-1].argmax(axis=-1)
+    return np.where(mask[np.arange(len(actions)), actions], actions, last_allowed)
 
 
 class Categorical:
@@ -24,9 +47,10 @@ class Categorical:
     their arithmetic at PPO's batch of 256.
     """
 
-    def __init__(self, logits: Tensor) -> None:
+    def __init__(self, logits: Tensor, mask: np.ndarray | None = None) -> None:
         self.logits = logits
-        self._log_p = log_softmax_values(logits.numpy())
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self._log_p = log_softmax_values(_masked(logits.numpy(), self.mask))
 
     @cached_property
     def _p(self) -> np.ndarray:
@@ -34,9 +58,8 @@ class Categorical:
         return np.exp(self._log_p)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        probs = self._p
-        u = rng.random(probs.shape[:-1] + (1,))
-        return (u < np.cumsum(probs, axis=-1)).argmax(axis=-1).astype(np.int64)
+        actions = _sample_rows(self._p, rng)
+        return actions if self.mask is None else _allowed(actions, self.mask)
 
     def log_prob(self, actions: np.ndarray) -> Tensor:
         """log pi(a|s), (B,); d/dlogits = onehot(a) - pi."""
@@ -58,7 +81,105 @@ class Categorical:
         return from_op(h, (self.logits,), lambda g: (p * (log_p + h[:, None]) * -g[:, None],))
 
     def mode(self) -> np.ndarray:
-        return self.logits.numpy().argmax(axis=-1)
+        return _masked(self.logits.numpy(), self.mask).argmax(axis=-1)
+
+
+class MultiCategorical:
+    """A product of independent categoricals, one per component of a MultiDiscrete space (B, K actions).
+
+    The logits (B, sum(nvec)) hold the components side by side; log pi(a|s) = sum_k log softmax(logits_k)_{a_k}
+    and H = sum_k H_k. Like Categorical, each is one graph node with its gradient written out, per component
+    slice: d log pi/dlogits_k = onehot(a_k) - pi_k, dH/dlogits_k = -pi_k (log pi_k + H_k).
+    """
+
+    def __init__(self, logits: Tensor, nvec: np.ndarray, mask: np.ndarray | None = None) -> None:
+        self.logits = logits
+        self.nvec = np.asarray(nvec, dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(self.nvec)[:-1]])
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        values = self._values = _masked(logits.numpy(), self.mask)
+        self._log_p = np.concatenate(
+            [log_softmax_values(values[:, a : a + n]) for a, n in zip(self._starts, self.nvec)], axis=-1
+        )
+
+    @cached_property
+    def _p(self) -> np.ndarray:
+        return np.exp(self._log_p)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """(B, K) int64 actions, component by component."""
+        p, mask = self._p, self.mask
+        return np.stack(
+            [
+                _sample_rows(p[:, a : a + n], rng)
+                if mask is None
+                else _allowed(_sample_rows(p[:, a : a + n], rng), mask[:, a : a + n])
+                for a, n in zip(self._starts, self.nvec)
+            ],
+            axis=-1,
+        )
+
+    def log_prob(self, actions: np.ndarray) -> Tensor:
+        rows = np.arange(len(self._log_p))[:, None]
+        columns = np.asarray(actions, dtype=np.int64).reshape(len(rows), -1) + self._starts
+        p = self._p
+
+        def backward(g):
+            grad = p * -g[:, None]
+            grad[rows, columns] += g[:, None]
+            return (grad,)
+
+        return from_op(self._log_p[rows, columns].sum(axis=-1), (self.logits,), backward)
+
+    def entropy(self) -> Tensor:
+        log_p, p = self._log_p, self._p
+        per_component = -np.add.reduceat(p * log_p, self._starts, axis=-1)  # (B, K)
+        spread = np.repeat(per_component, self.nvec, axis=-1)  # each H_k under its component's columns
+        return from_op(
+            per_component.sum(axis=-1), (self.logits,), lambda g: (p * (log_p + spread) * -g[:, None],)
+        )
+
+    def mode(self) -> np.ndarray:
+        values = self._values
+        return np.stack(
+            [values[:, a : a + n].argmax(axis=-1) for a, n in zip(self._starts, self.nvec)], axis=-1
+        )
+
+
+class Bernoulli:
+    """Independent Bernoullis, one per component of a MultiBinary space: P(a_i = 1) = sigmoid(logits_i).
+
+    log pi(a|s) = sum_i a_i x_i - softplus(x_i), d/dx = a - sigmoid(x); H = sum_i softplus(x_i) - x_i sigmoid(x_i),
+    dH/dx = -x sigmoid(x) (1 - sigmoid(x)). One graph node each, softplus computed as logaddexp(0, x) so that
+    neither overflows for large logits.
+    """
+
+    def __init__(self, logits: Tensor) -> None:
+        self.logits = logits
+
+    @cached_property
+    def _sigmoid(self) -> np.ndarray:
+        values = self.logits.numpy()
+        return np.exp(-np.logaddexp(0.0, -values)).astype(values.dtype)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """(B, n) int8 actions, the MultiBinary space's own dtype."""
+        return (rng.random(self._sigmoid.shape) < self._sigmoid).astype(np.int8)
+
+    def log_prob(self, actions: np.ndarray) -> Tensor:
+        x = self.logits.numpy()
+        a = np.asarray(actions).reshape(x.shape).astype(x.dtype)
+        s = self._sigmoid
+        value = (a * x - np.logaddexp(0.0, x)).sum(axis=-1)
+        return from_op(value.astype(x.dtype), (self.logits,), lambda g: ((a - s) * g[:, None],))
+
+    def entropy(self) -> Tensor:
+        x, s = self.logits.numpy(), self._sigmoid
+        value = (np.logaddexp(0.0, x) - x * s).sum(axis=-1)
+        return from_op(value.astype(x.dtype), (self.logits,), lambda g: (-x * s * (1.0 - s) * g[:, None],))
+
+    def mode(self) -> np.ndarray:
+        return (self.logits.numpy() > 0).astype(np.int8)
 
 
 class DiagGaussian:

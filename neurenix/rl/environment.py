@@ -4,6 +4,13 @@
 reset on the *next* step by default, which would pair one episode's last observation with the next episode's
 first). It returns the true final observation of a finished episode separately, so a time-limit truncation can
 bootstrap from it while a termination does not.
+
+Invalid-action masks (Discrete and MultiDiscrete actions): an env that has an `action_masks()` method
+(sb3-contrib's convention, found through gymnasium's wrappers with `get_wrapper_attr`), or whose info dicts carry
+the mask under `action_mask_key`, gets its masks read after every reset and step: `VecEnv.action_masks` holds
+those of the current observations (n, width) bools, True where an action is allowed; the width is n_actions,
+or sum(nvec) for MultiDiscrete (each component's values side by side, as sb3-contrib lays them out). A finished episode's final
+observation has its own mask, read before the reset (from the method, or the step's info).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from neurenix.errors import EnvironmentNotFoundError
+from neurenix.errors import ConfigError, EnvironmentNotFoundError
 from neurenix.rl.observations import batch_observations
 
 
@@ -30,7 +37,8 @@ class EpisodeEnd:
 
 @dataclass
 class StepResult:
-    """One vectorized step. `final_obs` equals `next_obs` except in rows where an episode just ended.
+    """One vectorized step. `final_obs` equals `next_obs` except in rows where an episode just ended; the masks
+    (None unless the env masks actions) are those of `next_obs` and `final_obs`.
 
     Observations are batches as `batch_observations` makes them: an array, or a dict or tuple of arrays for Dict
     and Tuple spaces.
@@ -42,6 +50,8 @@ class StepResult:
     truncated: np.ndarray
     final_obs: Any
     episodes: list[EpisodeEnd]
+    action_masks: np.ndarray | None = None
+    final_action_masks: np.ndarray | None = None
 
 
 class VecEnv:
@@ -54,6 +64,7 @@ class VecEnv:
         action_space: gym.Space | None = None,
         max_episode_steps: int | None = None,
         seed: int | None = None,
+        action_mask_key: str | None = None,
     ) -> None:
         if not envs:
             raise ValueError("VecEnv needs at least one environment")
@@ -66,14 +77,64 @@ class VecEnv:
         self._discrete_actions = isinstance(self.action_space, gym.spaces.Discrete)
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.action_mask_key = action_mask_key
+        # Each component's first column in a mask: one component for Discrete, one per entry of nvec.
+        self._mask_starts = _mask_starts(self.action_space)
+        maskable = self._mask_starts is not None
+        self._mask_methods = _mask_methods(envs) if action_mask_key is None and maskable else None
+        self.masks_actions = action_mask_key is not None or self._mask_methods is not None
+        if action_mask_key is not None and not maskable:
+            raise ConfigError(
+                "Invalid-action masks are read for Discrete and MultiDiscrete action spaces only, and this env's "
+                f"action space is {self.action_space}. Remove action_mask_key, or use an env with such actions.",
+                key="action_mask_key",
+            )
+        self.action_masks: np.ndarray | None = None
 
     def reset(self, seed: int | None = None) -> Any:
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return batch_observations(
-            self.observation_space,
-            [_reset(env, None if seed is None else seed + i) for i, env in enumerate(self.envs)],
-        )
+        observations = []
+        masks = np.empty((self.num_envs, self._mask_width), dtype=bool) if self.masks_actions else None
+        for i, env in enumerate(self.envs):
+            obs, info = _reset(env, None if seed is None else seed + i)
+            observations.append(obs)
+            if masks is not None:
+                masks[i] = self._read_mask(i, info)
+        self.action_masks = masks
+        return batch_observations(self.observation_space, observations)
+
+    def _read_mask(self, i: int, info: Any) -> np.ndarray:
+        """Env i's mask of its current observation, checked: one bool per action, at least one allowed."""
+        if self._mask_methods is not None:
+            value = self._mask_methods[i]()
+            source = "its action_masks() method"
+        else:
+            key = self.action_mask_key
+            if not isinstance(info, dict) or key not in info:
+                raise ConfigError(
+                    f"The env's info has no {key!r} entry to read the invalid-action mask from (its keys: "
+                    f"{', '.join(map(repr, info)) if isinstance(info, dict) and info else 'none'}). Set "
+                    "action_mask_key to the key the env writes its mask under after every reset and step, or "
+                    "remove it.",
+                    key="action_mask_key",
+                )
+            value = info[key]
+            source = f"info[{key!r}]"
+        mask = np.asarray(value).reshape(-1).astype(bool)
+        n = self._mask_width
+        if mask.shape != (n,) or not np.logical_or.reduceat(mask, self._mask_starts).all():
+            each = "" if len(self._mask_starts) == 1 else " in each component"
+            raise ConfigError(
+                f"The env's invalid-action mask from {source} must be {n} booleans with at least one True{each} "
+                f"(one per action, True where allowed), got {np.asarray(value)!r:.80}. Fix the env's mask.",
+                key="action_mask_key",
+            )
+        return mask
+
+    @property
+    def _mask_width(self) -> int:
+        return int(self.action_space.n if self._discrete_actions else self.action_space.nvec.sum())
 
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
@@ -84,8 +145,12 @@ class VecEnv:
         finals = None
         episodes: list[EpisodeEnd] = []
         returns, lengths, cap = self._returns, self._lengths, self.max_episode_steps
+        masks = np.empty((n, self._mask_width), dtype=bool) if self.masks_actions else None
+        final_masks = {}
         for i, env in enumerate(self.envs):
-            obs, reward, term, trunc = _step(env, int(actions[i]) if self._discrete_actions else actions[i])
+            obs, reward, term, trunc, info = _step(
+                env, int(actions[i]) if self._discrete_actions else actions[i]
+            )
             rewards[i] = reward
             returns[i] += reward
             lengths[i] += 1
@@ -96,10 +161,14 @@ class VecEnv:
                 if finals is None:
                     finals = {}
                 finals[i] = obs
+                if masks is not None:  # read before the reset replaces the state it describes
+                    final_masks[i] = self._read_mask(i, info)
                 episodes.append(EpisodeEnd(i, float(returns[i]), int(lengths[i]), bool(term)))
                 returns[i] = 0.0
                 lengths[i] = 0
-                obs = _reset(env, None)
+                obs, info = _reset(env, None)
+            if masks is not None:
+                masks[i] = self._read_mask(i, info)
             observations.append(obs)
         next_obs = batch_observations(self.observation_space, observations)
         final_obs = next_obs
@@ -107,7 +176,15 @@ class VecEnv:
             final_obs = batch_observations(
                 self.observation_space, [finals.get(i, obs) for i, obs in enumerate(observations)]
             )
-        return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes)
+        self.action_masks = masks
+        if masks is None:
+            return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes)
+        final = masks
+        if final_masks:
+            final = masks.copy()
+            for i, mask in final_masks.items():
+                final[i] = mask
+        return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes, masks, final)
 
     def close(self) -> None:
         for env in self.envs:
@@ -116,25 +193,50 @@ class VecEnv:
                 close()
 
 
-def _reset(env: Any, seed: int | None) -> Any:
+def _mask_starts(space: Any) -> np.ndarray | None:
+    """The first mask column of each component of a maskable action space; None for spaces without masks."""
+    if isinstance(space, gym.spaces.Discrete):
+        return np.zeros(1, dtype=np.int64)
+    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        return np.concatenate([[0], np.cumsum(space.nvec)[:-1]]).astype(np.int64)
+    return None
+
+
+def _mask_methods(envs: list[Any]) -> list[Any] | None:
+    """Each env's bound `action_masks` method, or None when the envs have none."""
+    methods = []
+    for env in envs:
+        getter = getattr(env, "get_wrapper_attr", None)
+        try:
+            method = getter("action_masks") if getter is not None else getattr(env, "action_masks", None)
+        except AttributeError:
+            method = None
+        if not callable(method):
+            return None
+        methods.append(method)
+    return methods
+
+
+def _reset(env: Any, seed: int | None) -> tuple[Any, dict]:
     try:
         out = env.reset(seed=seed) if seed is not None else env.reset()
     except TypeError:  # a legacy env whose reset takes no seed
         out = env.reset()
+    info: dict = {}
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
-        out = out[0]
-    return out
+        out, info = out
+    return out, info
 
 
-def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool]:
+def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool, Any]:
     out = env.step(action)
     if len(out) == 5:
-        obs, reward, terminated, truncated, _ = out
-        return obs, float(reward), bool(terminated), bool(truncated)
+        obs, reward, terminated, truncated, info = out
+        return obs, float(reward), bool(terminated), bool(truncated), info
     # Legacy API: one `done`; a time limit announces itself in info, and is then a truncation.
     obs, reward, done, info = out
     truncated = bool(done and isinstance(info, dict) and info.get("TimeLimit.truncated", False))
-    return obs, float(reward), bool(done) and not truncated, truncated
+    return obs, float(reward), bool(done) and not truncated, truncated, info
 
 
 def make_env(
@@ -143,10 +245,12 @@ def make_env(
     seed: int | None = None,
     max_episode_steps: int | None = None,
     wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
+    action_mask_key: str | None = None,
     **kwargs: Any,
 ) -> VecEnv:
     """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step), each
-    wrapped by `wrappers` in order (callables env -> env, e.g. `functools.partial(Wrapper, **kwargs)`).
+    wrapped by `wrappers` in order (callables env -> env, e.g. `functools.partial(Wrapper, **kwargs)`);
+    `action_mask_key` names the info entry holding each step's invalid-action mask (see the module docstring).
 
     `max_episode_steps` also replaces the limit the env was registered with (gymnasium's TimeLimit), which
     would otherwise cut episodes off first when it is the lower one."""
@@ -155,7 +259,7 @@ def make_env(
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
     envs = [_wrapped(_make_one(env_id, **kwargs), wrappers) for _ in range(n_envs)]
-    return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed)
+    return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed, action_mask_key=action_mask_key)
 
 
 def _wrapped(env: gym.Env, wrappers: Sequence[Callable[[gym.Env], gym.Env]]) -> gym.Env:

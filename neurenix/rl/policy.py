@@ -107,12 +107,22 @@ def _argmax(values: np.ndarray) -> Any:
     return int(action) if np.ndim(action) == 0 else action
 
 
-def _explored_action(u: Any, epsilon: float, n: int) -> Any:
+def _explored_action(u: Any, epsilon: float, n: int, masks: np.ndarray | None = None) -> Any:
     """The random action of a state whose uniform draw u fell below epsilon: u / epsilon is uniform on [0, 1).
 
-    One draw thus decides both whether to explore and what to do, where a second draw cost ~4 us a step.
+    One draw thus decides both whether to explore and what to do, where a second draw cost ~4 us a step. With
+    invalid-action masks (True: allowed) it picks uniformly among the allowed actions: the j-th of the k allowed.
     """
-    return np.minimum((np.asarray(u) / epsilon * n).astype(np.int64), n - 1)
+    if masks is None:
+        return np.minimum((np.asarray(u) / epsilon * n).astype(np.int64), n - 1)
+    allowed = masks.sum(axis=-1)
+    j = np.minimum((np.asarray(u) / epsilon * allowed).astype(np.int64), allowed - 1)
+    return (np.cumsum(masks, axis=-1) > np.asarray(j)[..., None]).argmax(axis=-1)
+
+
+def masked_argmax(values: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+    """argmax over the allowed actions (masks True) of each row; over all of them without masks."""
+    return (values if masks is None else np.where(masks, values, -np.inf)).argmax(axis=-1)
 
 
 class GreedyPolicy(Policy):
@@ -137,6 +147,7 @@ class EpsilonGreedyPolicy(Policy):
     """Greedy with probability 1 - epsilon, uniform otherwise; epsilon(t) = max(end, start * decay^t).
 
     `epsilon` is writable (set it to 0 to evaluate); `step()` advances t and recomputes it, `reset()` rewinds.
+    `select_action(state, action_masks)` never picks an action whose mask is False, greedily or at random.
     """
 
     def __init__(
@@ -162,22 +173,25 @@ class EpsilonGreedyPolicy(Policy):
         self.t = 0
         self.epsilon = epsilon_start
 
-    def select_action(self, state: Any) -> Any:
+    def select_action(self, state: Any, action_masks: np.ndarray | None = None) -> Any:
         # The network runs only for states that act greedily: early in training that is almost none.
         n, epsilon = self.action_space.n, self.epsilon
+        masks = None if action_masks is None else np.asarray(action_masks, dtype=bool)
         batch = _batch_size(state, None)
         if batch is None:
             u = self.rng.random()
             if u < epsilon:
-                return int(_explored_action(u, epsilon, n))
-            return _argmax(network_output(self.value_function, state))
+                return int(_explored_action(u, epsilon, n, masks))
+            return int(masked_argmax(network_output(self.value_function, state), masks))
         u = self.rng.random(batch)
         explore = u < epsilon
         if explore.all():
-            return _explored_action(u, epsilon, n)
-        actions = network_output(self.value_function, state).argmax(axis=-1)
+            return _explored_action(u, epsilon, n, masks)
+        actions = masked_argmax(network_output(self.value_function, state), masks)
         if explore.any():
-            actions[explore] = _explored_action(u[explore], epsilon, n)
+            actions[explore] = _explored_action(
+                u[explore], epsilon, n, None if masks is None else masks[explore]
+            )
         return actions
 
     def step(self) -> None:

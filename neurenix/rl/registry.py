@@ -30,6 +30,11 @@ def names() -> list[str]:
     return list(ALGORITHMS)
 
 
+def supporting(action_space_type: str) -> list[str]:
+    """The names of the algorithms that take actions of this spec type ("discrete", "multi_binary", ...)."""
+    return [name for name, cls in ALGORITHMS.items() if action_space_type in cls.action_space_types]
+
+
 def get(name: str) -> type[BaseAgent]:
     """The class registered as `name` (case-insensitive); ConfigError with the valid names otherwise."""
     key = str(name).lower()

@@ -15,6 +15,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from neurenix.errors import ConfigError
+
 SPACE_TYPES = ("discrete", "box", "multi_discrete", "multi_binary", "dict", "tuple")
 _GYM_TYPES = {
     gym.spaces.Discrete: "discrete",
@@ -123,11 +125,26 @@ def space_type(space: Any) -> str:
 
 
 def flat_dim(space: Any) -> int:
-    """Input or output width of a network for this space: n for discrete, prod(shape) for a box."""
+    """Input or output width of a network for this space: n for discrete, sum(nvec) for multi-discrete (one
+    logit, or one-hot entry, per choice of each component), n for multi-binary, prod(shape) for a box."""
     space = to_gym_space(space)
     if isinstance(space, gym.spaces.Discrete):
         return int(space.n)
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return int(space.nvec.sum())
     return int(np.prod(space.shape))
+
+
+def check_action_space(space: gym.Space) -> None:
+    """Refuses the MultiDiscrete and MultiBinary forms no network head produces: a head's outputs are one flat
+    row, its choices counted from 0, so an action space must be a 1-D MultiDiscrete with start 0 or a 1-D
+    MultiBinary (observations may take the other forms)."""
+    if isinstance(space, (gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)) and len(space.shape) != 1:
+        raise ConfigError(f"unsupported action space {space}: only a 1-D {type(space).__name__} is supported")
+    if isinstance(space, gym.spaces.MultiDiscrete) and np.any(space.start != 0):
+        raise ConfigError(
+            f"unsupported action space {space}: a MultiDiscrete with a nonzero start is not supported"
+        )
 
 
 def compatible(ours: Any, theirs: Any, check_bounds: bool) -> bool:

@@ -53,8 +53,11 @@ def list_(
     if "algorithms" in out:
         print_listing(
             "algorithms",
-            ["name", "action spaces", "class"],
-            [[a["name"], ", ".join(a["action_spaces"]), a["class"]] for a in out["algorithms"]],
+            ["name", "action spaces", "action masks", "class"],
+            [
+                [a["name"], ", ".join(a["action_spaces"]), "yes" if a["action_masks"] else "no", a["class"]]
+                for a in out["algorithms"]
+            ],
         )
     if "configs" in out:
         print_listing(
@@ -90,7 +93,8 @@ def algorithms() -> list[dict]:
     return [
         {
             "name": name,
-            "action_spaces": list(getattr(registry.get(name), "action_space_types", ())),
+            "action_spaces": list(registry.get(name).action_space_types),
+            "action_masks": registry.get(name).masks_actions,
             "class": registry.get(name).__name__,
         }
         for name in registry.names()

@@ -35,7 +35,17 @@ def json_schema() -> dict:
         "required": ["type"],
         "properties": {
             "type": {"enum": list(SPACE_TYPES)},
-            "n": {"type": "integer", "minimum": 1, "description": "discrete: the number of actions"},
+            "n": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "discrete: the number of actions; multi_binary: the number of 0/1 components",
+            },
+            "nvec": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 1,
+                "description": "multi_discrete: the number of choices of each component",
+            },
             "shape": {
                 "description": "box: the shape (an integer is a 1-d shape)",
                 "anyOf": [
@@ -51,11 +61,6 @@ def json_schema() -> dict:
                 "description": "box: an integer type such as uint8 (default float32)",
             },
             "start": {"description": "discrete, multi_discrete: the smallest value (default 0)"},
-            "nvec": {
-                "type": "array",
-                "items": {"type": "integer", "minimum": 1},
-                "description": "multi_discrete: the number of values of each component",
-            },
             "spaces": {
                 "type": ["object", "array"],
                 "description": "dict: a mapping of keys to space specs; tuple: a list of space specs",
@@ -133,6 +138,13 @@ def json_schema() -> dict:
                         "description": "The directory env.imports, env.wrappers and a `module:` env.id are "
                         "imported from (default: the working directory of `neurenix train`, recorded absolute "
                         "in the run's config.yaml).",
+                    },
+                    "action_mask_key": {
+                        "type": ["string", "null"],
+                        "default": None,
+                        "description": "The info key holding each step's invalid-action mask (Discrete "
+                        "actions: dqn, a2c, ppo; MultiDiscrete: a2c, ppo). An env with an action_masks() "
+                        "method needs none.",
                     },
                 },
             },

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from neurenix.rl.hyperparameters import Field
 
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
-ENV_KEYS = ("id", "n_envs", "kwargs", "imports", "wrappers", "import_path")
+ENV_KEYS = ("id", "n_envs", "kwargs", "imports", "wrappers", "import_path", "action_mask_key")
 SPACE_KEYS = ("observation", "action")
 MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
 # Constructor arguments the CLI supplies itself, never read from `agent:`: the spaces from the env, `seed` from
@@ -171,11 +171,14 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "imports": _imports(env_raw.get("imports"), check),
         "wrappers": _wrappers(env_raw.get("wrappers"), check),
         "import_path": check.typed(env_raw.get("import_path"), str | None, "env.import_path"),
+        "action_mask_key": check.typed(env_raw.get("action_mask_key"), str | None, "env.action_mask_key"),
     }
     if env["import_path"] is not None or envs.names_code(env):
         # Absolute, so that eval, --resume and a sweep's workers find the modules from any working directory.
         env["import_path"] = os.path.abspath(env["import_path"] or os.getcwd())
-    observation_space, action_space = probe_env(env_id, env_kwargs, envs.load(env, check), check)
+    observation_space, action_space = probe_env(
+        env_id, env_kwargs, envs.load(env, check), check, env["action_mask_key"]
+    )
 
     # spaces: checked against the env when given, derived from it otherwise
     spaces_raw = check.mapping(raw.get("spaces"), "spaces")
@@ -188,16 +191,21 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     }
 
     _check_observations(observation_space, env_id, check)
-    supported = tuple(getattr(cls, "action_space_types", ()) or ())
+    _check_actions(action_space, env_id, check)
+    supported = cls.action_space_types
     kind = spaces["action"]["type"]
-    if supported and kind not in supported:
-        others = [n for n in names if kind in tuple(getattr(registry.get(n), "action_space_types", ()) or ())]
+    if kind not in supported:
+        others = registry.supporting(kind)
         raise check.error(
             "algorithm",
-            f"{name} supports {' and '.join(supported)} action spaces, but {env_id} has a "
-            f"{kind} action space.",
-            (f"Use one of: {', '.join(others)}." if others else "No registered algorithm supports it.")
-            + " `neurenix list algorithms` shows which algorithm supports which space.",
+            f"{name} cannot take the action space of {env_id}, {inline(spaces['action'])} (a {kind} space): "
+            f"{name} takes {' and '.join(supported)} actions.",
+            (
+                f"Use an algorithm that takes {kind} actions: {', '.join(others)}."
+                if others
+                else f"No registered algorithm takes {kind} actions."
+            )
+            + " `neurenix list algorithms` shows the action spaces each algorithm takes.",
         )
 
     # agent: the algorithm's hyperparameter record
@@ -377,12 +385,15 @@ def _wrappers(value: Any, check: Checker) -> list[str | dict]:
     return resolved
 
 
-def probe_env(env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: Checker) -> tuple[Any, Any]:
+def probe_env(
+    env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: Checker, mask_key: str | None = None
+) -> tuple[Any, Any]:
     """Make one copy of the env, wrapped, to learn its spaces; unknown ids, bad kwargs and wrappers that
-    refuse the env become config errors."""
+    refuse the env become config errors. An env that masks its actions is reset once, so that a mask it cannot
+    give (or a mask key for actions that take none) fails here rather than in training."""
     import gymnasium
 
-    from neurenix.rl.environment import make_env
+    from neurenix.rl.environment import VecEnv, make_env
 
     try:
         env = make_env(env_id, n_envs=1, seed=None, **kwargs).envs[0]
@@ -419,6 +430,12 @@ def probe_env(env_id: str, kwargs: dict, wrappers: list[envs.Wrapping], check: C
                     "Name a gymnasium wrapper class (a subclass of gymnasium.Wrapper).",
                 )
             env = wrapped
+        try:
+            vec = VecEnv([env], action_mask_key=mask_key)
+            if vec.masks_actions:
+                vec.reset(seed=0)
+        except ConfigError as exc:
+            raise check.error("env.action_mask_key" if mask_key else "env.id", str(exc).strip()) from exc
         return env.observation_space, env.action_space
     finally:
         env.close()
@@ -435,16 +452,32 @@ def _check_observations(observation_space: Any, env_id: str, check: Checker) -> 
         raise check.error("env.id", f"{env_id}'s observations cannot be used. {exc}") from exc
 
 
+def _check_actions(action_space: Any, env_id: str, check: Checker) -> None:
+    """An action space no network head produces (a 2-D MultiBinary, a MultiDiscrete from a nonzero start) is a
+    problem of the env, named at env.id, as an observation space no front-end takes."""
+    from neurenix.rl.spaces import check_action_space
+
+    try:
+        check_action_space(action_space)
+    except ConfigError as exc:
+        raise check.error("env.id", f"{env_id}'s actions cannot be taken. {exc}") from exc
+
+
 def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check: Checker) -> dict:
     from neurenix.rl.spaces import compatible, to_gym_space, to_spec
 
     try:
         derived = plain(to_spec(env_space))
     except ValueError as exc:
+        label = path.rsplit(".", 1)[-1]
         raise check.error(
             "env.id",
-            f"{env_id} has a {path.rsplit('.', 1)[-1]} space Neurenix cannot handle: {exc}.",
-            "Neurenix reads Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple spaces: wrap the env to give one of those.",
+            f"{env_id} has an {label} space Neurenix cannot handle: {exc}.",
+            "Neurenix reads Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple observations: wrap the env "
+            "to give one of those."
+            if label == "observation"
+            else "Neurenix's algorithms take Discrete, Box, MultiDiscrete and MultiBinary action spaces "
+            "(`neurenix list algorithms` shows which takes which).",
         ) from exc
     if spec is None:
         return derived

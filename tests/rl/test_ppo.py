@@ -71,7 +71,7 @@ def test_continuous_actions_are_clipped_for_the_env_but_stored_and_scored_unclip
     stored, env_actions = agent._explore(env.reset(seed=0))
     assert stored.shape == (64, 1) and np.abs(stored).max() > 1.0  # std e^1: many samples leave [-1, 1]
     np.testing.assert_allclose(env_actions, 2.0 * np.clip(stored, -1.0, 1.0))  # Pendulum's box is [-2, 2]
-    x, _, log_probs = agent._acted
+    x, _, log_probs, _ = agent._acted
     mean = agent.actor(Tensor(x))
     np.testing.assert_allclose(
         log_probs, DiagGaussian(mean, agent.log_std).log_prob(stored).numpy(), rtol=1e-6

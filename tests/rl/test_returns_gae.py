@@ -70,7 +70,7 @@ def test_no_bootstrap_through_termination_and_truncation_uses_the_final_observat
 
 
 def make_full_buffer(rng, n_steps=8, n_envs=3):
-    buffer = RolloutBuffer(n_steps, n_envs, (2,), action_shape=(), discrete_actions=True)
+    buffer = RolloutBuffer(n_steps, n_envs, (2,), action_shape=())
     for t in range(n_steps):
         buffer.add(
             obs=np.full((n_envs, 2), t, dtype=np.float32) + np.arange(n_envs)[:, None] / 10,

@@ -75,7 +75,7 @@ def test_dqn_updates_match_the_reference(double_q, loss, gradient_steps, max_gra
             dqn_step(
                 params,
                 target,
-                tuple(field[i] for field in batches),
+                tuple(field[i] for field in batches if field is not None),  # no action masks here
                 adam,
                 gamma=0.9,
                 double_q=double_q,

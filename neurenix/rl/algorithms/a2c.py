@@ -31,7 +31,7 @@ class A2CHyperparameters(ActorCriticHyperparameters):
 
 
 class A2C(ActorCritic):
-    """A2C on discrete or box actions; see the module docstring, and `A2CHyperparameters` for the keyword
+    """A2C on discrete (optionally masked), multi-discrete, multi-binary or box actions; see the module docstring, and `A2CHyperparameters` for the keyword
     arguments."""
 
     algorithm = "a2c"
@@ -45,14 +45,15 @@ class A2C(ActorCritic):
         self.buffer.compute_returns_and_advantages(self._values(self._obs), self.gamma, self.gae_lambda)
         learning_rate = self._apply_lr_schedule()
         batch = self.buffer.full_batch()
-        log_prob, entropy, values = self._evaluate(batch.observations, batch.actions)
+        log_prob, entropy, values = self._evaluate(batch.observations, batch.actions, batch.action_masks)
         policy_loss = -(log_prob * Tensor(self._normalized(batch.advantages))).mean()
         value_loss = F.mse_loss(values, batch.returns)
         mean_entropy = entropy.mean()
         self._step(self._loss(policy_loss, value_loss, mean_entropy))
         # How far the one step moved the policy on the rollout it learned from (a diagnostic only).
         with no_grad():
-            new_log_prob = self._distribution(Tensor(batch.observations)).log_prob(batch.actions).numpy()
+            new_dist = self._distribution(Tensor(batch.observations), batch.action_masks)
+            new_log_prob = new_dist.log_prob(batch.actions).numpy()
         return {
             "policy_loss": policy_loss.item(),
             "value_loss": value_loss.item(),

@@ -14,6 +14,11 @@ gradient norm is clipped jointly over both, as SB3 does.
 Continuous actions: the Gaussian lives in the unit box [-1, 1]^d; the env gets the sample clipped and mapped to
 [low, high] (`BoxScaler`), while the buffer keeps the *unclipped* sample, whose log-probability is the one the
 policy gradient needs (a clipped action has no density under the Gaussian).
+
+Action spaces and their distributions: Discrete -> Categorical (n logits), MultiDiscrete -> MultiCategorical (one
+head of sum(nvec) logits, split per component), MultiBinary -> Bernoulli (n logits), Box -> DiagGaussian. With
+an env that masks invalid actions (Discrete and MultiDiscrete), the masks of each observation are stored with
+the rollout and every log-probability and entropy, when acting and in each epoch, is the masked distribution's.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import dataclasses
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from neurenix import nn
@@ -30,12 +34,12 @@ from neurenix.errors import ConfigError
 from neurenix.optim import Adam, RMSprop, clip_grad_norm_
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import RolloutBuffer
-from neurenix.rl.distributions import Categorical, DiagGaussian
+from neurenix.rl.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, step_size
 from neurenix.rl.normalize import BoxObservationNormalizer, RewardScaler
 from neurenix.rl.observations import ObservationFrontEnd, take
-from neurenix.rl.spaces import BoxScaler
+from neurenix.rl.spaces import BoxScaler, flat_dim, space_type
 from neurenix.tensor import Tensor, no_grad
 
 OPTIMIZERS = {
@@ -44,6 +48,8 @@ OPTIMIZERS = {
     "rmsprop": lambda params, lr: RMSprop(params, lr=lr, alpha=0.99, eps=1e-5),
 }
 SCHEDULES = ("constant", "linear")
+# What the rollout buffer stores each kind of action as: the space's own dtype (the unit-box sample for boxes).
+ACTION_DTYPES = {"discrete": np.int64, "multi_discrete": np.int64, "multi_binary": np.int8, "box": np.float32}
 
 
 def explained_variance(predicted: np.ndarray, targets: np.ndarray) -> float:
@@ -126,15 +132,17 @@ class ActorCritic(BaseAgent):
 
     Hyperparameters = ActorCriticHyperparameters
     collects_rollouts = True
+    action_space_types = ("discrete", "box", "multi_discrete", "multi_binary")
+    masks_actions = True
 
     def __init__(
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-        self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
+        self.action_kind = space_type(self.action_space)
         self.front_end = ObservationFrontEnd(self.observation_space, float_boxes=self.normalize_observations)
         obs_dim = self.front_end.dim
-        action_dim = int(self.action_space.n) if self.discrete else int(np.prod(self.action_space.shape))
+        action_dim = flat_dim(self.action_space)  # the actor's outputs: logits, or the Gaussian's mean
         init = "orthogonal" if self.ortho_init else "default"
         # A near-zero last actor layer starts the policy near uniform / zero-mean (Andrychowicz et al. 2021).
         self.actor = nn.mlp(
@@ -147,7 +155,7 @@ class ActorCritic(BaseAgent):
         self.critic = nn.mlp([obs_dim, *self.critic_hidden_dims, 1], self.activation, init=init, rng=self.rng)
         actor_params = self.actor.parameters()
         self.log_std: Tensor | None = None
-        if not self.discrete:
+        if self.action_kind == "box":
             try:
                 self.scaler = BoxScaler(self.action_space)
             except ValueError as error:
@@ -166,8 +174,15 @@ class ActorCritic(BaseAgent):
             BoxObservationNormalizer(self.front_end) if self.normalize_observations else None
         )
         self.reward_scaler = RewardScaler(self.gamma) if self.normalize_rewards else None
-        self._rollout_layout = (self.front_end, () if self.discrete else (action_dim,))
-        self.buffer = RolloutBuffer(self.n_steps, self.n_envs, *self._rollout_layout, self.discrete)
+        action_shape = (action_dim,) if self.action_kind == "box" else self.action_space.shape
+        self._rollout_layout = (self.front_end, action_shape)
+        self.buffer = self._rollout_buffer(self.n_envs, masks=False)
+
+    def _rollout_buffer(self, n_envs: int, masks: bool) -> RolloutBuffer:
+        mask_dim = flat_dim(self.action_space) if masks else 0  # n, or sum(nvec) for multi-discrete
+        return RolloutBuffer(
+            self.n_steps, n_envs, *self._rollout_layout, ACTION_DTYPES[self.action_kind], mask_dim
+        )
 
     # ---------------------------------------------------------------------------------------- networks
     def _observed(self, obs: Any) -> Any:
@@ -179,10 +194,16 @@ class ActorCritic(BaseAgent):
         """Network inputs (n, obs_dim) float32 for a batch of raw observations."""
         return self.front_end.encode(self._observed(obs))
 
-    def _distribution(self, x: Tensor) -> Categorical | DiagGaussian:
+    def _distribution(
+        self, x: Tensor, masks: np.ndarray | None = None
+    ) -> Categorical | MultiCategorical | Bernoulli | DiagGaussian:
         out = self.actor(x)
-        if self.discrete:
-            return Categorical(out)
+        if self.action_kind == "discrete":
+            return Categorical(out, masks)
+        if self.action_kind == "multi_discrete":
+            return MultiCategorical(out, self.action_space.nvec, masks)
+        if self.action_kind == "multi_binary":
+            return Bernoulli(out)
         return DiagGaussian(out, self.log_std if self.log_std is not None else self.fixed_log_std)
 
     def _values(self, obs: Any) -> np.ndarray:
@@ -190,21 +211,24 @@ class ActorCritic(BaseAgent):
         with no_grad():
             return self.critic(Tensor(self._inputs(obs))).numpy()[:, 0]
 
-    def _evaluate(self, obs: np.ndarray, actions: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
-        """log pi(a|s), entropy and V(s), each (B,), with a graph, for stored (already normalised) inputs."""
+    def _evaluate(
+        self, obs: np.ndarray, actions: np.ndarray, masks: np.ndarray | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """log pi(a|s), entropy and V(s), each (B,), with a graph, for stored (already normalised) inputs and
+        the masks the actions were sampled under."""
         x = Tensor(obs)
-        dist = self._distribution(x)
+        dist = self._distribution(x, masks)
         return dist.log_prob(actions), dist.entropy(), self.critic(x).reshape(-1)
 
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
-        if self.discrete:
+        if self.action_kind != "box":
             return actions
         return self.scaler.to_box(actions.reshape(len(actions), *self.action_space.shape))
 
     # ------------------------------------------------------------------------------------- loop hooks
     def _on_train_start(self, env: VecEnv) -> None:
-        if env.num_envs != self.buffer.n_envs:
-            self.buffer = RolloutBuffer(self.n_steps, env.num_envs, *self._rollout_layout, self.discrete)
+        if env.num_envs != self.buffer.n_envs or env.masks_actions != (self.buffer.action_masks is not None):
+            self.buffer = self._rollout_buffer(env.num_envs, env.masks_actions)
         # The loop has just reset the env: a partly collected rollout (from an earlier train call) is stale.
         self.buffer.reset()
         if self.reward_scaler is not None:
@@ -214,19 +238,19 @@ class ActorCritic(BaseAgent):
         """Sample actions for all envs with one actor and one critic forward pass, no graph recorded."""
         if self.obs_normalizer is not None:
             self.obs_normalizer.update(obs)
-        observed = self._observed(obs)
+        observed, masks = self._observed(obs), self._action_masks
         x = self.front_end.encode(observed)
         with no_grad():
             inputs = Tensor(x)
-            dist = self._distribution(inputs)
+            dist = self._distribution(inputs, masks)
             actions = dist.sample(self.rng)
             log_probs = dist.log_prob(actions).numpy()
             values = self.critic(inputs).numpy()[:, 0]
-        self._acted = (observed, values, log_probs)
+        self._acted = (observed, values, log_probs, masks)
         return actions, self._to_env(actions)
 
     def _store(self, obs: Any, actions: np.ndarray, step: StepResult) -> None:
-        observed, values, log_probs = self._acted
+        observed, values, log_probs, masks = self._acted
         rewards = step.rewards
         if self.reward_scaler is not None:
             rewards = self.reward_scaler.scale(rewards, step.terminated | step.truncated)
@@ -239,7 +263,15 @@ class ActorCritic(BaseAgent):
         if self.buffer.full:  # consumed by the update the loop ran as soon as it filled
             self.buffer.reset()
         self.buffer.add(
-            observed, actions, rewards, step.terminated, step.truncated, values, log_probs, final_values
+            observed,
+            actions,
+            rewards,
+            step.terminated,
+            step.truncated,
+            values,
+            log_probs,
+            final_values,
+            masks,
         )
 
     def _on_env_step(self, n_transitions: int) -> None:
@@ -248,10 +280,13 @@ class ActorCritic(BaseAgent):
     def _update_due(self) -> bool:
         return self.buffer.full
 
-    def predict(self, obs: Any, deterministic: bool = False) -> np.ndarray:
-        """Env actions for a batch; normalisation statistics are only read here, never updated."""
+    def predict(
+        self, obs: Any, deterministic: bool = False, action_masks: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Env actions for a batch; normalisation statistics are only read here, never updated. Masked actions
+        (`action_masks` (n, n_actions), False where forbidden) are never chosen."""
         with no_grad():
-            dist = self._distribution(Tensor(self._inputs(obs)))
+            dist = self._distribution(Tensor(self._inputs(obs)), action_masks)
             actions = dist.mode() if deterministic else dist.sample(self.rng)
         return self._to_env(actions)
 

@@ -6,6 +6,10 @@ Acting: epsilon-greedy over Q(s, ·), epsilon decaying per step (the documented 
 `learning_starts`, `gradient_steps` minibatches from the replay buffer regress Q(s, a) on
 y = r + gamma * (1 - terminated) * max_a' Q_target(s', a'); the target network is a copy refreshed every
 `update_target_every` env steps.
+
+Invalid-action masks (an env with `action_masks()` or an info key): a masked action is never chosen, greedily,
+at random (epsilon's draws are uniform over the allowed actions) or in evaluation, and the target's max over
+next actions runs over the next state's allowed ones, whose mask the replay buffer keeps with the transition.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.environment import VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.observations import ObservationFrontEnd
-from neurenix.rl.policy import EpsilonGreedyPolicy
+from neurenix.rl.policy import EpsilonGreedyPolicy, masked_argmax
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.value import DuelingQNetwork
 from neurenix.tensor import Tensor, no_grad
@@ -83,6 +87,7 @@ class DQN(OffPolicyAgent):
 
     algorithm = "dqn"
     action_space_types = ("discrete",)
+    masks_actions = True
     Hyperparameters = DQNHyperparameters
     _parts = ("q_network", "target_network", "optimizer")
 
@@ -117,12 +122,14 @@ class DQN(OffPolicyAgent):
 
     def _on_train_start(self, env: VecEnv) -> None:
         super()._on_train_start(env)
+        if env.masks_actions:
+            self.buffer.store_action_masks(int(self.action_space.n))
         # Between two train() calls anyone may have changed q_network (loaded weights, fine-tuned it): the first
         # refresh of this call copies whatever is there.
         self._target_synced_at = -1
 
     def _act(self, obs: Any) -> np.ndarray:
-        return self.policy(self.front_end.encode(obs))
+        return self.policy.select_action(self.front_end.encode(obs), self._action_masks)
 
     def _on_env_step(self, n_transitions: int) -> None:
         if self.epsilon_schedule is not None:
@@ -156,16 +163,21 @@ class DQN(OffPolicyAgent):
                 ]
             )
         next_q = next_q.reshape(self.gradient_steps, self.batch_size, -1)
+        next_masks = batches.next_action_masks
         total_loss = 0.0
         for i in range(self.gradient_steps):
+            masks = None if next_masks is None else next_masks[i]
             if self.double_q:
                 # Double DQN: the online network, as it is at this step, picks the next action; the target
                 # network values it.
                 with no_grad():
-                    best = self.q_network(Tensor(batches.next_observations[i])).numpy().argmax(axis=1)
+                    online = self.q_network(Tensor(batches.next_observations[i])).numpy()
+                best = masked_argmax(online, masks)
                 next_values = np.take_along_axis(next_q[i], best[:, None], axis=1)[:, 0]
-            else:
+            elif masks is None:
                 next_values = next_q[i].max(axis=1)
+            else:
+                next_values = np.where(masks, next_q[i], -np.inf).max(axis=1)
             targets = td_target(batches.rewards[i], batches.terminated[i], next_values, self.gamma)
             q = self.q_network(Tensor(np.asarray(batches.observations[i], dtype=np.float32)))
             actions = np.asarray(batches.actions[i], dtype=np.intp).reshape(-1)
@@ -178,12 +190,14 @@ class DQN(OffPolicyAgent):
             total_loss += loss.item()
         return {"loss": total_loss / self.gradient_steps, "epsilon": float(self.policy.epsilon)}
 
-    def predict(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+    def predict(
+        self, obs: Any, deterministic: bool = False, action_masks: np.ndarray | None = None
+    ) -> np.ndarray:
         x = self.front_end.encode(obs)
         if deterministic:
             with no_grad():
-                return self.q_network(Tensor(x)).numpy().argmax(axis=-1)
-        return self.policy(x)
+                return masked_argmax(self.q_network(Tensor(x)).numpy(), action_masks)
+        return self.policy.select_action(x, action_masks)
 
     def state_dict(self) -> dict:
         return {

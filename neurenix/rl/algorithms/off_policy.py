@@ -164,8 +164,9 @@ class OffPolicyAgent(BaseAgent):
     def _store(self, obs: np.ndarray, actions: np.ndarray, step: StepResult) -> None:
         # Trap: final_obs, not next_obs. Where an episode ended, next_obs is already the next episode's reset
         # observation; final_obs is the true s'. Only `terminated` stops the bootstrap: a time-limit
-        # truncation (Pendulum's 200 steps) still bootstraps from final_obs.
-        self.buffer.add(obs, actions, step.rewards, step.final_obs, step.terminated)
+        # truncation (Pendulum's 200 steps) still bootstraps from final_obs, whose action mask (if the env masks
+        # actions) the buffer keeps for the target's max over next actions.
+        self.buffer.add(obs, actions, step.rewards, step.final_obs, step.terminated, step.final_action_masks)
         if self.noise is not None:
             self.noise.reset(step.terminated | step.truncated)
 

@@ -87,7 +87,7 @@ class PPOHyperparameters(ActorCriticHyperparameters):
 
 
 class PPO(ActorCritic):
-    """PPO on discrete or box actions; see the module docstring, and `PPOHyperparameters` for the keyword
+    """PPO on discrete (optionally masked), multi-discrete, multi-binary or box actions; see the module docstring, and `PPOHyperparameters` for the keyword
     arguments."""
 
     algorithm = "ppo"
@@ -103,7 +103,9 @@ class PPO(ActorCritic):
         epochs, kl_exceeded = 0, False
         for _ in range(self.n_epochs):
             for batch in self.buffer.minibatches(self.batch_size, self.rng):
-                log_prob, entropy, values = self._evaluate(batch.observations, batch.actions)
+                log_prob, entropy, values = self._evaluate(
+                    batch.observations, batch.actions, batch.action_masks
+                )
                 kl = approx_kl(log_prob.numpy() - batch.old_log_prob)
                 history["approx_kl"].append(kl)
                 # Checked before stepping: this minibatch's step would push the policy further still.

@@ -67,7 +67,12 @@ BAD_CONFIGS = {
     "action space the algorithm cannot use": (
         with_("env.id", "Pendulum-v1"),
         "algorithm",
-        ["dqn supports discrete", "box action space"],
+        [
+            "dqn cannot take the action space of Pendulum-v1",
+            "a box space",
+            "dqn takes discrete actions",
+            "ddpg, td3, sac, a2c, ppo",
+        ],
     ),
     "spaces contradict the env": (
         with_("spaces.action", {"type": "discrete", "n": 3}),

@@ -82,7 +82,7 @@ class SACState:
 
 def sac_step(state: SACState, batch, noise_pi, noise_next, *, gamma, tau, target_entropy, sb3_epsilon=True):
     """One gradient step on `state` (in place); returns every intermediate a twin test compares."""
-    obs, actions, rewards, next_obs, terminated = (np.asarray(x, dtype=np.float64) for x in batch)
+    obs, actions, rewards, next_obs, terminated = (np.asarray(x, dtype=np.float64) for x in batch[:5])
     batch_size = len(obs)
     a_pi, log_pi, _, actor_backward = policy_sample(state.actor, obs, noise_pi, sb3_epsilon)
 

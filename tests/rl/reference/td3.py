@@ -24,7 +24,7 @@ class TD3State:
 def td3_step(state: TD3State, batch, noise, *, gamma, tau, policy_delay, sigma=0.2, clip=0.5):
     """One gradient step on `state` (in place). `noise` (B, A) is the standard normal draw of the target policy
     smoothing, or None (DDPG). Returns what a twin test compares; actor_loss is None on a delayed step."""
-    obs, actions, rewards, next_obs, terminated = (np.asarray(x, dtype=np.float64) for x in batch)
+    obs, actions, rewards, next_obs, terminated = (np.asarray(x, dtype=np.float64) for x in batch[:5])
     a_next, _ = mlp.forward(state.actor_target, next_obs, out_tanh=True)
     if noise is not None:
         a_next = np.clip(a_next + np.clip(sigma * noise, -clip, clip), -1.0, 1.0)
