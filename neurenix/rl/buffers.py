@@ -181,7 +181,9 @@ def replay_update_due(
 
 class RolloutBatch(NamedTuple):
     observations: np.ndarray  # (B, input_dim) network inputs, as the policy saw them (normalised if it is on)
-    actions: np.ndarray  # (B,) int64 for discrete, (B, *action_shape) float32: the unclipped sample
+    # (B,) int64 for discrete, (B, k) int64 multi-discrete or int8 multi-binary, (B, *action_shape) float32 for
+    # boxes: the unclipped sample
+    actions: np.ndarray
     old_values: np.ndarray  # (B,) V(s) when the action was taken
     old_log_prob: np.ndarray  # (B,) log pi_old(a|s) when the action was taken
     advantages: np.ndarray  # (B,) GAE advantages
