@@ -53,6 +53,11 @@ class BaseAgent:
     # How observations reach the networks; an algorithm with networks sets it from its observation space.
     front_end: ObservationFrontEnd | None = None
 
+    def first_update_step(self, n_envs: int) -> int | None:
+        """The env step (summed over `n_envs` envs) after which the first update runs, or None where that
+        depends on what happens in training; a step budget below it trains nothing."""
+        return None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A class that declares its record takes it as keyword arguments: `inspect.signature` (and `help`)
         show them with their defaults."""

@@ -280,21 +280,33 @@ def _episode_limit(train: dict, train_raw: dict, limit: int | None) -> tuple[str
 
 
 def _check_budget_reaches_an_update(agent: Any, config: dict, check: Checker) -> None:
-    """An on-policy agent learns only from a full rollout: a step budget below one ends training untrained,
-    and would still be reported as completed."""
+    """A step budget that ends before the agent's first update (one full rollout on-policy; learning_starts, a
+    batch and the train_freq cadence off-policy) trains nothing and would still be reported as completed."""
     total, n_envs = config["train"]["total_steps"], config["env"]["n_envs"]
-    if not agent.collects_rollouts or total is None:
+    first = agent.first_update_step(n_envs)
+    if total is None or first is None:
         return
-    rollout = agent.n_steps * n_envs
-    if total < rollout:
+    taken = -(-total // n_envs) * n_envs  # the loop steps every env, so it overshoots to a multiple of n_envs
+    if taken < first:
         name = config["algorithm"]
+        if agent.collects_rollouts:
+            why = (
+                f"less than one rollout of {name} (agent.n_steps {thousands(agent.n_steps)} x env.n_envs "
+                f"{thousands(n_envs)} = {thousands(first)} steps), and {name} updates only after a full rollout"
+            )
+            fix = f"Set train.total_steps to at least {thousands(first)} (a multiple of it wastes no steps), "
+            fix += "or lower agent.n_steps."
+        else:
+            why = (
+                f"before {name}'s first update at step {thousands(first)} (agent.learning_starts "
+                f"{thousands(agent.learning_starts)}, agent.batch_size {thousands(agent.batch_size)}, every "
+                f"agent.train_freq {thousands(agent.train_freq)} steps of env.n_envs {thousands(n_envs)})"
+            )
+            fix = f"Set train.total_steps to at least {thousands(first)}, or lower agent.learning_starts."
         raise check.error(
             "train.total_steps",
-            f"{thousands(total)} steps is less than one rollout of {name} (agent.n_steps "
-            f"{thousands(agent.n_steps)} x env.n_envs {thousands(n_envs)} = {thousands(rollout)} steps), "
-            f"and {name} updates only after a full rollout: training would end without a single update.",
-            f"Set train.total_steps to at least {thousands(rollout)} (a multiple of it wastes no steps), "
-            "or lower agent.n_steps.",
+            f"{thousands(total)} steps is {why}: training would end without a single update.",
+            fix,
         )
 
 

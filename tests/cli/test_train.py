@@ -14,6 +14,7 @@ import yaml
 from clitools import TINY, load_json, only_run_dir, run_cli, write_config
 
 from neurenix_cli import runs
+from neurenix_cli.config import load_prepared
 
 RUN_FILES = ("config.yaml", "metrics.csv", "updates.csv", "evals.csv", "summary.json", "train.log")
 
@@ -404,10 +405,13 @@ def test_save_replay_buffer_puts_the_buffer_in_last_only(cli, tiny_config, tmp_p
 )
 def test_every_shipped_config_trains_a_short_run(cli, tmp_path, config):
     raw = yaml.safe_load(config.read_text())
-    # An on-policy run learns only from full rollouts: validation refuses a budget below one.
-    rollout = (raw.get("agent") or {}).get("n_steps", 0) * raw["env"].get("n_envs", 1)
-    total = max(300, rollout)
+    # Validation refuses a budget that ends before the first update (one rollout; learning_starts and the
+    # train_freq cadence): the short run trains to that update. HalfCheetah's 10,000 random steps start at 100.
+    starts = ["agent.learning_starts=100"] if "learning_starts" in (raw.get("agent") or {}) else []
+    prepared = load_prepared(config, starts)
+    total = max(300, prepared.agent.first_update_step(prepared.config["env"]["n_envs"]))
     short = [
+        *starts,
         f"train.total_steps={total}",
         "train.episodes=null",
         "train.eval_every=0",

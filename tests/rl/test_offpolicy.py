@@ -11,7 +11,7 @@ import pytest
 from neurenix.checkpoint import flatten_state
 from neurenix.errors import ConfigError
 from neurenix.nn.ensemble import QEnsemble, ensemble_linear
-from neurenix.rl import DDPG, SAC, TD3, load_agent, make_env, registry
+from neurenix.rl import DDPG, DQN, SAC, TD3, load_agent, make_env, registry
 from neurenix.rl.algorithms import sac as sac_module
 from neurenix.rl.algorithms import td3 as td3_module
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent
@@ -472,3 +472,22 @@ def test_every_off_policy_algorithm_keeps_the_bases_cadence_and_saved_state(algo
     assert issubclass(cls, OffPolicyAgent)
     for hook in ("_update_due", "_store", "_explore"):
         assert getattr(cls, hook) is getattr(OffPolicyAgent, hook), hook
+
+
+@pytest.mark.parametrize(
+    "env_id, cls, n_envs, settings",
+    [
+        ("CartPole-v1", DQN, 1, {"learning_starts": 100, "batch_size": 32, "train_freq": 50}),
+        ("CartPole-v1", DQN, 2, {"learning_starts": 100, "batch_size": 32, "train_freq": 3}),
+        ("CartPole-v1", DQN, 3, {"learning_starts": 10, "batch_size": 64, "train_freq": 4}),
+        ("Pendulum-v1", SAC, 1, {"learning_starts": 10, "batch_size": 16, "actor_hidden_dims": [8]}),
+    ],
+)
+def test_first_update_step_is_where_training_first_updates(env_id, cls, n_envs, settings):
+    """The step `--check` refuses budgets below: one vectorized step less trains nothing, that step trains."""
+    env = make_env(env_id, n_envs=n_envs, seed=0)
+    first = cls(env.observation_space, env.action_space, seed=0, **settings).first_update_step(n_envs)
+    for budget, updates in ((first - n_envs, 0), (first, 1)):
+        agent = cls(env.observation_space, env.action_space, seed=0, **settings)
+        agent.train(make_env(env_id, n_envs=n_envs, seed=0), total_steps=budget)
+        assert agent.updates == updates, (budget, first)

@@ -280,6 +280,10 @@ class ActorCritic(BaseAgent):
     def _update_due(self) -> bool:
         return self.buffer.full
 
+    def first_update_step(self, n_envs: int) -> int:
+        """One full rollout: n_steps steps of every env."""
+        return self.n_steps * n_envs
+
     def predict(
         self, obs: Any, deterministic: bool = False, action_masks: np.ndarray | None = None
     ) -> np.ndarray:

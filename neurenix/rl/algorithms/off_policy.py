@@ -183,6 +183,12 @@ class OffPolicyAgent(BaseAgent):
             self.batch_size,
         )
 
+    def first_update_step(self, n_envs: int) -> int:
+        """The first multiple of train_freq vectorized steps at which `replay_update_due` holds: learning_starts
+        reached and a whole batch in the buffer (one transition per env step)."""
+        period = n_envs * self.train_freq
+        return max(period, -(-max(self.learning_starts, self.batch_size) // period) * period)
+
     # ---------------------------------------------------------------------------------------- save/load
     def state_dict(self) -> dict:
         return {**self._base_state(), **{name: getattr(self, name).state_dict() for name in self._parts}}

@@ -95,9 +95,14 @@ BAD_CONFIGS = {
         ["batch_size (2001) is larger than buffer_size (2000)", "no gradient step", "raise buffer_size"],
     ),
     "step budget below one rollout": (
-        with_("train.total_steps", 255, TINY_PPO),
+        with_("train.total_steps", 252, TINY_PPO),
         "train.total_steps",
-        ["255 steps is less than one rollout of ppo", "64 x env.n_envs 4 = 256", "at least 256"],
+        ["252 steps is less than one rollout of ppo", "64 x env.n_envs 4 = 256", "at least 256"],
+    ),
+    "step budget before the first off-policy update": (
+        with_("train.total_steps", 99),
+        "train.total_steps",
+        ["99 steps is before dqn's first update at step 100", "learning_starts 100", "at least 100"],
     ),
 }
 
