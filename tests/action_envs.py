@@ -9,7 +9,21 @@ import numpy as np
 EPISODE = 4  # steps per episode of the two matching envs
 
 
-class MatchEnv(gym.Env):
+class _EpisodeOfSteps(gym.Env):
+    """EPISODE steps per episode, each paying `_reward(action)` and showing a fresh `_observe()`."""
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._observe(), {}
+
+    def step(self, action):
+        reward = self._reward(np.asarray(action))
+        self.t += 1
+        return self._observe(), reward, self.t >= EPISODE, False, {}
+
+
+class MatchEnv(_EpisodeOfSteps):
     """MultiDiscrete([3, 4]) actions: each component must name its target, shown one-hot in the observation.
 
     Each step draws new targets and pays 0.5 per component that matches: 4.0 per episode at best, 1.17 for a
@@ -25,17 +39,9 @@ class MatchEnv(gym.Env):
         obs[self.targets[0]] = obs[3 + self.targets[1]] = 1.0
         return obs
 
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._observe(), {}
-
-    def step(self, action):
-        action = np.asarray(action)
+    def _reward(self, action: np.ndarray) -> float:
         assert action.shape == (2,) and np.issubdtype(action.dtype, np.integer), action
-        reward = 0.5 * float(action[0] == self.targets[0]) + 0.5 * float(action[1] == self.targets[1])
-        self.t += 1
-        return self._observe(), reward, self.t >= EPISODE, False, {}
+        return 0.5 * float(action[0] == self.targets[0]) + 0.5 * float(action[1] == self.targets[1])
 
 
 class MaskedMatchEnv(MatchEnv):
@@ -55,7 +61,7 @@ class MaskedMatchEnv(MatchEnv):
         return super().step(action)
 
 
-class BitsEnv(gym.Env):
+class BitsEnv(_EpisodeOfSteps):
     """MultiBinary(4) actions: copy the observation's bits (shown as -1/+1). Pays the fraction of bits copied:
     4.0 per episode at best, 2.0 for a uniform policy."""
 
@@ -66,17 +72,9 @@ class BitsEnv(gym.Env):
         self.bits = self.np_random.integers(0, 2, 4)
         return (2.0 * self.bits - 1.0).astype(np.float32)
 
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._observe(), {}
-
-    def step(self, action):
-        action = np.asarray(action)
+    def _reward(self, action: np.ndarray) -> float:
         assert action.shape == (4,) and set(np.unique(action)) <= {0, 1}, action
-        reward = float(np.mean(action == self.bits))
-        self.t += 1
-        return self._observe(), reward, self.t >= EPISODE, False, {}
+        return float(np.mean(action == self.bits))
 
 
 class PickLowestEnv(gym.Env):
