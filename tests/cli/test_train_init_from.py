@@ -18,8 +18,13 @@ from neurenix_cli.main import app
 from neurenix_cli.session.evaluation import EVAL_SEED_OFFSET
 from neurenix_cli.session.loop import Session
 
-# TINY, learning only after its budget: the weights a run starts from are still its weights when it ends.
-NO_UPDATES = {**TINY, "agent": {**TINY["agent"], "learning_starts": 1000}}
+# TINY for 6 episodes of at most 100 steps, learning only from step 1000: the weights a run starts from are still
+# its weights when it ends. (A step budget below the first update is refused at validation: it trains nothing.)
+NO_UPDATES = {
+    **TINY,
+    "agent": {**TINY["agent"], "learning_starts": 1000},
+    "train": {**TINY["train"], "total_steps": None, "episodes": 6},
+}
 PPO_TINY = {
     "algorithm": "ppo",
     "seed": 0,
@@ -63,7 +68,8 @@ def test_the_new_run_starts_from_the_weights_and_its_first_evaluation_equals_the
         load_agent(trained_run / "checkpoints" / "best"),
         load_agent(run / "checkpoints" / "last"),
     )
-    assert started.updates == 0 and started.total_steps == 600
+    lengths = [int(row["length"]) for row in runs.read_csv(run / "metrics.csv")]
+    assert started.updates == 0 and len(lengths) == 6 and started.total_steps == sum(lengths)
     # (Its target network is a copy of q_network by now: DQN syncs it at the first chance of a run.)
     assert_same_arrays(started.q_network.state_dict(), source.q_network.state_dict(), "q_network")
     assert source.optimizer.step_count > 0 and started.optimizer.step_count == 0, (
