@@ -280,34 +280,65 @@ def _episode_limit(train: dict, train_raw: dict, limit: int | None) -> tuple[str
 
 
 def _check_budget_reaches_an_update(agent: Any, config: dict, check: Checker) -> None:
-    """A step budget that ends before the agent's first update (one full rollout on-policy; learning_starts, a
-    batch and the train_freq cadence off-policy) trains nothing and would still be reported as completed."""
-    total, n_envs = config["train"]["total_steps"], config["env"]["n_envs"]
+    """A budget that ends before the agent's first update (one full rollout on-policy; learning_starts, a
+    batch and the train_freq cadence off-policy) trains nothing and would still be reported as completed. A step
+    budget is checked as given; an episode budget by the most steps its episodes can take, when episodes have a
+    length limit (train.max_steps, or the env's registered one)."""
+    train, n_envs = config["train"], config["env"]["n_envs"]
     first = agent.first_update_step(n_envs)
-    if total is None or first is None:
+    if first is None:
         return
-    taken = -(-total // n_envs) * n_envs  # the loop steps every env, so it overshoots to a multiple of n_envs
-    if taken < first:
-        name = config["algorithm"]
-        if agent.collects_rollouts:
-            why = (
-                f"less than one rollout of {name} (agent.n_steps {thousands(agent.n_steps)} x env.n_envs "
-                f"{thousands(n_envs)} = {thousands(first)} steps), and {name} updates only after a full rollout"
-            )
-            fix = f"Set train.total_steps to at least {thousands(first)} (a multiple of it wastes no steps), "
-            fix += "or lower agent.n_steps."
-        else:
-            why = (
-                f"before {name}'s first update at step {thousands(first)} (agent.learning_starts "
-                f"{thousands(agent.learning_starts)}, agent.batch_size {thousands(agent.batch_size)}, every "
-                f"agent.train_freq {thousands(agent.train_freq)} steps of env.n_envs {thousands(n_envs)})"
-            )
-            fix = f"Set train.total_steps to at least {thousands(first)}, or lower agent.learning_starts."
+    name = config["algorithm"]
+    if agent.collects_rollouts:
+        why = (
+            f"less than one rollout of {name} (agent.n_steps {thousands(agent.n_steps)} x env.n_envs "
+            f"{thousands(n_envs)} = {thousands(first)} steps), and {name} updates only after a full rollout"
+        )
+        lower = "agent.n_steps"
+    else:
+        why = (
+            f"before {name}'s first update at step {thousands(first)} (agent.learning_starts "
+            f"{thousands(agent.learning_starts)}, agent.batch_size {thousands(agent.batch_size)}, every "
+            f"agent.train_freq {thousands(agent.train_freq)} steps of env.n_envs {thousands(n_envs)})"
+        )
+        lower = "agent.learning_starts"
+    total = train["total_steps"]
+    if total is not None and _rounded_up(total, n_envs) < first:
         raise check.error(
             "train.total_steps",
             f"{thousands(total)} steps is {why}: training would end without a single update.",
-            fix,
+            f"Set train.total_steps to at least {thousands(first)} (a multiple of it wastes no steps), "
+            f"or lower {lower}.",
         )
+    episodes, limit = train["episodes"], train["max_steps"] or _registered_limit(config["env"]["id"])
+    if episodes is None or limit is None:
+        return
+    # Every env ends an episode at least once per `limit` steps, so the loop has counted `episodes` episodes
+    # after at most ceil(episodes / n_envs) * limit steps of each env.
+    most = _rounded_up(episodes, n_envs) * limit
+    if most < first:
+        raise check.error(
+            "train.episodes",
+            f"{thousands(episodes)} episodes of at most {thousands(limit)} steps each end after at most "
+            f"{thousands(most)} steps, {why}: training would end without a single update.",
+            f"Set train.episodes to at least {thousands(-(-first // limit))}, train a step budget "
+            f"(train.total_steps) instead, or lower {lower}.",
+        )
+
+
+def _rounded_up(count: int, n_envs: int) -> int:
+    """`count` steps or episodes rounded up to what a loop stepping every env at once takes."""
+    return -(-count // n_envs) * n_envs
+
+
+def _registered_limit(env_id: str) -> int | None:
+    """The episode length limit gymnasium registered for the env (its TimeLimit), if any."""
+    import gymnasium
+
+    try:
+        return gymnasium.spec(env_id).max_episode_steps
+    except Exception:  # an id gymnasium resolves only by making it (`module:Env`) has no spec to read here
+        return None
 
 
 def agent_parameters(cls: type) -> dict[str, Field]:

@@ -104,6 +104,24 @@ BAD_CONFIGS = {
         "train.total_steps",
         ["99 steps is before dqn's first update at step 100", "learning_starts 100", "at least 100"],
     ),
+    "episode budget whose episodes are cut off before the first update": (
+        with_("train.max_steps", 20, with_("train.episodes", 3, with_("train.total_steps", None))),
+        "train.episodes",
+        [
+            "3 episodes of at most 20 steps each end after at most 60 steps",
+            "first update at step 100",
+            "train.episodes to at least 5",
+        ],
+    ),
+    "episode budget shorter than the env's registered time limit allows": (
+        with_(
+            "agent.learning_starts",
+            5000,
+            with_("train.max_steps", None, with_("train.episodes", 4, with_("train.total_steps", None))),
+        ),
+        "train.episodes",
+        ["4 episodes of at most 500 steps each end after at most 2,000 steps", "at least 10"],
+    ),
 }
 
 
@@ -241,7 +259,11 @@ def test_env_n_envs_reaches_algorithms_that_size_storage_by_it(tmp_path):
         config = load_config(
             write_config(
                 tmp_path,
-                {"algorithm": name, "env": {"id": "CartPole-v1", "n_envs": 3}, "train": {"episodes": 1}},
+                {
+                    "algorithm": name,
+                    "env": {"id": "CartPole-v1", "n_envs": 3},
+                    "train": {"total_steps": 10_000},
+                },
             )
         )
         assert "n_envs" not in config["agent"], "set in one place: env.n_envs"
