@@ -18,13 +18,11 @@ def check_range(name: str, value: Any, low: float, high: float, low_open: bool =
         raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}", key=name)
 
 
-def check_positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < (0 if allow_zero else 1)
-    ):
-        raise ConfigError(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}", key=name)
+def check_int(name: str, value: Any, low: float = 1, high: float = float("inf")) -> None:
+    """Raise ConfigError unless value is an integer (not a bool) in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        bounds = f">= {int(low)}" if high == float("inf") else f"in [{int(low)}, {int(high)}]"
+        raise ConfigError(f"{name} must be an integer {bounds}, got {value!r}", key=name)
 
 
 def check_hidden_dims(name: str, value: Any) -> None:

@@ -245,3 +245,72 @@ def _tanh_log_jacobian(u: Tensor, actions: np.ndarray) -> Tensor:
     inner = sech2 + TANH_EPSILON
     slope = -2.0 * actions * sech2 / inner  # d/du: (d sech^2/du = -2 tanh sech^2) / inner
     return from_op(np.log(inner), (u,), lambda g: (g * slope,))
+
+
+SDE_EPSILON = 1e-6  # inside gSDE's sqrt(variance + epsilon), as SB3's
+
+
+def expln(x: Tensor) -> Tensor:
+    """exp(x) for x <= 0, log(1 + x) + 1 above (gSDE's `use_expln`): a positive std that grows only
+    logarithmically, so a log-std that drifts up cannot blow the exploration up; value and slope are continuous
+    at 0."""
+    values = x.numpy()
+    below = values <= 0
+    above = np.where(below, 0.0, values)  # log1p only where it is used, and never of a value <= -1
+    result = np.where(below, np.exp(np.minimum(values, 0.0)), np.log1p(above) + 1.0).astype(values.dtype)
+    slope = np.where(below, result, 1.0 / (1.0 + above)).astype(values.dtype)
+    return from_op(result, (x,), lambda g: (g * slope,))
+
+
+class StateDependentGaussian:
+    """generalised State-Dependent Exploration (gSDE, Raffin et al. 2021): u = mean(s) + z(s) W.
+
+    z (B, L) are the actor's last hidden features, detached (the noise does not train them), and W (L, A) a
+    weight matrix drawn elementwise from N(0, std^2), held for several steps so that exploration is smooth in
+    time; the caller holds unit normals eps and W = std * eps. Given s, u is Gaussian with variance
+    z^2 @ std^2 per action dimension (plus SDE_EPSILON), which is the density `log_prob` and `entropy` use.
+    With `squash` (SAC) the action is tanh(u) and the log-probability carries SquashedGaussian's Jacobian term.
+    """
+
+    def __init__(self, mean: Tensor, features: np.ndarray, std: Tensor, squash: bool) -> None:
+        self.mean, self.features, self.std, self.squash = mean, features, std, squash
+        variance = Tensor(features * features) @ (std * std)
+        self._sigma = (variance + SDE_EPSILON).sqrt()
+
+    def _normal_log_prob(self, u: Tensor) -> Tensor:
+        """log N(u; mean, sigma^2) per dimension, (B, A)."""
+        z = (u - self.mean) / self._sigma
+        return z * z * -0.5 - self._sigma.log() - _LOG_SQRT_2PI
+
+    def _unsquashed_sample(self, eps: np.ndarray) -> np.ndarray:
+        """mean + z W without a graph; eps (L, A) serves every row, (B, L, A) one matrix per row (per env)."""
+        weights = self.std.numpy() * eps
+        if eps.ndim == 2:
+            noise = self.features @ weights
+        else:
+            noise = np.einsum("bl,bla->ba", self.features, weights)
+        return (self.mean.numpy() + noise).astype(np.float32)
+
+    def sample(self, eps: np.ndarray) -> np.ndarray:
+        """Actions for acting: tanh(u) when squashed, u itself otherwise (A2C/PPO store it unclipped)."""
+        u = self._unsquashed_sample(eps)
+        return np.tanh(u) if self.squash else u
+
+    def rsample(self, eps: np.ndarray) -> tuple[Tensor, Tensor]:
+        """A reparameterised squashed sample for one matrix eps (L, A), and its log-probability: gradients flow to
+        mean and, through W = std * eps and the density's variance, to the log-std."""
+        u = self.mean + Tensor(self.features) @ (self.std * Tensor(eps))
+        actions = u.tanh()
+        return actions, (self._normal_log_prob(u) - _tanh_log_jacobian(u, actions.numpy())).sum(dim=-1)
+
+    def log_prob(self, actions: np.ndarray) -> Tensor:
+        """log pi(u|s) of stored unsquashed actions (A2C/PPO), (B,)."""
+        return self._normal_log_prob(Tensor(np.asarray(actions, dtype=np.float32))).sum(dim=-1)
+
+    def entropy(self) -> Tensor:
+        """The Gaussian's: sum_i log sigma_i + 0.5 (1 + log 2 pi), (B,)."""
+        return (self._sigma.log() + (0.5 + _LOG_SQRT_2PI)).sum(dim=-1)
+
+    def mode(self) -> np.ndarray:
+        mean = self.mean.numpy()
+        return np.tanh(mean) if self.squash else mean

@@ -19,7 +19,7 @@ import typing
 from typing import Any, NamedTuple
 
 from neurenix.errors import ConfigError
-from neurenix.rl.checks import check_choice, check_hidden_dims, check_positive_int, check_range
+from neurenix.rl.checks import check_choice, check_hidden_dims, check_int, check_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +163,7 @@ def check_value(field: Field, value: Any) -> Any:
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
         elif kind is int:
-            check_positive_int(name, value, allow_zero=low <= 0)
+            check_int(name, value, 0 if spec.low is None else spec.low, high)
             value = int(value)
         elif kind is float:
             check_range(name, value, low, high, low_open=spec.low_open)

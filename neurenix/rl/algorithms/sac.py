@@ -12,6 +12,10 @@ from the state; the critics are twin Q networks with Polyak-averaged targets and
 
 The order and the temperature used (this step's, before its own update) are SB3's. At evaluation the action is
 tanh(mean).
+
+With `use_sde` (gSDE, Raffin et al. 2021) the actor's log-std is a learned matrix over its last hidden features
+instead of a head: u = mean(s) + z(s) W, W held for a collection chunk while acting and drawn once per gradient
+step (for a and a' alike) in the update; the mean is clipped to [-SDE_CLIP_MEAN, SDE_CLIP_MEAN] first.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
-from neurenix.rl.distributions import SquashedGaussian
+from neurenix.rl.distributions import SquashedGaussian, StateDependentGaussian, expln
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
+from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
 from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
@@ -37,6 +42,8 @@ from neurenix.tensor import Tensor, no_grad
 # exp(-20) is a point mass for float32 purposes and exp(2) ~ 7.4 already covers [-1, 1] after the tanh; outside
 # this range log_std only produces saturated tanh samples and exploding log-probabilities.
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+# SB3's clip_mean for gSDE: tanh(2) ~ 0.96, so the mean alone cannot drive the squash into saturation.
+SDE_CLIP_MEAN = 2.0
 
 
 class GaussianActor(nn.Module):
@@ -51,6 +58,32 @@ class GaussianActor(nn.Module):
     def forward(self, obs: np.ndarray) -> SquashedGaussian:
         features = self.trunk(Tensor(obs))
         return SquashedGaussian(self.mean(features), self.log_std(features).clamp(LOG_STD_MIN, LOG_STD_MAX))
+
+
+class StateDependentActor(nn.Module):
+    """gSDE's actor: GaussianActor's trunk and mean head, and a learned log-std matrix (L, A) over the trunk's L
+    features in place of the log_std head."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        hidden_dims: list[int],
+        action_dim: int,
+        log_std_init: float,
+        use_expln: bool,
+        rng: np.random.Generator,
+    ):
+        super().__init__()
+        self.trunk = nn.mlp([obs_dim, *hidden_dims], output_activation="relu", rng=rng)
+        self.mean = nn.Linear(hidden_dims[-1], action_dim, rng=rng)
+        self.log_std = nn.Parameter(np.full((hidden_dims[-1], action_dim), log_std_init, dtype=np.float32))
+        self.use_expln = use_expln
+
+    def forward(self, obs: np.ndarray) -> StateDependentGaussian:
+        features = self.trunk(Tensor(obs))
+        std = expln(self.log_std) if self.use_expln else self.log_std.exp()
+        mean = self.mean(features).clamp(-SDE_CLIP_MEAN, SDE_CLIP_MEAN)
+        return StateDependentGaussian(mean, features.numpy(), std, squash=True)
 
 
 class Temperature(nn.Module):
@@ -80,6 +113,12 @@ class SACHyperparameters(ContinuousHyperparameters):
         "The entropy auto_alpha aims at, in nats; auto is minus the number of action dimensions.",
         choices=("auto",),
     )
+    use_sde: bool = use_sde_field()
+    sde_sample_freq: int = sde_sample_freq_field()
+    use_expln: bool = use_expln_field()
+    log_std_init: float = hyperparameter(
+        -3.0, "use_sde: the initial log-std of every weight of the exploration matrix.", low=-20.0, high=2.0
+    )
 
 
 class SAC(OffPolicyAgent):
@@ -100,7 +139,15 @@ class SAC(OffPolicyAgent):
         auto = self.target_entropy == "auto"
         self.entropy_target = -float(action_dim) if auto else float(self.target_entropy)
         self._continuous_replay()
-        self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng)
+        if self.use_sde:
+            self.actor = StateDependentActor(
+                obs_dim, self.actor_hidden_dims, action_dim, self.log_std_init, self.use_expln, self.rng
+            )
+            self.exploration = ExplorationMatrices(
+                self.actor_hidden_dims[-1], action_dim, self.sde_sample_freq, self.rng
+            )
+        else:
+            self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng)
         self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, 2, self.rng)
         self.critic_target = self.critic.clone()
         self.temperature = Temperature(self.alpha)  # self.alpha stays the initial value; see `temperature`
@@ -118,20 +165,30 @@ class SAC(OffPolicyAgent):
         if self.auto_alpha:
             self.alpha_optimizer = Adam(self.temperature.parameters(), lr=self.alpha_learning_rate)
             parts.append("alpha_optimizer")
+        if self.use_sde:
+            parts.append("exploration")
         self._parts = tuple(parts)
 
     # ------------------------------------------------------------------------------------------- acting
     def _act(self, obs: Any) -> np.ndarray:
         with no_grad():
-            return self.actor(self.front_end.encode(obs)).rsample(self.rng)[0].numpy()
+            policy = self.actor(self.front_end.encode(obs))
+            if self.use_sde:
+                step_in_chunk = (self.total_steps // self._n_envs) % self.train_freq
+                return policy.sample(self.exploration.before_step(step_in_chunk, self._n_envs))
+            return policy.rsample(self.rng)[0].numpy()
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """tanh(mean) when deterministic, else a ~ pi(.|s); mapped to the box."""
-        if deterministic:
-            with no_grad():
-                unit = self.actor(self.front_end.encode(obs)).mode()
-        else:
-            unit = self._act(obs)
+        """tanh(mean) when deterministic, else a ~ pi(.|s) (with gSDE, one fresh matrix for the batch, the held
+        ones left to training); mapped to the box."""
+        with no_grad():
+            policy = self.actor(self.front_end.encode(obs))
+            if deterministic:
+                unit = policy.mode()
+            elif self.use_sde:
+                unit = policy.sample(self.exploration.one())
+            else:
+                unit = policy.rsample(self.rng)[0].numpy()
         return self.replay.scaler.to_box(unit)
 
     def learned_parts(self) -> tuple[str, ...]:
@@ -144,9 +201,11 @@ class SAC(OffPolicyAgent):
         sums = dict.fromkeys(("critic_loss", "actor_loss", "entropy"), 0.0)
         for _ in range(self.gradient_steps):
             batch = self.buffer.sample(self.batch_size)
+            # gSDE: one exploration matrix for this step's a and a' (SB3's reset_noise before each step).
+            noise = self.exploration.one() if self.use_sde else self.rng
             # a ~ pi(.|s) with its graph, drawn once: its log-probability tunes the temperature now and drives
             # the actor loss after the critic step (the actor's weights do not change in between).
-            actions_pi, log_prob_pi = self.actor(batch.observations).rsample(self.rng)
+            actions_pi, log_prob_pi = self.actor(batch.observations).rsample(noise)
             mean_log_prob = float(log_prob_pi.numpy().mean())
             alpha = self.temperature.alpha
             if self.auto_alpha:
@@ -158,7 +217,7 @@ class SAC(OffPolicyAgent):
                 self.alpha_optimizer.step()
 
             with no_grad():
-                next_actions, next_log_prob = self.actor(batch.next_observations).rsample(self.rng)
+                next_actions, next_log_prob = self.actor(batch.next_observations).rsample(noise)
                 next_q = self.critic_target(batch.next_observations, next_actions.numpy()).numpy().min(axis=0)
             # The soft value of s' includes its entropy bonus: V(s') = min_k Q'_k(s', a') - alpha log pi(a'|s').
             targets = td_target(
