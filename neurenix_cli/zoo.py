@@ -106,13 +106,8 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # Keys with no counterpart here, and why (the error shows the reason).
-GSDE = "gSDE (state-dependent exploration), which Neurenix does not have yet"
+GSDE_ALGORITHMS = ("sac", "a2c", "ppo")  # SB3's takers of use_sde, and ours
 UNSUPPORTED = {
-    "use_sde": GSDE,
-    "sde_sample_freq": GSDE,
-    "use_sde_at_warmup": GSDE,
-    "use_expln": GSDE,
-    "full_std": GSDE,
     "env_wrapper": "env wrappers: Neurenix makes envs from an id and kwargs (register a wrapped env with gymnasium)",
     "vec_env_wrapper": "vectorised-env wrappers",
     "frame_stack": "frame stacking (image observations are not supported)",
@@ -355,14 +350,29 @@ class Translation:
         normalize = self.expression("normalize", self.take("normalize", False))
         if normalize is not False:
             self.normalize(normalize)
+        self.gsde()
         for key, why in UNSUPPORTED.items():
             if key in self.left:
-                value = self.take(key)
-                if key == "use_sde" and value is False:
-                    continue
-                if key == "sde_sample_freq" and "use_sde" not in self.refused:
-                    continue  # SB3 reads it only with use_sde
+                self.take(key)
                 self.refuse(key, why)
+
+    def gsde(self) -> None:
+        """use_sde and its options; SB3 reads sde_sample_freq and use_sde_at_warmup only with use_sde."""
+        use_sde = self.take("use_sde", False)
+        freq, at_warmup = self.take("sde_sample_freq"), self.take("use_sde_at_warmup", False)
+        if use_sde is False:
+            return
+        if self.algorithm not in GSDE_ALGORITHMS:
+            self.refuse("use_sde", f"gSDE is for {', '.join(GSDE_ALGORITHMS)}, in SB3 as here")
+            return
+        self.put("use_sde", use_sde)
+        if freq is not None:
+            self.put("sde_sample_freq", freq)
+        if at_warmup is not False:
+            self.refuse(
+                "use_sde_at_warmup",
+                "the warm-up before learning_starts acts uniformly at random, as SB3's default",
+            )
 
     def count(self, key: str, value: Any) -> int:
         try:
@@ -417,17 +427,21 @@ class Translation:
             for key in ("ortho_init", "log_std_init"):
                 if key in kwargs:
                     self.put(key, kwargs.pop(key))
+        if self.algorithm in GSDE_ALGORITHMS:
+            if self.algorithm == "sac" and "log_std_init" in kwargs:  # SAC's squashed box is the unit box
+                self.put("log_std_init", kwargs.pop("log_std_init"))
+            if "use_expln" in kwargs:
+                self.put("use_expln", kwargs.pop("use_expln"))
+            if kwargs.get("full_std", True) is True:
+                kwargs.pop("full_std", None)
         if self.algorithm in ("td3", "sac") and kwargs.get("n_critics", 2) == 2:
             kwargs.pop("n_critics", None)
         if self.algorithm == "ddpg" and kwargs.get("n_critics", 1) == 1:
             kwargs.pop("n_critics", None)
         for key in kwargs:
-            why = (
-                GSDE
-                if key == "log_std_init"
-                else UNSUPPORTED.get(key, f"no counterpart for {self.algorithm}")
-            )
-            self.refuse(f"policy_kwargs.{key}", why)
+            why = {"full_std": "gSDE with one std per action dimension (ours has one per feature and action)"}
+            fallback = UNSUPPORTED.get(key, f"no counterpart for {self.algorithm}")
+            self.refuse(f"policy_kwargs.{key}", why.get(key, fallback))
 
     def net_arch(self, arch: Any) -> None:
         critic = "vf" if self.algorithm in sb3_names.ON_POLICY else "qf"

@@ -163,6 +163,19 @@ class Sequential(Module):
                 x = F.linear(x, layer.weight, layer.bias, activation)
         return x
 
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(the last step's input, the output): a policy's last hidden features and its head, in one pass
+        (gSDE's noise reads the features)."""
+        *body, (last, activation) = self._steps
+        for layer, layer_activation in body:
+            x = (
+                layer(x)
+                if layer_activation is None
+                else F.linear(x, layer.weight, layer.bias, layer_activation)
+            )
+        out = last(x) if activation is None else F.linear(x, last.weight, last.bias, activation)
+        return x, out
+
     def _values(self, x: np.ndarray) -> np.ndarray:
         """The forward on plain arrays, for acting: no Tensor per layer, no graph (~2 us a layer at batch 1)."""
         for layer, activation in self._steps:

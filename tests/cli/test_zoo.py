@@ -20,14 +20,8 @@ ENTRIES = [
 ]
 # The entries that need what Neurenix lacks, and the key the error must name.
 REFUSED = {
-    ("a2c", "Pendulum-v1"): "use_sde",
-    ("a2c", "LunarLanderContinuous-v3"): "use_sde",
-    ("a2c", "MountainCarContinuous-v0"): "use_sde",
-    ("ppo", "Pendulum-v1"): "use_sde",
-    ("ppo", "MountainCarContinuous-v0"): "use_sde",
     ("dqn", "LunarLander-v3"): "gradient_steps",
     ("dqn", "Acrobot-v1"): "gradient_steps",
-    ("sac", "MountainCarContinuous-v0"): "use_sde",
     ("sac", "LunarLanderContinuous-v3"): "learning_rate",
 }
 
@@ -186,7 +180,8 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
 @pytest.mark.parametrize(
     ("name", "line", "key", "words"),
     [
-        ("ppo.yml", "use_sde: True", "use_sde", "gSDE"),
+        ("td3.yml", "use_sde: True", "use_sde", "gSDE is for sac, a2c, ppo"),
+        ("sac.yml", "use_sde: True\n  use_sde_at_warmup: True", "use_sde_at_warmup", "uniformly at random"),
         ("dqn.yml", "learning_rate: lin_1e-3", "learning_rate", "no schedule"),
         ("dqn.yml", 'train_freq: [1, "episode"]', "train_freq", "episodes"),
         ("dqn.yml", "tau: 0.5", "tau", "copied whole"),

@@ -154,3 +154,73 @@ def test_a_stochastic_predict_leaves_the_held_matrices_alone(pendulum_sde):
     actions = agent.predict(np.zeros((3, 3), dtype=np.float32))
     assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2.0)
     np.testing.assert_array_equal(agent.exploration.eps, held)
+
+
+def test_ppo_with_gsde_holds_one_matrix_per_env_for_sample_freq_steps_of_a_rollout():
+    import gymnasium as gym
+
+    from neurenix.rl import PPO
+
+    env = gym.make("Pendulum-v1")
+    agent = PPO(
+        env.observation_space,
+        env.action_space,
+        seed=0,
+        use_sde=True,
+        sde_sample_freq=4,
+        n_envs=2,
+        n_steps=16,
+        batch_size=32,
+        n_epochs=1,
+        actor_hidden_dims=[8, 8],
+        critic_hidden_dims=[8],
+    )
+    assert agent.log_std.shape == (8, 1)
+    seen = []
+    original = agent.exploration.before_step
+
+    def recording(step_in_rollout, n_envs):
+        eps = original(step_in_rollout, n_envs)
+        seen.append((step_in_rollout, eps.copy()))
+        return eps
+
+    agent.exploration.before_step = recording
+    start = agent.log_std.numpy().copy()
+    agent.train("Pendulum-v1", total_steps=64)
+    assert [step for step, _ in seen] == [*range(16), *range(16)]
+    assert all(eps.shape == (2, 8, 1) for _, eps in seen)
+    redrawn = [i for i in range(1, 32) if not np.array_equal(seen[i][1], seen[i - 1][1])]
+    assert redrawn == [4, 8, 12, 16, 20, 24, 28]
+    assert agent.updates == 2 and not np.array_equal(agent.log_std.numpy(), start), (
+        "the log-std matrix learns"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [({"std": 0.5}, "std"), ({}, "use_sde")],
+)
+def test_ppo_refuses_gsde_with_a_fixed_std_or_discrete_actions(settings, key):
+    import gymnasium as gym
+
+    from neurenix.errors import ConfigError
+    from neurenix.rl import PPO
+
+    env = gym.make("Pendulum-v1" if settings else "CartPole-v1")
+    with pytest.raises(ConfigError) as error:
+        PPO(env.observation_space, env.action_space, use_sde=True, **settings)
+    assert error.value.key == key
+
+
+def test_forward_with_features_is_the_forward_and_its_last_hidden_layer(check_grad):
+    from neurenix import nn
+
+    net = nn.mlp([3, 5, 4, 2], "tanh", rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((6, 3)).astype(np.float32)
+    features, out = net.forward_with_features(Tensor(x))
+    np.testing.assert_allclose(out.numpy(), net(Tensor(x)).numpy(), rtol=1e-6)
+    hidden = np.tanh(
+        np.tanh(x @ net[0].weight.numpy().T + net[0].bias.numpy()) @ net[2].weight.numpy().T
+        + net[2].bias.numpy()
+    )
+    np.testing.assert_allclose(features.numpy(), hidden, rtol=1e-5, atol=1e-6)

@@ -13,7 +13,10 @@ gradient norm is clipped jointly over both, as SB3 does.
 
 Continuous actions: the Gaussian lives in the unit box [-1, 1]^d; the env gets the sample clipped and mapped to
 [low, high] (`BoxScaler`), while the buffer keeps the *unclipped* sample, whose log-probability is the one the
-policy gradient needs (a clipped action has no density under the Gaussian).
+policy gradient needs (a clipped action has no density under the Gaussian). With `use_sde` (gSDE) the Gaussian's
+log-std is a matrix over the actor's last hidden features and the noise z(s) W a held matrix per env, redrawn at
+each rollout's start and every `sde_sample_freq` steps (`StateDependentGaussian`, `noise.ExplorationMatrices`);
+rollouts, and so the held matrices, start afresh whenever training does, so they are not saved.
 
 Action spaces and their distributions: Discrete -> Categorical (n logits), MultiDiscrete -> MultiCategorical (one
 head of sum(nvec) logits, split per component), MultiBinary -> Bernoulli (n logits), Box -> DiagGaussian. With
@@ -34,9 +37,17 @@ from neurenix.errors import ConfigError
 from neurenix.optim import Adam, RMSprop, clip_grad_norm_
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import RolloutBuffer
-from neurenix.rl.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical
+from neurenix.rl.distributions import (
+    Bernoulli,
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+    StateDependentGaussian,
+    expln,
+)
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, step_size
+from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
 from neurenix.rl.normalize import BoxObservationNormalizer, RewardScaler
 from neurenix.rl.observations import ObservationFrontEnd, take
 from neurenix.rl.spaces import BoxScaler, flat_dim, space_type
@@ -119,6 +130,9 @@ class ActorCriticHyperparameters(Hyperparameters):
         low=0.0,
         low_open=True,
     )
+    use_sde: bool = use_sde_field()
+    sde_sample_freq: int = sde_sample_freq_field()
+    use_expln: bool = use_expln_field()
     normalize_observations: bool = hyperparameter(
         False, "Standardise observations with running statistics (SB3's VecNormalize), saved with the agent."
     )
@@ -160,11 +174,30 @@ class ActorCritic(BaseAgent):
                 self.scaler = BoxScaler(self.action_space)
             except ValueError as error:
                 raise ConfigError(str(error)) from None
-            if self.std is None:  # a learned, state-independent log-std
+            if self.use_sde and self.std is not None:
+                raise ConfigError(
+                    "use_sde learns its exploration's std, so a fixed std cannot be given with it; set one of "
+                    "them",
+                    key="std",
+                )
+            if self.use_sde:  # gSDE: one log-std per last hidden feature and action dimension
+                latent_dim = self.actor_hidden_dims[-1]
+                self.log_std = nn.Parameter(
+                    np.full((latent_dim, action_dim), self.log_std_init, dtype=np.float32)
+                )
+                self.exploration = ExplorationMatrices(latent_dim, action_dim, self.sde_sample_freq, self.rng)
+                actor_params = [*actor_params, self.log_std]
+            elif self.std is None:  # a learned, state-independent log-std
                 self.log_std = nn.Parameter(np.full(action_dim, self.log_std_init, dtype=np.float32))
                 actor_params = [*actor_params, self.log_std]
             else:
                 self.fixed_log_std = Tensor(np.full(action_dim, math.log(self.std), dtype=np.float32))
+        elif self.use_sde:
+            raise ConfigError(
+                f"use_sde explores continuous actions, and this action space is {self.action_kind}; set "
+                "use_sde: false",
+                key="use_sde",
+            )
         self.actor_optimizer = OPTIMIZERS[self.optimizer](actor_params, self.actor_learning_rate)
         self.critic_optimizer = OPTIMIZERS[self.optimizer](
             self.critic.parameters(), self.critic_learning_rate
@@ -196,7 +229,11 @@ class ActorCritic(BaseAgent):
 
     def _distribution(
         self, x: Tensor, masks: np.ndarray | None = None
-    ) -> Categorical | MultiCategorical | Bernoulli | DiagGaussian:
+    ) -> Categorical | MultiCategorical | Bernoulli | DiagGaussian | StateDependentGaussian:
+        if self.use_sde:
+            features, mean = self.actor.forward_with_features(x)
+            std = expln(self.log_std) if self.use_expln else self.log_std.exp()
+            return StateDependentGaussian(mean, features.numpy(), std, squash=False)
         out = self.actor(x)
         if self.action_kind == "discrete":
             return Categorical(out, masks)
@@ -243,7 +280,12 @@ class ActorCritic(BaseAgent):
         with no_grad():
             inputs = Tensor(x)
             dist = self._distribution(inputs, masks)
-            actions = dist.sample(self.rng)
+            noise = (
+                self.exploration.before_step(self.buffer.position % self.n_steps, len(x))
+                if self.use_sde
+                else self.rng
+            )
+            actions = dist.sample(noise)
             log_probs = dist.log_prob(actions).numpy()
             values = self.critic(inputs).numpy()[:, 0]
         self._acted = (observed, values, log_probs, masks)
@@ -291,7 +333,10 @@ class ActorCritic(BaseAgent):
         (`action_masks` (n, n_actions), False where forbidden) are never chosen."""
         with no_grad():
             dist = self._distribution(Tensor(self._inputs(obs)), action_masks)
-            actions = dist.mode() if deterministic else dist.sample(self.rng)
+            if deterministic:
+                actions = dist.mode()
+            else:  # gSDE: one fresh matrix for the batch, the held ones left to training
+                actions = dist.sample(self.exploration.one() if self.use_sde else self.rng)
         return self._to_env(actions)
 
     # ------------------------------------------------------------------------------ update helpers
