@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neurenix._accel import (
@@ -41,7 +43,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: st
             g, w_used = g[..., live], w[live]
         else:
             w_used = w
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])  # not -1: every unit may be dead (0 columns)
         x2 = xd.reshape(-1, xd.shape[-1])
         # The first layer's input is data (observations): skip the matmul whose result nobody reads.
         grad_x = None

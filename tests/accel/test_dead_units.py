@@ -110,6 +110,14 @@ def test_a_relu_layer_leaves_its_dead_units_out_of_the_weight_gradient_product(s
     np.testing.assert_allclose(grad_w.compute(), every_unit, rtol=1e-5, atol=1e-5)
 
 
+def test_a_relu_layer_whose_every_unit_is_dead_has_zero_gradients(skipping_allowed):
+    # SAC with gSDE meets it: with every mean clipped, no gradient reaches the actor's trunk.
+    x, weight, bias, upstream = _relu_layer(0, dead=300)
+    (F.linear(x, weight, bias, "relu") * Tensor(upstream)).sum().backward()
+    grad_w = weight.grad.numpy() if hasattr(weight.grad, "numpy") else weight.grad
+    assert not np.any(grad_w) and not np.any(x.grad.numpy()) and not np.any(bias.grad.numpy())
+
+
 @pytest.mark.parametrize("rows", [None, 1, 2, 3, 31])
 def test_a_short_minibatch_keeps_every_unit(dense, rows):
     """Below 4 rows numpy and OpenBLAS add a product's terms in an order that depends on them: dropping zero
