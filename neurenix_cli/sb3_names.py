@@ -27,6 +27,12 @@ RENAMES = (
     Rename("n_timesteps", ("train.total_steps",), ALGORITHMS, "RL Zoo's budget, summed over the envs"),
     Rename("n_envs", ("env.n_envs",), ALGORITHMS),
     Rename("env_kwargs", ("env.kwargs",), ALGORITHMS),
+    Rename(
+        "env_wrapper",
+        ("env.wrappers",),
+        ALGORITHMS,
+        "the same form: a class name, `{name: {kwargs}}`, or a list of those",
+    ),
     Rename("learning_rate", ("agent.learning_rate",), ("dqn",)),
     Rename(
         "learning_rate",

@@ -108,7 +108,6 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
 # Keys with no counterpart here, and why (the error shows the reason).
 GSDE_ALGORITHMS = ("sac", "a2c", "ppo")  # SB3's takers of use_sde, and ours
 UNSUPPORTED = {
-    "env_wrapper": "env wrappers: Neurenix makes envs from an id and kwargs (register a wrapped env with gymnasium)",
     "vec_env_wrapper": "vectorised-env wrappers",
     "frame_stack": "frame stacking (image observations are not supported)",
     "callback": "RL Zoo callbacks (Python classes)",
@@ -345,6 +344,8 @@ class Translation:
             self.refuse("env_kwargs", f"{kwargs!r} is not a mapping of plain values")
         elif kwargs:
             self.env["kwargs"] = kwargs
+        if "env_wrapper" in self.left:
+            self.env_wrapper(self.expression("env_wrapper", self.take("env_wrapper")))
         if "gamma" in self.left:
             self.put("gamma", self.take("gamma"))
         normalize = self.expression("normalize", self.take("normalize", False))
@@ -355,6 +356,19 @@ class Translation:
             if key in self.left:
                 self.take(key)
                 self.refuse(key, why)
+
+    def env_wrapper(self, value: Any) -> None:
+        """RL Zoo's env_wrapper (a class name, a one-key mapping of it to keyword arguments, or a list of those)
+        is env.wrappers' own form; `--check` imports the classes."""
+        entries = value if isinstance(value, list) else [value]
+        for entry in entries:
+            named = isinstance(entry, str) or (
+                isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str)
+            )
+            if not named:
+                self.refuse("env_wrapper", f"{entry!r} is not a class name or {{name: {{keyword: value}}}}")
+                return
+        self.env["wrappers"] = [plain(entry) for entry in entries]
 
     def gsde(self) -> None:
         """use_sde and its options; SB3 reads sde_sample_freq and use_sde_at_warmup only with use_sde."""

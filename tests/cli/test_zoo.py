@@ -187,7 +187,7 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
         ("dqn.yml", "tau: 0.5", "tau", "copied whole"),
         ("sac.yml", "normalize: true", "normalize", "A2C and PPO have it"),
         ("ppo.yml", "frame_stack: 4", "frame_stack", "frame stacking"),
-        ("ppo.yml", "env_wrapper: some.Wrapper", "env_wrapper", "env wrappers"),
+        ("ppo.yml", "env_wrapper: [3]", "env_wrapper", "not a class name"),
         (
             "ppo.yml",
             'policy_kwargs: "dict(activation_fn=nn.ELU)"',
@@ -293,3 +293,20 @@ def test_the_algorithm_comes_from_the_file_name_or_algo(cli, tmp_path):
     assert imported(cli, path, "CartPole-v1", "--algo", "dqn")["algorithm"] == "dqn"
     result = cli("zoo", "import", path, "CartPole-v1", "--algo", "trpo")
     assert result.exit_code == 2 and "--algo trpo names no algorithm" in result.stderr
+
+
+def test_env_wrapper_becomes_env_wrappers_in_order_with_its_arguments(cli, tmp_path):
+    entry = (
+        "Pendulum-v1:\n  n_timesteps: 4096\n  env_wrapper:\n"
+        "    - gymnasium.wrappers.TimeAwareObservation\n"
+        "    - gymnasium.wrappers.ClipReward: {min_reward: -1.0, max_reward: 1.0}\n"
+    )
+    config = imported(cli, write_entry(tmp_path, entry), "Pendulum-v1")
+    assert config["env"]["wrappers"] == [
+        "gymnasium.wrappers.TimeAwareObservation",
+        {"gymnasium.wrappers.ClipReward": {"min_reward": -1.0, "max_reward": 1.0}},
+    ]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    checked = cli("train", path, "--check")
+    assert checked.exit_code == 0, checked.output
