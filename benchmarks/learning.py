@@ -61,6 +61,9 @@ ROWS = [
     Row("SAC Pendulum-v1", "configs/sac_pendulum.yaml", -200, 3),
     Row("TD3 Pendulum-v1", "configs/td3_pendulum.yaml", -250, 2),
     Row("DDPG Pendulum-v1", "configs/ddpg_pendulum.yaml", -250, 2),
+    # RL Zoo's gSDE entries, as `neurenix zoo import` writes them; the goals are the Zoo issue's.
+    Row("SAC gSDE MountainCarContinuous-v0", "configs/sac_mountaincar_continuous.yaml", 90, 3),
+    Row("PPO gSDE Pendulum-v1", "configs/ppo_pendulum_gsde.yaml", -250, 3),
     # RL Zoo's HalfCheetah settings at 3e4 steps (updates from 1e4), as in the MuJoCo issue, and a longer row.
     *(
         Row(f"{name} HalfCheetah-v5 {budget}", f"configs/{task}.yaml", 0, None, overrides, task, seeds, 10)
