@@ -29,7 +29,6 @@ from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
 from neurenix.rl.distributions import SquashedGaussian
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
-from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
@@ -94,7 +93,6 @@ class SAC(OffPolicyAgent):
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-        self.front_end = ObservationFrontEnd(self.observation_space)
         obs_dim, action_dim = self.front_end.dim, flat_dim(self.action_space)
         # Haarnoja et al.'s heuristic: one nat less per action dimension than a unit Gaussian's ~1.4.
         auto = self.target_entropy == "auto"
@@ -123,13 +121,13 @@ class SAC(OffPolicyAgent):
     # ------------------------------------------------------------------------------------------- acting
     def _act(self, obs: Any) -> np.ndarray:
         with no_grad():
-            return self.actor(self.front_end.encode(obs)).rsample(self.rng)[0].numpy()
+            return self.actor(self._inputs(obs)).rsample(self.rng)[0].numpy()
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """tanh(mean) when deterministic, else a ~ pi(.|s); mapped to the box."""
         if deterministic:
             with no_grad():
-                unit = self.actor(self.front_end.encode(obs)).mode()
+                unit = self.actor(self._inputs(obs)).mode()
         else:
             unit = self._act(obs)
         return self.replay.scaler.to_box(unit)
