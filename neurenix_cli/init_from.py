@@ -1,8 +1,8 @@
 """`neurenix train CONFIG --init-from SOURCE`: a new run that starts from the weights of another run's checkpoint.
 
 What is carried is what the source agent has learned (`agent.learned_parts()`): every network, target networks
-included, and for A2C and PPO the observation and reward normalisation statistics, because the weights were
-fitted to inputs scaled by them (RL Zoo's `-i` loads VecNormalize's statistics with the model for the same
+included, and the observation and reward normalisation statistics it has (any algorithm), because the weights
+were fitted to inputs scaled by them (RL Zoo's `-i` loads VecNormalize's statistics with the model for the same
 reason). What is not carried is how far the source's training got: optimizer moments, step, episode and update
 counters, RNG, exploration schedule and replay buffer. The new run has its own seed, budget, learning rates and
 schedules, and starts them as any new run does; Adam's moments, fitted to another run's gradients at another

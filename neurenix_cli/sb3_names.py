@@ -66,7 +66,7 @@ RENAMES = (
     Rename(
         "normalize",
         ("agent.normalize_observations", "agent.normalize_rewards"),
-        ON_POLICY,
+        ALGORITHMS,
         "RL Zoo's VecNormalize",
     ),
     Rename(

@@ -23,7 +23,15 @@ from neurenix_cli.config.types import coerce, plain
 MAX_EXPRESSION = 10_000  # characters; a hyperparameter expression is a line or two
 
 # SB3 2.x's documented defaults, in our names: what an entry that leaves a key out trains with.
-_OFF_POLICY = {"buffer_size": 1_000_000, "learning_starts": 100, "gamma": 0.99, "gradient_steps": 1}
+# Without `normalize`, RL Zoo wraps no VecNormalize: no normalisation, whatever the algorithm.
+_NORMALIZE = {"normalize_observations": False, "normalize_rewards": False}
+_OFF_POLICY = {
+    "buffer_size": 1_000_000,
+    "learning_starts": 100,
+    "gamma": 0.99,
+    "gradient_steps": 1,
+    **_NORMALIZE,
+}
 _ON_POLICY = {
     "gamma": 0.99,
     "value_coef": 0.5,
@@ -35,8 +43,7 @@ _ON_POLICY = {
     "ortho_init": True,
     "log_std_init": 0.0,
     "lr_schedule": "constant",
-    "normalize_observations": False,
-    "normalize_rewards": False,
+    **_NORMALIZE,
 }
 _DDPG = {
     **_OFF_POLICY,
@@ -398,12 +405,8 @@ class Translation:
         return number
 
     def normalize(self, value: Any) -> None:
-        if self.algorithm not in sb3_names.ON_POLICY:
-            self.refuse(
-                "normalize",
-                f"observation and reward normalisation for {self.algorithm} (A2C and PPO have it)",
-            )
-            return
+        """RL Zoo's VecNormalize, for any algorithm: off-policy ones keep raw transitions in replay and
+        normalise each sampled batch, as SB3 does with a VecNormalize env."""
         options = {} if value is True else value
         if not isinstance(options, dict):
             self.refuse("normalize", f"{value!r} is neither true nor a mapping")

@@ -7,6 +7,12 @@ actions, step)` (rollout or replay), `_update_due()` (after n_steps per env for 
 for off-policy) and `update() -> dict[str, float]`. Everything else — stepping, episode bookkeeping, termination
 vs truncation, budgets, progress for schedules, callbacks, divergence checks — lives here, once.
 
+Observation and reward normalisation (`normalize_observations`, `normalize_rewards`, declared by
+`normalize.NormalizationHyperparameters`) live here too, for both families: `_set_front_end` builds the
+statistics the record asks for, the loop updates them (each batch of observations before it is acted on, each
+step's rewards), `_inputs` normalises before encoding when acting, and they are saved with the counters. Only
+where the scaled values are kept is the family's: a rollout stores them, a replay buffer scales on serving.
+
 Invalid-action masks: when the env masks actions (`VecEnv.action_masks`), the loop keeps the current
 observations' masks in `self._action_masks` (as it keeps them in `self._obs`) for `_explore` to read, and
 `evaluate` hands them to `predict(obs, deterministic, action_masks=...)`. Only an algorithm that declares
@@ -33,6 +39,7 @@ from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.callbacks import as_callback
 from neurenix.rl.environment import VecEnv, as_vec_env
 from neurenix.rl.hyperparameters import Hyperparameters
+from neurenix.rl.normalize import BoxObservationNormalizer, NormalizationHyperparameters, RewardScaler
 from neurenix.rl.observations import ObservationFrontEnd, all_finite
 from neurenix.rl.persistence import check_agent_meta, restore_state
 from neurenix.rl.spaces import check_action_space, compatible, space_type, to_gym_space, to_spec
@@ -50,8 +57,11 @@ class BaseAgent:
     # updates holds a partial rollout no checkpoint keeps, so a caller stops or saves only right after an update.
     collects_rollouts = False
     Hyperparameters: ClassVar[type[Hyperparameters]] = Hyperparameters
-    # How observations reach the networks; an algorithm with networks sets it from its observation space.
+    # How observations reach the networks; an algorithm with networks sets it (`_set_front_end`).
     front_end: ObservationFrontEnd | None = None
+    # Running statistics, when the record asks for them (`_set_front_end` builds them); None otherwise.
+    obs_normalizer: BoxObservationNormalizer | None = None
+    reward_scaler: RewardScaler | None = None
 
     def first_update_step(self, n_envs: int) -> int | None:
         """The env step (summed over `n_envs` envs) after which the first update runs, or None where that
@@ -104,6 +114,26 @@ class BaseAgent:
         self.progress = 0.0
         self._obs: np.ndarray | None = None
         self._last_losses: dict[str, float] = {}
+
+    # ---------------------------------------------------------------------------------------- observations
+    def _set_front_end(self, front_end: ObservationFrontEnd) -> None:
+        """Feed the networks through `front_end`, normalised as the record's `normalize_observations` and
+        `normalize_rewards` ask (a record without them, the generic Agent's, asks for neither)."""
+        self.front_end = front_end
+        if isinstance(self.hparams, NormalizationHyperparameters):
+            if self.hparams.normalize_observations:
+                self.obs_normalizer = BoxObservationNormalizer(front_end)
+            if self.hparams.normalize_rewards:
+                self.reward_scaler = RewardScaler(self.gamma)
+
+    def _observed(self, obs: Any) -> Any:
+        """A raw batch as the networks see it before encoding: box parts normalised with the statistics as they
+        are (updated only by the training loop, so frozen while acting, evaluating or after a load)."""
+        return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
+
+    def _inputs(self, obs: Any) -> np.ndarray:
+        """Network inputs (n, front_end.dim) float32 for a batch of raw observations."""
+        return self.front_end.encode(self._observed(obs))
 
     # ------------------------------------------------------------------------------------------------ acting
     def act(self, state: Any, deterministic: bool = False, action_masks: Any = None) -> Any:
@@ -185,6 +215,8 @@ class BaseAgent:
         base_seed = vec.seed if vec.seed is not None else self.seed
         obs = vec.reset(seed=None if base_seed is None else base_seed + self.total_steps)
         self._action_masks = vec.action_masks
+        if self.reward_scaler is not None:
+            self.reward_scaler.reset(vec.num_envs)  # fresh episodes: their returns start at zero
         self._on_train_start(vec)
         rewards: list[float] = []
         lengths: list[int] = []
@@ -193,12 +225,18 @@ class BaseAgent:
         callbacks.on_train_start(self)
         stop = False
         while not stop:
+            if self.obs_normalizer is not None:
+                # Statistics learn from the observations training acts on (VecNormalize's, reset ones included),
+                # before acting on them; nothing else updates them.
+                self.obs_normalizer.update(obs)
             stored_actions, env_actions = self._explore(obs)
             step = vec.step(env_actions)
             if not all_finite(step.next_obs):
                 raise TrainingDivergedError(
                     f"The environment returned a non-finite observation at step {self.total_steps:,}."
                 )
+            if self.reward_scaler is not None:
+                self.reward_scaler.update(step.rewards, step.terminated | step.truncated)
             self._store(obs, stored_actions, step)
             obs = self._obs = step.next_obs
             self._action_masks = step.action_masks
@@ -319,10 +357,17 @@ class BaseAgent:
         """The hyperparameters the agent was built with, JSON-able (what its checkpoint stores)."""
         return self.hparams.as_dict()
 
+    def _normalization(self) -> dict[str, BoxObservationNormalizer | RewardScaler]:
+        """The normalisation statistics the agent keeps, by their checkpoint names."""
+        parts = {"obs_normalizer": self.obs_normalizer, "reward_scaler": self.reward_scaler}
+        return {name: part for name, part in parts.items() if part is not None}
+
     def _base_state(self) -> dict:
+        """Counters, RNG and normalisation statistics: the state every algorithm has."""
         return {
             "counters": {"total_steps": self.total_steps, "episodes": self.episodes, "updates": self.updates},
             "rng": self.rng.bit_generator.state,
+            **{name: part.state_dict() for name, part in self._normalization().items()},
         }
 
     def _load_base_state(self, state: dict) -> None:
@@ -335,6 +380,10 @@ class BaseAgent:
         self.episodes = int(counters["episodes"])
         self.updates = int(counters["updates"])
         self.rng.bit_generator.state = state["rng"]
+        # A missing entry is a KeyError (a CheckpointError for `load`): weights fitted to normalised inputs
+        # compute another policy without their statistics.
+        for name, part in self._normalization().items():
+            part.load_state_dict(state[name])
 
     def state_dict(self) -> dict:
         """Everything needed to continue training: networks, optimizers, counters, RNG and schedule state."""
@@ -344,8 +393,9 @@ class BaseAgent:
         """The entries of `state_dict()` that hold what training has taught the agent, apart from how far its
         training got: networks (targets too) and the statistics inputs are normalised with. A new run started
         from this agent's weights (`neurenix train --init-from`) takes these over; optimizer moments, counters,
-        RNG, exploration and replay stay the new run's own. None for an agent without networks of its own."""
-        return ()
+        RNG, exploration and replay stay the new run's own. None for an agent without networks of its own.
+        Here: the normalisation statistics, which an algorithm lists after its networks."""
+        return tuple(self._normalization())
 
     def load_state_dict(self, state: dict) -> None:
         self._load_base_state(state)

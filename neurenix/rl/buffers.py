@@ -5,6 +5,10 @@ key's own dtype (int64 goal ids, uint8 bytes), and encoded by the agent's `Obser
 served: a batch's `observations` are network inputs (B, input_dim). For a 1-D float32 box that is the stored rows
 themselves.
 
+With normalisation on (off-policy agents), the replay buffer still stores raw observations and rewards: it is
+given the agent's statistics and normalises each batch as it serves it, before encoding (SB3's
+`ReplayBuffer._get_samples` with a VecNormalize), so every transition is read on the current scale.
+
 Invalid-action masks, when the env has them, get preallocated arrays of bools too: a rollout keeps each
 observation's mask (the masked distribution's log-probability needs it at every epoch), the replay buffer each
 next observation's (DQN's max over next actions must not take a forbidden one).
@@ -12,7 +16,7 @@ next observation's (DQN's max over next actions must not take a forbidden one).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -43,6 +47,10 @@ class ReplayBuffer:
 
     Only termination is stored: a truncated transition keeps its real next observation, so a one-step TD target
     bootstraps through it correctly and needs nothing else.
+
+    `obs_normalizer` (a raw batch -> the batch normalised, `normalize.BoxObservationNormalizer`) and
+    `reward_scaler` (rewards -> scaled, `normalize.RewardScaler`) are applied to each served batch, with the
+    statistics as they are then; what is stored stays raw.
     """
 
     def __init__(
@@ -52,6 +60,8 @@ class ReplayBuffer:
         action_shape: tuple[int, ...] = (),
         discrete_actions: bool = True,
         rng: np.random.Generator | None = None,
+        obs_normalizer: Callable[[Any], Any] | None = None,
+        reward_scaler: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
@@ -68,6 +78,7 @@ class ReplayBuffer:
         self.position = 0
         self.size = 0
         self.rng = rng if rng is not None else np.random.default_rng()
+        self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
 
     def store_action_masks(self, n_actions: int) -> None:
         """Keep each next state's invalid-action mask from now on. Transitions stored before had none: they
@@ -111,12 +122,18 @@ class ReplayBuffer:
         With `batches=n`, n minibatches at once: every array gains a leading axis of n.
         """
         idx = self.rng.integers(0, self.size, size=batch_size if batches is None else (batches, batch_size))
+        obs, next_obs = take(self.observations, idx), take(self.next_observations, idx)
+        rewards = self.rewards[idx]
+        if self.obs_normalizer is not None:
+            obs, next_obs = self.obs_normalizer(obs), self.obs_normalizer(next_obs)
+        if self.reward_scaler is not None:
+            rewards = self.reward_scaler(rewards)
         encode = self.front_end.encode
         return ReplayBatch(
-            encode(take(self.observations, idx)),
+            encode(obs),
             self.actions[idx],
-            self.rewards[idx],
-            encode(take(self.next_observations, idx)),
+            rewards,
+            encode(next_obs),
             self.terminated[idx],
             None if self.next_action_masks is None else self.next_action_masks[idx],
         )

@@ -1,18 +1,38 @@
-"""Running observation normalisation and reward scaling for on-policy training (what SB3's VecNormalize does).
+"""Running observation normalisation and reward scaling, for every algorithm (what SB3's VecNormalize does).
 
-Both keep their statistics in float64 and expose them through `state_dict()`, so a checkpoint restores the exact
-input scaling the networks were trained on. The statistics change only through `update`/`scale`, which the
-training loop calls; acting and evaluation only read them, so they stay frozen there.
+`NormalizationHyperparameters` declares the two switches once; the on- and off-policy records extend it, and
+`BaseAgent` builds, updates and saves what they ask for. Both keep their statistics in float64 and expose them
+through `state_dict()`, so a checkpoint restores the exact input scaling the networks were trained on. The
+statistics change only through `update`, which the training loop calls with each batch of observations it acts
+on and each step's rewards; acting, evaluation and a loaded agent only read them, so they stay frozen there.
+
+Where the scaling is applied differs by family, as in SB3: a rollout stores what the policy saw (normalised
+observations, scaled rewards), while a replay buffer stores raw observations and rewards and scales each batch
+it serves with the statistics of that moment, so old transitions are read on the current scale.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from neurenix.errors import ConfigError
+from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter
 from neurenix.rl.observations import ObservationFrontEnd
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NormalizationHyperparameters(Hyperparameters):
+    """The normalisation switches every algorithm with networks has (A2C, PPO, DQN, DDPG, TD3, SAC)."""
+
+    normalize_observations: bool = hyperparameter(
+        False, "Standardise observations with running statistics (SB3's VecNormalize), saved with the agent."
+    )
+    normalize_rewards: bool = hyperparameter(
+        False, "Scale rewards by the running std of the discounted return (VecNormalize's reward scaling)."
+    )
 
 
 class RunningMeanStd:
@@ -97,12 +117,14 @@ class BoxObservationNormalizer:
         self.normalizers = {key: ObservationNormalizer((dim,)) for key, dim in boxes}
 
     def update(self, batch: Any) -> None:
+        """Add a batch (n, ...) of observations to the statistics (training only)."""
         for key, normalizer in self.normalizers.items():
             part = np.asarray(batch if self.plain else batch[key], dtype=np.float32)
             normalizer.update(part.reshape(len(part), -1))
 
     def __call__(self, batch: Any) -> Any:
-        """A new batch, box parts normalised to float32, the others the same arrays."""
+        """A new batch with any leading axes (a replay buffer serves (gradient_steps, batch, ...)), box parts
+        normalised to float32, the others the same arrays."""
         if self.plain:
             return self._scaled(None, batch)
         scaled = dict(enumerate(batch)) if isinstance(batch, tuple) else dict(batch)
@@ -112,7 +134,8 @@ class BoxObservationNormalizer:
 
     def _scaled(self, key: Any, part: Any) -> np.ndarray:
         part = np.asarray(part, dtype=np.float32)
-        return self.normalizers[key](part.reshape(len(part), -1)).reshape(part.shape)
+        normalizer = self.normalizers[key]
+        return normalizer(part.reshape(-1, len(normalizer.stats.mean))).reshape(part.shape)
 
     def state_dict(self) -> dict:
         if self.plain:
@@ -133,7 +156,9 @@ class RewardScaler:
 
     Dividing by the spread of the discounted return (not of the reward, and without centring, which would change
     the optimal policy) keeps value targets near unit scale whatever the env's reward units (Engstrom et al. 2020,
-    "Implementation Matters in Deep Policy Gradients").
+    "Implementation Matters in Deep Policy Gradients"). The training loop calls `update` with every step's
+    rewards; a rollout stores them scaled at once, a replay buffer scales raw rewards when it serves them
+    (SB3's `VecNormalize.normalize_reward`, which reads `ret_rms` as it is then).
     """
 
     def __init__(self, gamma: float, clip: float = 10.0, epsilon: float = 1e-8) -> None:
@@ -145,11 +170,14 @@ class RewardScaler:
         """Start new episodes in `n_envs` envs (the training loop resets its env when it starts)."""
         self.returns = np.zeros(n_envs, dtype=np.float64)
 
-    def scale(self, rewards: np.ndarray, episode_ends: np.ndarray) -> np.ndarray:
-        """Update the return statistics with this step's rewards (n_envs,) and return them scaled."""
+    def update(self, rewards: np.ndarray, episode_ends: np.ndarray) -> None:
+        """Add this step's rewards (n_envs,) to the running returns and their statistics (training only)."""
         self.returns = self.returns * self.gamma + rewards
         self.stats.update(self.returns)
         self.returns[episode_ends] = 0.0
+
+    def __call__(self, rewards: np.ndarray) -> np.ndarray:
+        """Rewards of any shape scaled by the current statistics, as float32."""
         return np.clip(rewards / np.sqrt(self.stats.var + self.epsilon), -self.clip, self.clip).astype(
             np.float32
         )

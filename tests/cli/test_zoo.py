@@ -136,6 +136,14 @@ ENTRY = "CartPole-v1:\n  n_timesteps: !!float 1e4\n  policy: 'MlpPolicy'\n"
             ["normalize: \"{'norm_obs': True, 'norm_reward': False}\""],
             {"normalize_observations": True, "normalize_rewards": False},
         ),
+        # Off-policy algorithms normalise too (raw replay, batches scaled when sampled), as with SB3.
+        ("sac.yml", ["normalize: true"], {"normalize_observations": True, "normalize_rewards": True}),
+        (
+            "td3.yml",
+            ["normalize: \"{'norm_obs': True, 'norm_reward': False}\""],
+            {"normalize_observations": True, "normalize_rewards": False},
+        ),
+        ("dqn.yml", ["normalize: True"], {"normalize_observations": True, "normalize_rewards": True}),
         (
             "dqn.yml",
             ['train_freq: [4, "step"]', "exploration_initial_eps: 0.5"],
@@ -185,7 +193,6 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
         ("dqn.yml", "learning_rate: lin_1e-3", "learning_rate", "no schedule"),
         ("dqn.yml", 'train_freq: [1, "episode"]', "train_freq", "episodes"),
         ("dqn.yml", "tau: 0.5", "tau", "copied whole"),
-        ("sac.yml", "normalize: true", "normalize", "A2C and PPO have it"),
         ("ppo.yml", "frame_stack: 4", "frame_stack", "frame stacking"),
         ("ppo.yml", "env_wrapper: [3]", "env_wrapper", "not a class name"),
         (

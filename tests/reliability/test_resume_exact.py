@@ -63,6 +63,12 @@ AGENTS = {
     "dqn": "algorithm: dqn\nenv: {id: %s}\n"
     "agent: {hidden_dims: [8], learning_starts: 50, train_freq: 7, gradient_steps: 3, batch_size: 16,\n"
     "        update_target_every: 40, exploration_fraction: 0.5, buffer_size: 1000}\n",
+    # DQN again with both statistics on: their means, variances and counts must come back exactly (the
+    # bandit pays 1 or 0.2, so the return statistics are not trivial).
+    "dqn-normalized": "algorithm: dqn\nenv: {id: %s}\n"
+    "agent: {hidden_dims: [8], learning_starts: 50, train_freq: 7, gradient_steps: 3, batch_size: 16,\n"
+    "        update_target_every: 40, exploration_fraction: 0.5, buffer_size: 1000,\n"
+    "        normalize_observations: true, normalize_rewards: true}\n",
     # On-policy: rollouts of 2 envs x 32 steps; a stop waits for the rollout in progress and its update.
     "ppo": "algorithm: ppo\nenv: {id: %s, n_envs: 2}\n"
     "agent: {actor_hidden_dims: [8], critic_hidden_dims: [8], n_steps: 32, batch_size: 16, n_epochs: 2}\n",
@@ -132,6 +138,8 @@ def assert_same_training(run: Path, straight: Path, updates_csv: bool = True) ->
     [
         ("dqn", "graceful", 733),  # saved where it stopped
         ("dqn", "crash", 600),  # the last periodic checkpoint
+        ("dqn-normalized", "graceful", 733),
+        ("dqn-normalized", "crash", 600),
         ("ppo", "graceful", 768),  # the end of the rollout in progress at 733
         ("ppo", "crash", 640),  # periodic checkpoints wait for a rollout's end too (600 -> 640)
     ],
@@ -156,6 +164,12 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(
     # updates.csv keeps its cadence across the resume: a row every log_every steps counted from the last row,
     # not from the checkpoint. (A graceful stop adds one row where it stopped, with the losses since.)
     assert_same_training(tmp_path / "stopped", tmp_path / "straight", updates_csv=how == "crash")
+    if algorithm == "dqn-normalized":
+        arrays, state = final_state(tmp_path / "stopped")
+        assert "obs_normalizer/mean" in arrays and "reward_scaler" in {
+            *state,
+            *(k.split("/")[0] for k in arrays),
+        }
 
 
 # ------------------------------------------------------------------------ continuing to a larger budget

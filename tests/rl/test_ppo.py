@@ -174,10 +174,11 @@ def test_observation_normalizer_scales_and_clips():
 def test_reward_scaler_divides_by_the_discounted_return_std_and_resets_at_episode_ends():
     scaler = RewardScaler(gamma=0.5)
     scaler.reset(2)
-    scaled = scaler.scale(np.array([1.0, 3.0]), np.array([False, True]))
+    scaler.update(np.array([1.0, 3.0]), np.array([False, True]))
+    scaled = scaler(np.array([1.0, 3.0]))
     np.testing.assert_allclose(scaler.returns, [1.0, 0.0])  # env 1's episode ended: its return restarts
     np.testing.assert_allclose(scaled, np.array([1.0, 3.0]) / np.sqrt(scaler.stats.var + 1e-8), rtol=1e-6)
-    scaler.scale(np.array([1.0, 1.0]), np.array([False, False]))
+    scaler.update(np.array([1.0, 1.0]), np.array([False, False]))
     np.testing.assert_allclose(scaler.returns, [1.5, 1.0])
 
 

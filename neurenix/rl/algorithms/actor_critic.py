@@ -46,9 +46,9 @@ from neurenix.rl.distributions import (
     expln,
 )
 from neurenix.rl.environment import StepResult, VecEnv
-from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, step_size
+from neurenix.rl.hyperparameters import hyperparameter, step_size
 from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
-from neurenix.rl.normalize import BoxObservationNormalizer, RewardScaler
+from neurenix.rl.normalize import NormalizationHyperparameters
 from neurenix.rl.observations import ObservationFrontEnd, take
 from neurenix.rl.spaces import BoxScaler, flat_dim, space_type
 from neurenix.tensor import Tensor, no_grad
@@ -82,7 +82,7 @@ def approx_kl(log_ratio: np.ndarray) -> float:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ActorCriticHyperparameters(Hyperparameters):
+class ActorCriticHyperparameters(NormalizationHyperparameters):
     """What A2C and PPO share; each declares again the fields whose defaults differ (`n_steps`, ...)."""
 
     actor_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the actor's hidden layers.")
@@ -133,12 +133,6 @@ class ActorCriticHyperparameters(Hyperparameters):
     use_sde: bool = use_sde_field()
     sde_sample_freq: int = sde_sample_freq_field()
     use_expln: bool = use_expln_field()
-    normalize_observations: bool = hyperparameter(
-        False, "Standardise observations with running statistics (SB3's VecNormalize), saved with the agent."
-    )
-    normalize_rewards: bool = hyperparameter(
-        False, "Scale rewards by the running std of the discounted return (VecNormalize's reward scaling)."
-    )
 
 
 class ActorCritic(BaseAgent):
@@ -154,7 +148,10 @@ class ActorCritic(BaseAgent):
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
         self.action_kind = space_type(self.action_space)
-        self.front_end = ObservationFrontEnd(self.observation_space, float_boxes=self.normalize_observations)
+        # The rollout stores what the policy saw: normalised (float32) box parts when normalisation is on.
+        self._set_front_end(
+            ObservationFrontEnd(self.observation_space, float_boxes=self.normalize_observations)
+        )
         obs_dim = self.front_end.dim
         action_dim = flat_dim(self.action_space)  # the actor's outputs: logits, or the Gaussian's mean
         init = "orthogonal" if self.ortho_init else "default"
@@ -203,10 +200,6 @@ class ActorCritic(BaseAgent):
             self.critic.parameters(), self.critic_learning_rate
         )
         self._parameters = [*actor_params, *self.critic.parameters()]
-        self.obs_normalizer = (
-            BoxObservationNormalizer(self.front_end) if self.normalize_observations else None
-        )
-        self.reward_scaler = RewardScaler(self.gamma) if self.normalize_rewards else None
         action_shape = (action_dim,) if self.action_kind == "box" else self.action_space.shape
         self._rollout_layout = (self.front_end, action_shape)
         self.buffer = self._rollout_buffer(self.n_envs, masks=False)
@@ -218,15 +211,6 @@ class ActorCritic(BaseAgent):
         )
 
     # ---------------------------------------------------------------------------------------- networks
-    def _observed(self, obs: Any) -> Any:
-        """A batch as the policy sees it before encoding (what the rollout stores): box parts normalised with
-        the current (here frozen) statistics."""
-        return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
-
-    def _inputs(self, obs: Any) -> np.ndarray:
-        """Network inputs (n, obs_dim) float32 for a batch of raw observations."""
-        return self.front_end.encode(self._observed(obs))
-
     def _distribution(
         self, x: Tensor, masks: np.ndarray | None = None
     ) -> Categorical | MultiCategorical | Bernoulli | DiagGaussian | StateDependentGaussian:
@@ -268,13 +252,10 @@ class ActorCritic(BaseAgent):
             self.buffer = self._rollout_buffer(env.num_envs, env.masks_actions)
         # The loop has just reset the env: a partly collected rollout (from an earlier train call) is stale.
         self.buffer.reset()
-        if self.reward_scaler is not None:
-            self.reward_scaler.reset(env.num_envs)
 
     def _explore(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sample actions for all envs with one actor and one critic forward pass, no graph recorded."""
-        if self.obs_normalizer is not None:
-            self.obs_normalizer.update(obs)
+        """Sample actions for all envs with one actor and one critic forward pass, no graph recorded (the loop
+        has added `obs` to the normalisation statistics just before)."""
         observed, masks = self._observed(obs), self._action_masks
         x = self.front_end.encode(observed)
         with no_grad():
@@ -293,9 +274,8 @@ class ActorCritic(BaseAgent):
 
     def _store(self, obs: Any, actions: np.ndarray, step: StepResult) -> None:
         observed, values, log_probs, masks = self._acted
-        rewards = step.rewards
-        if self.reward_scaler is not None:
-            rewards = self.reward_scaler.scale(rewards, step.terminated | step.truncated)
+        # Scaled as they are stored, by the return statistics the loop has just updated with them.
+        rewards = step.rewards if self.reward_scaler is None else self.reward_scaler(step.rewards)
         # Trap: where an episode was truncated, step.next_obs is already the *next* episode's first observation.
         # The bootstrap value must come from the true final observation, and never from a terminated one.
         final_values = np.zeros(len(rewards), dtype=np.float32)
@@ -391,23 +371,13 @@ class ActorCritic(BaseAgent):
         }
         if self.log_std is not None:
             state["log_std"] = self.log_std.numpy().copy()
-        if self.obs_normalizer is not None:
-            state["obs_normalizer"] = self.obs_normalizer.state_dict()
-        if self.reward_scaler is not None:
-            state["reward_scaler"] = self.reward_scaler.state_dict()
         return state
 
     def learned_parts(self) -> tuple[str, ...]:
         """The networks, the learned log-std and the normalisation statistics: the weights were fitted to inputs
         and returns scaled by those statistics, and compute another policy without them."""
-        parts = {
-            "actor": self.actor,
-            "critic": self.critic,
-            "log_std": self.log_std,
-            "obs_normalizer": self.obs_normalizer,
-            "reward_scaler": self.reward_scaler,
-        }
-        return tuple(name for name, part in parts.items() if part is not None)
+        parts = {"actor": self.actor, "critic": self.critic, "log_std": self.log_std}
+        return (*(name for name, part in parts.items() if part is not None), *super().learned_parts())
 
     def load_state_dict(self, state: dict) -> None:
         self._load_base_state(state)
@@ -420,7 +390,3 @@ class ActorCritic(BaseAgent):
             if log_std.shape != self.log_std.shape:
                 raise ValueError(f"log_std has shape {log_std.shape}, expected {self.log_std.shape}")
             self.log_std.numpy()[...] = log_std  # in place: the optimizer holds a view of it
-        if self.obs_normalizer is not None:
-            self.obs_normalizer.load_state_dict(state["obs_normalizer"])
-        if self.reward_scaler is not None:
-            self.reward_scaler.load_state_dict(state["reward_scaler"])

@@ -25,7 +25,6 @@ from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
 from neurenix.rl.noise import NOISE_TYPES, make_noise
-from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
@@ -69,8 +68,6 @@ class DDPG(OffPolicyAgent):
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-
-        self.front_end = ObservationFrontEnd(self.observation_space)
         obs_dim, action_dim = self.front_end.dim, flat_dim(self.action_space)
         self._continuous_replay()
         self.actor = nn.mlp(
@@ -86,7 +83,7 @@ class DDPG(OffPolicyAgent):
     def _policy(self, obs: Any) -> np.ndarray:
         """mu(s) in [-1, 1], (n, A), without a graph."""
         with no_grad():
-            return self.actor(Tensor(self.front_end.encode(obs))).numpy()
+            return self.actor(Tensor(self._inputs(obs))).numpy()
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         return np.clip(self._policy(obs) + self.noise.sample(), -1.0, 1.0)

@@ -23,10 +23,8 @@ from neurenix import nn
 from neurenix.nn import functional as F
 from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent, ReplayHyperparameters
-from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.environment import VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
-from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.policy import EpsilonGreedyPolicy, masked_argmax
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.value import DuelingQNetwork
@@ -95,8 +93,6 @@ class DQN(OffPolicyAgent):
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-
-        self.front_end = ObservationFrontEnd(self.observation_space)
         obs_dim, n_actions = self.front_end.dim, int(self.action_space.n)
         if self.dueling:
             self.q_network = DuelingQNetwork(obs_dim, n_actions, list(self.hidden_dims), rng=self.rng)
@@ -117,7 +113,7 @@ class DQN(OffPolicyAgent):
             if self.exploration_fraction
             else None
         )
-        self.buffer = ReplayBuffer(self.buffer_size, self.front_end, rng=self.rng)
+        self.buffer = self._replay_buffer()
         self._target_synced_at = -1  # the update count at the last target copy (-1: copy at the next chance)
 
     def _on_train_start(self, env: VecEnv) -> None:
@@ -129,7 +125,7 @@ class DQN(OffPolicyAgent):
         self._target_synced_at = -1
 
     def _act(self, obs: Any) -> np.ndarray:
-        return self.policy.select_action(self.front_end.encode(obs), self._action_masks)
+        return self.policy.select_action(self._inputs(obs), self._action_masks)
 
     def _on_env_step(self, n_transitions: int) -> None:
         if self.epsilon_schedule is not None:
@@ -193,7 +189,7 @@ class DQN(OffPolicyAgent):
     def predict(
         self, obs: Any, deterministic: bool = False, action_masks: np.ndarray | None = None
     ) -> np.ndarray:
-        x = self.front_end.encode(obs)
+        x = self._inputs(obs)
         if deterministic:
             with no_grad():
                 return masked_argmax(self.q_network(Tensor(x)).numpy(), action_masks)

@@ -1,6 +1,11 @@
 """`OffPolicyAgent`: what DQN, DDPG, TD3 and SAC share — replay, warm-up, the `train_freq` cadence, exploration
 noise and saved state. An algorithm adds its networks, how it acts (`_act`) and its whole `update()`.
 
+Normalisation (`normalize_observations`, `normalize_rewards`) follows SB3's VecNormalize with a replay buffer:
+the buffer stores raw observations and rewards, and each batch it serves is normalised with the statistics as
+they are then; the loop updates them from the observations it acts on and every step's rewards (warm-up
+included), and acting normalises before encoding (`BaseAgent`).
+
 Continuous actions live in two spaces. Networks produce and the replay buffer stores *unit* actions in [-1, 1]^A
 (a tanh actor's range, and the scale at which exploration noise and target smoothing are specified, as in SB3 and
 the TD3 paper); the env receives them mapped to its box by `BoxScaler`. Trap: storing env-scale actions would
@@ -19,12 +24,14 @@ from neurenix.nn import Module
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult, VecEnv
-from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, step_size
+from neurenix.rl.hyperparameters import hyperparameter, step_size
+from neurenix.rl.normalize import NormalizationHyperparameters
+from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.spaces import BoxScaler
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ReplayHyperparameters(Hyperparameters):
+class ReplayHyperparameters(NormalizationHyperparameters):
     """The replay buffer and the update cadence, which every off-policy agent has."""
 
     buffer_size: int = hyperparameter(
@@ -116,9 +123,9 @@ class WarmupActions:
 class OffPolicyAgent(BaseAgent):
     """Base of DQN, DDPG, TD3 and SAC; see the module docstring.
 
-    A subclass's record extends `ReplayHyperparameters`; its `__init__` sets `buffer` (continuous ones through
-    `_continuous_replay`), lists in `_parts` the attributes whose `state_dict()` make up its saved state,
-    and implements `_act(obs)` and `update()`.
+    A subclass's record extends `ReplayHyperparameters`; its `__init__` sets `buffer` (`_replay_buffer`, or
+    `_continuous_replay` for box actions), lists in `_parts` the attributes whose `state_dict()` make up its
+    saved state, and implements `_act(obs)` and `update()`.
     """
 
     _parts: tuple[str, ...] = ()
@@ -127,16 +134,31 @@ class OffPolicyAgent(BaseAgent):
     noise: Any = None  # an exploration noise process (`neurenix.rl.noise`), restarted with each episode
     _n_envs = 1
 
+    def __init__(
+        self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
+    ) -> None:
+        super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
+        # Replay keeps raw observations, each key in its own dtype: no float_boxes, unlike a rollout.
+        self._set_front_end(ObservationFrontEnd(self.observation_space))
+
+    def _replay_buffer(
+        self, action_shape: tuple[int, ...] = (), discrete_actions: bool = True
+    ) -> ReplayBuffer:
+        """The replay buffer: raw transitions in, batches served normalised with the current statistics."""
+        return ReplayBuffer(
+            self.buffer_size,
+            self.front_end,
+            action_shape=action_shape,
+            discrete_actions=discrete_actions,
+            rng=self.rng,
+            obs_normalizer=self.obs_normalizer,
+            reward_scaler=self.reward_scaler,
+        )
+
     def _continuous_replay(self) -> None:
         """Unit-action replay (observations through `front_end`) and its warm-up, for box action spaces."""
         self.replay = WarmupActions(self.action_space, self.learning_starts, self.rng)
-        self.buffer = ReplayBuffer(
-            self.buffer_size,
-            self.front_end,
-            action_shape=(self.replay.action_dim,),
-            discrete_actions=False,
-            rng=self.rng,
-        )
+        self.buffer = self._replay_buffer((self.replay.action_dim,), discrete_actions=False)
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """The exploring actions to store for a batch of observations (unit actions for boxes)."""
@@ -194,11 +216,14 @@ class OffPolicyAgent(BaseAgent):
         return {**self._base_state(), **{name: getattr(self, name).state_dict() for name in self._parts}}
 
     def learned_parts(self) -> tuple[str, ...]:
-        """The saved parts that are networks: online and target networks, without optimizers or warm-up."""
-        return tuple(name for name in self._parts if isinstance(getattr(self, name), Module))
+        """The saved parts that are networks (online and target networks, without optimizers or warm-up), and
+        the normalisation statistics they were fitted with."""
+        networks = (name for name in self._parts if isinstance(getattr(self, name), Module))
+        return (*networks, *super().learned_parts())
 
     def load_state_dict(self, state: dict) -> None:
-        """A missing part is a KeyError (a CheckpointError for `BaseAgent.load`)."""
+        """A missing part is a KeyError (a CheckpointError for `BaseAgent.load`). A checkpoint from before
+        off-policy normalisation has no statistics and was built without them: it loads as it was saved."""
         self._load_base_state(state)
         for name in self._parts:
             getattr(self, name).load_state_dict(state[name])

@@ -34,7 +34,6 @@ from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPoli
 from neurenix.rl.distributions import SquashedGaussian, StateDependentGaussian, expln
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
-from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
 from neurenix.tensor import Tensor, no_grad
@@ -133,7 +132,6 @@ class SAC(OffPolicyAgent):
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-        self.front_end = ObservationFrontEnd(self.observation_space)
         obs_dim, action_dim = self.front_end.dim, flat_dim(self.action_space)
         # Haarnoja et al.'s heuristic: one nat less per action dimension than a unit Gaussian's ~1.4.
         auto = self.target_entropy == "auto"
@@ -172,7 +170,7 @@ class SAC(OffPolicyAgent):
     # ------------------------------------------------------------------------------------------- acting
     def _act(self, obs: Any) -> np.ndarray:
         with no_grad():
-            policy = self.actor(self.front_end.encode(obs))
+            policy = self.actor(self._inputs(obs))
             if self.use_sde:
                 step_in_chunk = (self.total_steps // self._n_envs) % self.train_freq
                 return policy.sample(self.exploration.before_step(step_in_chunk, self._n_envs))
@@ -182,7 +180,7 @@ class SAC(OffPolicyAgent):
         """tanh(mean) when deterministic, else a ~ pi(.|s) (with gSDE, one fresh matrix for the batch, the held
         ones left to training); mapped to the box."""
         with no_grad():
-            policy = self.actor(self.front_end.encode(obs))
+            policy = self.actor(self._inputs(obs))
             if deterministic:
                 unit = policy.mode()
             elif self.use_sde:
