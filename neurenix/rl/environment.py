@@ -16,6 +16,7 @@ observation has its own mask, read before the reset (from the method, or the ste
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -338,20 +339,37 @@ def make_env(
     max_episode_steps: int | None = None,
     wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
     action_mask_key: str | None = None,
+    vectorization: str = "sync",
     **kwargs: Any,
 ) -> VecEnv:
     """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step), each
     wrapped by `wrappers` in order (callables env -> env, e.g. `functools.partial(Wrapper, **kwargs)`);
     `action_mask_key` names the info entry holding each step's invalid-action mask (see the module docstring).
+    `vectorization`: "sync" steps the copies in this process (VecEnv), "async" each in its own worker process
+    (async_env.AsyncVecEnv; the id must then be registered in a fresh interpreter, and the wrappers picklable).
 
     `max_episode_steps` also replaces the limit the env was registered with (gymnasium's TimeLimit), which
     would otherwise cut episodes off first when it is the lower one."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    if vectorization not in ("sync", "async"):
+        raise ConfigError(
+            f"vectorization must be 'sync' or 'async', got {vectorization!r}.", key="vectorization"
+        )
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
-    envs = [_wrapped(_make_one(env_id, **kwargs), wrappers) for _ in range(n_envs)]
-    return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed, action_mask_key=action_mask_key)
+    copy = functools.partial(make_copy, env_id, tuple(wrappers), **kwargs)
+    options = dict(max_episode_steps=max_episode_steps, seed=seed, action_mask_key=action_mask_key)
+    if vectorization == "async":
+        from neurenix.rl.async_env import AsyncVecEnv  # imports this module: not at the top
+
+        return AsyncVecEnv([copy] * n_envs, **options)
+    return VecEnv([copy() for _ in range(n_envs)], **options)
+
+
+def make_copy(env_id: str, wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (), **kwargs: Any) -> gym.Env:
+    """One copy of a registered env, wrapped by `wrappers` in order (what `make_env` makes n of)."""
+    return _wrapped(_make_one(env_id, **kwargs), wrappers)
 
 
 def _wrapped(env: gym.Env, wrappers: Sequence[Callable[[gym.Env], gym.Env]]) -> gym.Env:
