@@ -1,13 +1,13 @@
 """env.vectorization: sync against async on an env whose step is slow, DQN and PPO, 2 copies.
 
-    python benchmarks/vectorization.py [--delays-ms 1,2,5] [--steps 6000] [--repeats 3] [--json PATH]
+    python benchmarks/vectorization.py [--delays-ms 1,2,5] [--steps 6000] [--repeats 3] [--dqn sb3|zoo]
+                                       [--json PATH]
 
 The env is written here: a 4-D observation that drifts with the action, episodes of 200 steps, and a busy-wait
 of `delay` ms in every step (CPU-bound, as a simulator is; a sleep would let two copies share one core). Each
-row trains the shipped CartPole configs' agents (configs/dqn_cartpole.yaml's, learning from step 1000, and
-configs/ppo_cartpole.yaml's) on 2 copies for `--steps` env steps, once with `VecEnv` (both copies stepped in the
-trainer) and once with `AsyncVecEnv` (one worker process per copy), alternating, and reports the training loop's
-own wall time (`train()`'s `wall_time`: the workers' start-up is not in it) as the median over `--repeats`, the
+row trains DQN and PPO (their settings: DQN_AGENTS and AGENTS below) on 2 copies for `--steps` env steps, once
+with `VecEnv` (both copies stepped in the trainer) and once with `AsyncVecEnv` (one worker process per copy),
+alternating, and reports the training loop's own wall time (`train()`'s `wall_time`: the workers' start-up is not in it) as the median over `--repeats`, the
 speed-up sync/async, and whether both gave the same episode returns (they must: same seed, same numbers).
 
 The arithmetic behind the ratio: per vectorised step sync pays 2*d (both copies) + T (the trainer's own work:
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -36,24 +37,28 @@ from neurenix.rl.environment import VecEnv
 ROOT = Path(__file__).resolve().parent.parent
 EPISODE = 200
 
-# The shipped CartPole configs' agents (configs/dqn_cartpole.yaml, configs/ppo_cartpole.yaml).
-AGENTS = {
-    "DQN": (
-        DQN,
-        dict(
-            hidden_dims=[256, 256],
-            learning_rate=0.0023,
-            batch_size=64,
-            buffer_size=100_000,
-            learning_starts=1000,
-            gamma=0.99,
-            update_target_every=10,
-            train_freq=256,
-            gradient_steps=128,
-            exploration_fraction=0.16,
-            epsilon_end=0.04,
-        ),
+# DQN with SB3's default cadence and network (one gradient step every 4 env steps, 64-64), and PPO with
+# configs/ppo_cartpole.yaml's agent on 2 copies. The shipped DQN config (128 gradient steps of a 256-256 network
+# every 256 env steps, RL Zoo's) costs the trainer several ms per step: `--dqn zoo` measures it, and there the
+# env's share, all that async can run in parallel, is too small for a large speed-up at 1 ms.
+DQN_AGENTS = {
+    "sb3": dict(hidden_dims=[64, 64], learning_starts=1000, train_freq=4, gradient_steps=1, batch_size=64),
+    "zoo": dict(
+        hidden_dims=[256, 256],
+        learning_rate=0.0023,
+        batch_size=64,
+        buffer_size=100_000,
+        learning_starts=1000,
+        gamma=0.99,
+        update_target_every=10,
+        train_freq=256,
+        gradient_steps=128,
+        exploration_fraction=0.16,
+        epsilon_end=0.04,
     ),
+}
+AGENTS = {
+    "DQN": (DQN, DQN_AGENTS["sb3"]),
     "PPO": (
         PPO,
         dict(
@@ -117,12 +122,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6000, help="env steps per run (both copies)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dqn", choices=sorted(DQN_AGENTS), default="sb3", help="DQN's agent (see DQN_AGENTS)"
+    )
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "vectorization.json"))
     args = parser.parse_args()
     delays = [float(d) for d in args.delays_ms.split(",")]
+    AGENTS["DQN"] = (DQN, DQN_AGENTS[args.dqn])
 
     rows = []
-    print(f"{'algo':5} {'delay':>6} {'sync s':>8} {'async s':>8} {'speed-up':>9} {'ceiling':>8}  same returns")
+    load_before = os.getloadavg()[0]
+    print(
+        f"load average {load_before:.2f} (other processes on the cores make async's share of them, and so the"
+    )
+    print("speed-up, smaller: compare runs at a load near 0)")
+    print(
+        f"{'algo':5} {'delay':>6} {'sync s':>8} {'async s':>8} {'speed-up':>9} {'ceiling':>8}  same returns"
+    )
     for algo in AGENTS:
         trainer = statistics.median(
             run(algo, "sync", 0.0, args.steps, args.seed)["wall_s"] for _ in range(args.repeats)
@@ -156,7 +172,16 @@ def main() -> None:
                 }
             )
             print(f"{algo:5} {delay:4g} ms {s:8.2f} {y:8.2f} {s / y:8.2f}x {ceiling:7.2f}x  {same}")
-    report = {"steps": args.steps, "repeats": args.repeats, "seed": args.seed, "rows": rows}
+    load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    print(f"load average {load['after']:.2f} at the end")
+    report = {
+        "load_average": load,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "seed": args.seed,
+        "dqn": args.dqn,
+        "rows": rows,
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))
     print(f"wrote {args.json}")

@@ -3,8 +3,8 @@
 The same interface and the same numbers as `VecEnv` for a seed: a worker runs `environment.step_copy` on its
 copy (the one definition of a step with same-step autoreset and the final observation), and the parent does the
 rest exactly as `VecEnv` does (`VecEnv._assemble`: episode bookkeeping, `batch_observations`, masks). Only the
-stepping moves, so it pays when an env's step costs more than the messages (~10-20 us a copy): a simulator, not
-CartPole.
+stepping moves, so it pays when an env's step costs far more than what the processes add (0.1-0.4 ms per step
+measured on a loaded 2-core VM; benchmarks/README.md): a simulator, not CartPole.
 
 Per step and copy, one small message each way over a raw pipe (`os.read`/`os.write` of length-prefixed bytes;
 multiprocessing's Connection costs about three times as much): the action (an int for Discrete, else a pickle)

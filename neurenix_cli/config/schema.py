@@ -159,7 +159,7 @@ def json_schema() -> dict:
                         "default": "sync",
                         "description": "sync: the copies step one after another in the trainer's process; "
                         "async: each copy in its own worker process (the same numbers; pays when a step "
-                        "costs more than ~0.1 ms). Evaluation always runs its one copy in the trainer.",
+                        "costs a millisecond or more). Evaluation always runs its one copy in the trainer.",
                     },
                 },
             },
