@@ -1,6 +1,6 @@
 """env.vectorization: sync against async on an env whose step is slow, DQN and PPO, 2 copies.
 
-    python benchmarks/vectorization.py [--delays-ms 1,2,5] [--steps 6000] [--repeats 3] [--dqn sb3|zoo]
+    python benchmarks/vectorization.py [--delays-ms 1,2,5] [--steps 4000] [--repeats 3] [--dqn sb3|zoo]
                                        [--json PATH]
 
 The env is written here: a 4-D observation that drifts with the action, episodes of 200 steps, and a busy-wait
@@ -119,7 +119,7 @@ def run(algo: str, vectorization: str, delay_ms: float, steps: int, seed: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delays-ms", default="1,2,5")
-    parser.add_argument("--steps", type=int, default=6000, help="env steps per run (both copies)")
+    parser.add_argument("--steps", type=int, default=4000, help="env steps per run (both copies)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
