@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/speed.py $(if $(SB3_PYTHON),--sb3-python $(SB3_PYTHON)) $(if $(SBX_PYTHON),--sbx-python $(SBX_PYTHON))
 	$(BIN)/python benchmarks/learning.py
+	$(BIN)/python benchmarks/vectorization.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check neurenix neurenix_cli tests benchmarks

@@ -41,5 +41,10 @@ class CheckpointError(NeurenixError):
     """A checkpoint is missing, corrupt, from another algorithm or spaces, or from a newer format."""
 
 
+class EnvWorkerError(PicklableError, RuntimeError):
+    """A vector env's worker process died or can no longer be stepped (AsyncVecEnv); the env's own exceptions
+    are raised as themselves."""
+
+
 class TrainingDivergedError(NeurenixError):
     """A loss, parameter or observation became NaN or infinite."""

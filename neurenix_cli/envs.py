@@ -50,7 +50,14 @@ def load(env: dict, check: Checker) -> list[Wrapping]:
 
 
 def make(env: dict, source: str, n_envs: int, seed: int | None) -> Any:
-    """The VecEnv of `n_envs` wrapped copies; `source` names the config in errors."""
+    """The vector env of `n_envs` wrapped copies, as env.vectorization asks (VecEnv, or AsyncVecEnv whose
+    workers each build their copy through `EnvCopy`); `source` names the config in errors."""
+    if env.get("vectorization", "sync") == "async":
+        from neurenix.rl.async_env import AsyncVecEnv
+
+        return AsyncVecEnv(
+            [EnvCopy(env, source)] * n_envs, seed=seed, action_mask_key=env.get("action_mask_key")
+        )
     from neurenix.rl.environment import make_env
 
     wrappers = load(env, Checker(source))
@@ -62,6 +69,21 @@ def make(env: dict, source: str, n_envs: int, seed: int | None) -> Any:
         action_mask_key=env.get("action_mask_key"),
         **(env.get("kwargs") or {}),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvCopy:
+    """One wrapped copy of the env of an `env:` block, built in the process that calls it: picklable, so that a
+    worker process imports the user's modules (env.imports, a `module:` id, the wrappers) itself."""
+
+    env: dict
+    source: str
+
+    def __call__(self) -> Any:
+        from neurenix.rl.environment import make_copy
+
+        wrappers = load(self.env, Checker(self.source))
+        return make_copy(self.env["id"], wrappers, **(self.env.get("kwargs") or {}))
 
 
 def split(spec: str | dict) -> tuple[str, dict]:

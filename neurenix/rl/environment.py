@@ -16,9 +16,10 @@ observation has its own mask, read before the reset (from the method, or the ste
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -69,9 +70,38 @@ class VecEnv:
         if not envs:
             raise ValueError("VecEnv needs at least one environment")
         self.envs = envs
-        self.num_envs = len(envs)
-        self.observation_space = observation_space or getattr(envs[0], "observation_space", None)
-        self.action_space = action_space or getattr(envs[0], "action_space", None)
+        self._configure(
+            len(envs),
+            observation_space or getattr(envs[0], "observation_space", None),
+            action_space or getattr(envs[0], "action_space", None),
+            max_episode_steps,
+            seed,
+            action_mask_key,
+        )
+        maskable = self._mask_starts is not None
+        methods = _mask_methods(envs) if action_mask_key is None and maskable else None
+        self._finish_masks(methods is not None)
+        # One reader per copy: its mask from the method or the info (None when the env masks nothing).
+        readers = [None] * self.num_envs
+        if self.masks_actions:
+            readers = [
+                MaskReader(method, action_mask_key, self.action_space) for method in methods or readers
+            ]
+        self._mask_readers = readers
+
+    def _configure(
+        self,
+        num_envs: int,
+        observation_space: gym.Space | None,
+        action_space: gym.Space | None,
+        max_episode_steps: int | None,
+        seed: int | None,
+        action_mask_key: str | None,
+    ) -> None:
+        """What every vector env holds whatever runs its copies (async_env.AsyncVecEnv too)."""
+        self.num_envs = num_envs
+        self.observation_space = observation_space
+        self.action_space = action_space
         self.max_episode_steps = max_episode_steps
         self.seed = seed  # the first reset's seed when an agent trains on this env
         self._discrete_actions = isinstance(self.action_space, gym.spaces.Discrete)
@@ -80,10 +110,7 @@ class VecEnv:
         self.action_mask_key = action_mask_key
         # Each component's first column in a mask: one component for Discrete, one per entry of nvec.
         self._mask_starts = _mask_starts(self.action_space)
-        maskable = self._mask_starts is not None
-        self._mask_methods = _mask_methods(envs) if action_mask_key is None and maskable else None
-        self.masks_actions = action_mask_key is not None or self._mask_methods is not None
-        if action_mask_key is not None and not maskable:
+        if action_mask_key is not None and self._mask_starts is None:
             raise ConfigError(
                 "Invalid-action masks are read for Discrete and MultiDiscrete action spaces only, and this env's "
                 f"action space is {self.action_space}. Remove action_mask_key, or use an env with such actions.",
@@ -91,52 +118,42 @@ class VecEnv:
             )
         self.action_masks: np.ndarray | None = None
 
+    def _finish_masks(self, mask_methods: bool) -> None:
+        """`mask_methods`: every copy has an `action_masks()` method (read only when no info key is named)."""
+        self._uses_mask_methods = mask_methods
+        self.masks_actions = self.action_mask_key is not None or mask_methods
+
     def reset(self, seed: int | None = None) -> Any:
+        copies = [
+            reset_copy(env, None if seed is None else seed + i, self._mask_readers[i])
+            for i, env in enumerate(self.envs)
+        ]
+        return self._assemble_reset(copies)
+
+    def _assemble_reset(self, copies: list[tuple[Any, np.ndarray | None]]) -> Any:
+        """The batch of every copy's (first observation, its mask), episode counters zeroed."""
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        observations = []
-        masks = np.empty((self.num_envs, self._mask_width), dtype=bool) if self.masks_actions else None
-        for i, env in enumerate(self.envs):
-            obs, info = _reset(env, None if seed is None else seed + i)
-            observations.append(obs)
-            if masks is not None:
-                masks[i] = self._read_mask(i, info)
-        self.action_masks = masks
-        return batch_observations(self.observation_space, observations)
+        self.action_masks = np.array([mask for _, mask in copies]) if self.masks_actions else None
+        return batch_observations(self.observation_space, [obs for obs, _ in copies])
 
-    def _read_mask(self, i: int, info: Any) -> np.ndarray:
-        """Env i's mask of its current observation, checked: one bool per action, at least one allowed."""
-        if self._mask_methods is not None:
-            value = self._mask_methods[i]()
-            source = "its action_masks() method"
-        else:
-            key = self.action_mask_key
-            if not isinstance(info, dict) or key not in info:
-                raise ConfigError(
-                    f"The env's info has no {key!r} entry to read the invalid-action mask from (its keys: "
-                    f"{', '.join(map(repr, info)) if isinstance(info, dict) and info else 'none'}). Set "
-                    "action_mask_key to the key the env writes its mask under after every reset and step, or "
-                    "remove it.",
-                    key="action_mask_key",
-                )
-            value = info[key]
-            source = f"info[{key!r}]"
-        mask = np.asarray(value).reshape(-1).astype(bool)
-        n = self._mask_width
-        if mask.shape != (n,) or not np.logical_or.reduceat(mask, self._mask_starts).all():
-            each = "" if len(self._mask_starts) == 1 else " in each component"
-            raise ConfigError(
-                f"The env's invalid-action mask from {source} must be {n} booleans with at least one True{each} "
-                f"(one per action, True where allowed), got {np.asarray(value)!r:.80}. Fix the env's mask.",
-                key="action_mask_key",
-            )
-        return mask
+    def _copy_action(self, actions: np.ndarray, i: int) -> Any:
+        return int(actions[i]) if self._discrete_actions else actions[i]
 
-    @property
-    def _mask_width(self) -> int:
-        return int(self.action_space.n if self._discrete_actions else self.action_space.nvec.sum())
+    def _cap_hit(self, i: int) -> bool:
+        """Whether copy i's next step reaches max_episode_steps (a truncation, unless it terminates)."""
+        cap = self.max_episode_steps
+        return cap is not None and self._lengths[i] + 1 >= cap
 
     def step(self, actions: np.ndarray) -> StepResult:
+        copies = [
+            step_copy(env, self._copy_action(actions, i), self._cap_hit(i), self._mask_readers[i])
+            for i, env in enumerate(self.envs)
+        ]
+        return self._assemble(copies)
+
+    def _assemble(self, copies: list[CopyStep]) -> StepResult:
+        """One StepResult from every copy's step, in copy order: episode bookkeeping and the batches."""
         n = self.num_envs
         rewards = np.empty(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=bool)
@@ -144,32 +161,26 @@ class VecEnv:
         observations = []
         finals = None
         episodes: list[EpisodeEnd] = []
-        returns, lengths, cap = self._returns, self._lengths, self.max_episode_steps
+        returns, lengths = self._returns, self._lengths
         masks = np.empty((n, self._mask_width), dtype=bool) if self.masks_actions else None
         final_masks = {}
-        for i, env in enumerate(self.envs):
-            obs, reward, term, trunc, info = _step(
-                env, int(actions[i]) if self._discrete_actions else actions[i]
-            )
-            rewards[i] = reward
-            returns[i] += reward
+        for i, copy in enumerate(copies):
+            rewards[i] = copy.reward
+            returns[i] += copy.reward
             lengths[i] += 1
-            if not term and cap is not None and lengths[i] >= cap:
-                trunc = True
-            if term or trunc:
-                terminated[i], truncated[i] = term, trunc and not term
+            if copy.terminated or copy.truncated:
+                terminated[i], truncated[i] = copy.terminated, copy.truncated and not copy.terminated
                 if finals is None:
                     finals = {}
-                finals[i] = obs
-                if masks is not None:  # read before the reset replaces the state it describes
-                    final_masks[i] = self._read_mask(i, info)
-                episodes.append(EpisodeEnd(i, float(returns[i]), int(lengths[i]), bool(term)))
+                finals[i] = copy.final_obs
+                if masks is not None:
+                    final_masks[i] = copy.final_mask
+                episodes.append(EpisodeEnd(i, float(returns[i]), int(lengths[i]), bool(copy.terminated)))
                 returns[i] = 0.0
                 lengths[i] = 0
-                obs, info = _reset(env, None)
             if masks is not None:
-                masks[i] = self._read_mask(i, info)
-            observations.append(obs)
+                masks[i] = copy.mask
+            observations.append(copy.obs)
         next_obs = batch_observations(self.observation_space, observations)
         final_obs = next_obs
         if finals:
@@ -186,11 +197,93 @@ class VecEnv:
                 final[i] = mask
         return StepResult(next_obs, rewards, terminated, truncated, final_obs, episodes, masks, final)
 
+    @property
+    def _mask_width(self) -> int:
+        return _mask_width(self.action_space)
+
     def close(self) -> None:
         for env in self.envs:
             close = getattr(env, "close", None)
             if close is not None:
                 close()
+
+
+class CopyStep(NamedTuple):
+    """One copy's step: `truncated` includes the episode cap; `final_obs` and `final_mask` (the finished
+    episode's last observation and its mask) mean something only when the episode ended, and then `obs` and
+    `mask` are the next episode's first."""
+
+    obs: Any
+    reward: float
+    terminated: bool
+    truncated: bool
+    final_obs: Any = None
+    mask: np.ndarray | None = None
+    final_mask: np.ndarray | None = None
+
+
+def step_copy(env: Any, action: Any, cap_hit: bool, read_mask: MaskReader | None) -> CopyStep:
+    """Step one copy and reset it in the same step when its episode ends (`cap_hit`: this step reaches
+    max_episode_steps). The one definition of a copy's step, for `VecEnv` and `AsyncVecEnv`'s workers alike."""
+    obs, reward, term, trunc, info = _step(env, action)
+    if not term and cap_hit:
+        trunc = True
+    if not (term or trunc):
+        return CopyStep(obs, reward, term, trunc, None, None if read_mask is None else read_mask(info))
+    final_obs = obs
+    final_mask = None if read_mask is None else read_mask(info)  # before the reset replaces what it describes
+    obs, info = _reset(env, None)
+    return CopyStep(
+        obs, reward, term, trunc, final_obs, None if read_mask is None else read_mask(info), final_mask
+    )
+
+
+def reset_copy(env: Any, seed: int | None, read_mask: MaskReader | None) -> tuple[Any, np.ndarray | None]:
+    """One copy's first observation and its mask."""
+    obs, info = _reset(env, seed)
+    return obs, None if read_mask is None else read_mask(info)
+
+
+class MaskReader:
+    """Reads one copy's mask of its current observation, checked: one bool per action, at least one allowed
+    (in each component). From the copy's `action_masks` method when given, else from `info[key]`."""
+
+    def __init__(self, method: Callable[[], Any] | None, key: str | None, action_space: gym.Space) -> None:
+        self.method = method
+        self.key = key
+        self.width = _mask_width(action_space)
+        self.starts = _mask_starts(action_space)
+
+    def __call__(self, info: Any) -> np.ndarray:
+        if self.method is not None:
+            value = self.method()
+            source = "its action_masks() method"
+        else:
+            key = self.key
+            if not isinstance(info, dict) or key not in info:
+                raise ConfigError(
+                    f"The env's info has no {key!r} entry to read the invalid-action mask from (its keys: "
+                    f"{', '.join(map(repr, info)) if isinstance(info, dict) and info else 'none'}). Set "
+                    "action_mask_key to the key the env writes its mask under after every reset and step, or "
+                    "remove it.",
+                    key="action_mask_key",
+                )
+            value = info[key]
+            source = f"info[{key!r}]"
+        mask = np.asarray(value).reshape(-1).astype(bool)
+        n = self.width
+        if mask.shape != (n,) or not np.logical_or.reduceat(mask, self.starts).all():
+            each = "" if len(self.starts) == 1 else " in each component"
+            raise ConfigError(
+                f"The env's invalid-action mask from {source} must be {n} booleans with at least one True{each} "
+                f"(one per action, True where allowed), got {np.asarray(value)!r:.80}. Fix the env's mask.",
+                key="action_mask_key",
+            )
+        return mask
+
+
+def _mask_width(space: Any) -> int:
+    return int(space.n if isinstance(space, gym.spaces.Discrete) else space.nvec.sum())
 
 
 def _mask_starts(space: Any) -> np.ndarray | None:
@@ -246,20 +339,37 @@ def make_env(
     max_episode_steps: int | None = None,
     wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
     action_mask_key: str | None = None,
+    vectorization: str = "sync",
     **kwargs: Any,
 ) -> VecEnv:
     """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step), each
     wrapped by `wrappers` in order (callables env -> env, e.g. `functools.partial(Wrapper, **kwargs)`);
     `action_mask_key` names the info entry holding each step's invalid-action mask (see the module docstring).
+    `vectorization`: "sync" steps the copies in this process (VecEnv), "async" each in its own worker process
+    (async_env.AsyncVecEnv; the id must then be registered in a fresh interpreter, and the wrappers picklable).
 
     `max_episode_steps` also replaces the limit the env was registered with (gymnasium's TimeLimit), which
     would otherwise cut episodes off first when it is the lower one."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    if vectorization not in ("sync", "async"):
+        raise ConfigError(
+            f"vectorization must be 'sync' or 'async', got {vectorization!r}.", key="vectorization"
+        )
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
-    envs = [_wrapped(_make_one(env_id, **kwargs), wrappers) for _ in range(n_envs)]
-    return VecEnv(envs, max_episode_steps=max_episode_steps, seed=seed, action_mask_key=action_mask_key)
+    copy = functools.partial(make_copy, env_id, tuple(wrappers), **kwargs)
+    options = dict(max_episode_steps=max_episode_steps, seed=seed, action_mask_key=action_mask_key)
+    if vectorization == "async":
+        from neurenix.rl.async_env import AsyncVecEnv  # imports this module: not at the top
+
+        return AsyncVecEnv([copy] * n_envs, **options)
+    return VecEnv([copy() for _ in range(n_envs)], **options)
+
+
+def make_copy(env_id: str, wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (), **kwargs: Any) -> gym.Env:
+    """One copy of a registered env, wrapped by `wrappers` in order (what `make_env` makes n of)."""
+    return _wrapped(_make_one(env_id, **kwargs), wrappers)
 
 
 def _wrapped(env: gym.Env, wrappers: Sequence[Callable[[gym.Env], gym.Env]]) -> gym.Env:

@@ -6,7 +6,14 @@ import collections.abc
 from typing import TYPE_CHECKING
 
 from neurenix_cli.config.types import plain, type_schema
-from neurenix_cli.config.validation import MAX_ENVS, SPACE_KEYS, TRAIN_HELP, TRAIN_SCHEMA, agent_parameters
+from neurenix_cli.config.validation import (
+    MAX_ENVS,
+    SPACE_KEYS,
+    TRAIN_HELP,
+    TRAIN_SCHEMA,
+    VECTORIZATIONS,
+    agent_parameters,
+)
 
 if TYPE_CHECKING:
     from neurenix.rl.hyperparameters import Field
@@ -145,6 +152,14 @@ def json_schema() -> dict:
                         "description": "The info key holding each step's invalid-action mask (Discrete "
                         "actions: dqn, a2c, ppo; MultiDiscrete: a2c, ppo). An env with an action_masks() "
                         "method needs none.",
+                    },
+                    "vectorization": {
+                        "type": "string",
+                        "enum": list(VECTORIZATIONS),
+                        "default": "sync",
+                        "description": "sync: the copies step one after another in the trainer's process; "
+                        "async: each copy in its own worker process (the same numbers; pays when a step "
+                        "costs a millisecond or more). Evaluation always runs its one copy in the trainer.",
                     },
                 },
             },

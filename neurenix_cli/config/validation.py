@@ -20,7 +20,17 @@ if TYPE_CHECKING:
     from neurenix.rl.hyperparameters import Field
 
 TOP_KEYS = ("algorithm", "seed", "env", "spaces", "agent", "train", "versions")
-ENV_KEYS = ("id", "n_envs", "kwargs", "imports", "wrappers", "import_path", "action_mask_key")
+ENV_KEYS = (
+    "id",
+    "n_envs",
+    "kwargs",
+    "imports",
+    "wrappers",
+    "import_path",
+    "action_mask_key",
+    "vectorization",
+)
+VECTORIZATIONS = ("sync", "async")  # env.vectorization: VecEnv in this process, or AsyncVecEnv's workers
 SPACE_KEYS = ("observation", "action")
 MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
 # Constructor arguments the CLI supplies itself, never read from `agent:`: the spaces from the env, `seed` from
@@ -172,6 +182,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "wrappers": _wrappers(env_raw.get("wrappers"), check),
         "import_path": check.typed(env_raw.get("import_path"), str | None, "env.import_path"),
         "action_mask_key": check.typed(env_raw.get("action_mask_key"), str | None, "env.action_mask_key"),
+        "vectorization": _vectorization(env_raw.get("vectorization", "sync"), check),
     }
     if env["import_path"] is not None or envs.names_code(env):
         # Absolute, so that eval, --resume and a sweep's workers find the modules from any working directory.
@@ -380,6 +391,18 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
             f"rejected by {config['algorithm']}: {message.rstrip('.')}.",
             "Change the value under `agent:`." if key else "Change the settings under `agent:` or the env.",
         ) from exc
+
+
+def _vectorization(value: Any, check: Checker) -> str:
+    """env.vectorization: how the env's copies are stepped (sync or async)."""
+    if value not in VECTORIZATIONS:
+        raise check.error(
+            "env.vectorization",
+            f"{show(value)} is not a way to step the env's copies. {did_you_mean(str(value), VECTORIZATIONS)}",
+            "Write sync (every copy stepped in the trainer's process) or async (each copy in its own worker "
+            "process).",
+        )
+    return value
 
 
 def _imports(value: Any, check: Checker) -> list[str]:
