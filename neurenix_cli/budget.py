@@ -5,8 +5,8 @@ describing one training. Only what decides when training stops may change: the s
 the target reward. The budget is the new total (SB3's `learn(n, reset_num_timesteps=False)` is given the steps
 to add instead): a run continued to N steps ends with N steps, whatever it had done.
 
-Schedules that run over the budget (DQN's `exploration_fraction`, A2C/PPO's linear `lr_schedule` and PPO's
-`clip_schedule`) are read from the fraction of the *new* budget done, as SB3's schedules are after
+Schedules that run over the budget (DQN's `exploration_fraction`, every algorithm's linear `lr_schedule` and
+PPO's `clip_schedule`) are read from the fraction of the *new* budget done, as SB3's schedules are after
 `learn(reset_num_timesteps=False)`: a linear learning rate that had reached 0 at the old end comes back at
 (1 - old/new) of its start and falls to 0 at the new end. Per-step schedules (DQN's `epsilon_decay`) go on from
 where they were.

@@ -483,14 +483,9 @@ class Translation:
                 )
             else:
                 self.put("train_freq", freq)
-        if self.left.get("gradient_steps") == -1:
-            self.take("gradient_steps")
-            self.refuse(
-                "gradient_steps", "-1 (as many as env steps since the last update) is not in Neurenix yet"
-            )
         lr = self.take("learning_rate")
         if lr is not None:
-            self.put("learning_rate", self.schedule("learning_rate", lr, None))
+            self.put("learning_rate", self.schedule("learning_rate", lr, "lr_schedule"))
 
     def dqn(self) -> None:
         self.off_policy()

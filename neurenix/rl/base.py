@@ -295,6 +295,24 @@ class BaseAgent:
     def _minibatch_rows(self) -> int:
         return int(getattr(self, "batch_size", 1))
 
+    def _schedule(self, schedule: str) -> float:
+        """The factor a scheduled quantity is multiplied by: 1, or linear from 1 down to 0 over training."""
+        return 1.0 if schedule == "constant" else max(1.0 - self.progress, 0.0)
+
+    def _scheduled_rates(self) -> tuple[tuple[Any, float], ...]:
+        """(optimizer, configured learning rate) for each optimizer `lr_schedule` scales, in the algorithm's
+        order; an algorithm with an `lr_schedule` hyperparameter lists them."""
+        return ()
+
+    def _apply_lr_schedule(self) -> float:
+        """Set every optimizer's rate for this update from the budget's progress (SB3 does so at the start of
+        each update); returns the first's (the actor's, or DQN's only one)."""
+        factor = self._schedule(self.lr_schedule)
+        rates = self._scheduled_rates()
+        for optimizer, rate in rates:
+            optimizer.lr = rate * factor
+        return rates[0][0].lr
+
     def _progress(self, step_target: int | None, episode_target: int | None) -> float:
         """Fraction of the budget used, for schedules: by steps when a step budget is set, else by episodes."""
         if step_target is not None:

@@ -50,6 +50,19 @@ def hyperparameter(
     return dataclasses.field(default=default, metadata={"spec": spec})
 
 
+SCHEDULES = ("constant", "linear")
+
+
+def lr_schedule_field() -> Any:
+    """The `lr_schedule` field of every algorithm with optimizers (one text for all)."""
+    return hyperparameter(
+        "constant",
+        "The learning rates' schedule: constant, or linear from the set value to 0 over the training budget "
+        "(RL Zoo's lin_X).",
+        choices=SCHEDULES,
+    )
+
+
 def step_size(default: float, whose: str) -> Any:
     """The step-size field of an optimizer: in (0, 1], per gradient step."""
     return hyperparameter(

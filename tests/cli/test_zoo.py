@@ -19,11 +19,7 @@ ENTRIES = [
     for env_id in yaml.safe_load(path.read_text(encoding="utf-8"))
 ]
 # The entries that need what Neurenix lacks, and the key the error must name.
-REFUSED = {
-    ("dqn", "LunarLander-v3"): "gradient_steps",
-    ("dqn", "Acrobot-v1"): "gradient_steps",
-    ("sac", "LunarLanderContinuous-v3"): "learning_rate",
-}
+REFUSED = {}
 
 
 def imported(cli, *args) -> dict:
@@ -190,7 +186,7 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
     [
         ("td3.yml", "use_sde: True", "use_sde", "gSDE is for sac, a2c, ppo"),
         ("sac.yml", "use_sde: True\n  use_sde_at_warmup: True", "use_sde_at_warmup", "uniformly at random"),
-        ("dqn.yml", "learning_rate: lin_1e-3", "learning_rate", "no schedule"),
+        ("ppo.yml", "ent_coef: lin_0.01", "ent_coef", "no schedule"),
         ("dqn.yml", 'train_freq: [1, "episode"]', "train_freq", "episodes"),
         ("dqn.yml", "tau: 0.5", "tau", "copied whole"),
         ("ppo.yml", "frame_stack: 4", "frame_stack", "frame stacking"),
@@ -317,3 +313,16 @@ def test_env_wrapper_becomes_env_wrappers_in_order_with_its_arguments(cli, tmp_p
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     checked = cli("train", path, "--check")
     assert checked.exit_code == 0, checked.output
+
+
+def test_dqn_acrobot_takes_gradient_steps_minus_one_and_sac_a_linear_learning_rate(cli):
+    acrobot = imported(cli, FIXTURES / "dqn.yml", "Acrobot-v1")["agent"]
+    assert acrobot["gradient_steps"] == -1
+    lunar = imported(cli, FIXTURES / "sac.yml", "LunarLanderContinuous-v3")["agent"]
+    assert lunar["lr_schedule"] == "linear"
+    assert (
+        lunar["actor_learning_rate"]
+        == lunar["critic_learning_rate"]
+        == lunar["alpha_learning_rate"]
+        == 7.3e-4
+    )

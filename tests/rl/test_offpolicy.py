@@ -491,3 +491,68 @@ def test_first_update_step_is_where_training_first_updates(env_id, cls, n_envs, 
         agent = cls(env.observation_space, env.action_space, seed=0, **settings)
         agent.train(make_env(env_id, n_envs=n_envs, seed=0), total_steps=budget)
         assert agent.updates == updates, (budget, first)
+
+
+# ------------------------------------------------------------ RL Zoo's cadence and schedules (gradient_steps -1, lin_X)
+PENDULUM_SPACES = (gym.spaces.Box(-8.0, 8.0, (3,), np.float32), gym.spaces.Box(-2.0, 2.0, (1,), np.float32))
+CARTPOLE_SPACES = (gym.spaces.Box(-5.0, 5.0, (4,), np.float32), gym.spaces.Discrete(2))
+
+
+@pytest.mark.parametrize("algorithm", [DQN, DDPG, TD3, SAC], ids=lambda cls: cls.__name__)
+def test_gradient_steps_minus_one_takes_one_gradient_step_per_env_step_since_the_last_update(algorithm):
+    spaces = CARTPOLE_SPACES if algorithm is DQN else PENDULUM_SPACES
+    env_id = "CartPole-v1" if algorithm is DQN else "Pendulum-v1"
+    agent = algorithm(*spaces, seed=0, gradient_steps=-1, train_freq=5, learning_starts=64, batch_size=16)
+    counted = []
+    original = agent.update
+
+    def counting():
+        before = sum(
+            int(getattr(agent, name).step_count) for name in agent._parts if name.endswith("optimizer")
+        )
+        losses = original()
+        after = sum(
+            int(getattr(agent, name).step_count) for name in agent._parts if name.endswith("optimizer")
+        )
+        counted.append(after - before)
+        return losses
+
+    agent.update = counting
+    agent.train(make_env(env_id, n_envs=2, seed=0), total_steps=120)
+    assert agent.steps_per_update == 10 and counted, "train_freq 5 x 2 envs"
+    # Every optimizer steps once per gradient step, TD3's actor every policy_delay (2) of them.
+    per_update = {"DQN": 10, "DDPG": 20, "TD3": 10 + 5, "SAC": 30}[algorithm.__name__]
+    assert set(counted) == {per_update}, counted
+
+
+def test_gradient_steps_zero_is_refused():
+    with pytest.raises(ConfigError) as error:
+        DQN(*CARTPOLE_SPACES, gradient_steps=0)
+    assert error.value.key == "gradient_steps"
+
+
+@pytest.mark.parametrize("algorithm", [DQN, DDPG, TD3, SAC], ids=lambda cls: cls.__name__)
+def test_a_linear_lr_schedule_falls_from_each_rate_to_zero_over_the_budget(algorithm):
+    spaces = CARTPOLE_SPACES if algorithm is DQN else PENDULUM_SPACES
+    env_id = "CartPole-v1" if algorithm is DQN else "Pendulum-v1"
+    agent = algorithm(*spaces, seed=0, lr_schedule="linear", learning_starts=32, batch_size=16, train_freq=4)
+    seen = []
+    original = agent.update
+
+    def recording():
+        losses = original()
+        seen.append((agent.progress, [optimizer.lr for optimizer, _ in agent._scheduled_rates()]))
+        return losses
+
+    agent.update = recording
+    agent.train(make_env(env_id, seed=0), total_steps=400)
+    rates = [rate for _, rate in agent._scheduled_rates()]
+    assert len(rates) == (1 if algorithm is DQN else 3 if algorithm is SAC else 2)
+    for progress, lrs in seen:
+        np.testing.assert_allclose(lrs, [rate * (1 - progress) for rate in rates], rtol=1e-12)
+    assert seen[-1][1][0] < 0.05 * rates[0] and seen[0][1][0] > 0.9 * rates[0]
+    constant = algorithm(*spaces, seed=0, learning_starts=32, batch_size=16, train_freq=4)
+    constant.train(make_env(env_id, seed=0), total_steps=100)
+    assert [optimizer.lr for optimizer, _ in constant._scheduled_rates()] == [
+        rate for _, rate in constant._scheduled_rates()
+    ]

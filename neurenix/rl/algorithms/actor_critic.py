@@ -46,7 +46,7 @@ from neurenix.rl.distributions import (
     expln,
 )
 from neurenix.rl.environment import StepResult, VecEnv
-from neurenix.rl.hyperparameters import hyperparameter, step_size
+from neurenix.rl.hyperparameters import hyperparameter, lr_schedule_field, step_size
 from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
 from neurenix.rl.normalize import NormalizationHyperparameters
 from neurenix.rl.observations import ObservationFrontEnd, take
@@ -58,7 +58,6 @@ OPTIMIZERS = {
     "adam": lambda params, lr: Adam(params, lr=lr, eps=1e-5),
     "rmsprop": lambda params, lr: RMSprop(params, lr=lr, alpha=0.99, eps=1e-5),
 }
-SCHEDULES = ("constant", "linear")
 # What the rollout buffer stores each kind of action as: the space's own dtype (the unit-box sample for boxes).
 ACTION_DTYPES = {"discrete": np.int64, "multi_discrete": np.int64, "multi_binary": np.int8, "box": np.float32}
 
@@ -106,11 +105,7 @@ class ActorCriticHyperparameters(NormalizationHyperparameters):
     normalize_advantage: bool = hyperparameter(
         True, "Standardise the advantages of each minibatch to mean 0, std 1."
     )
-    lr_schedule: str = hyperparameter(
-        "constant",
-        "The learning rates' schedule: constant, or linear from the set value to 0 over the training budget.",
-        choices=SCHEDULES,
-    )
+    lr_schedule: str = lr_schedule_field()
     optimizer: str = hyperparameter(
         "adam",
         "adam or rmsprop, with SB3's settings (eps 1e-5; RMSprop alpha 0.99).",
@@ -320,16 +315,11 @@ class ActorCritic(BaseAgent):
         return self._to_env(actions)
 
     # ------------------------------------------------------------------------------ update helpers
-    def _schedule(self, schedule: str) -> float:
-        """The factor a scheduled quantity is multiplied by: 1, or linear from 1 down to 0 over training."""
-        return 1.0 if schedule == "constant" else max(1.0 - self.progress, 0.0)
-
-    def _apply_lr_schedule(self) -> float:
-        """Set both optimizers' rates for this update; returns the actor's."""
-        factor = self._schedule(self.lr_schedule)
-        self.actor_optimizer.lr = self.actor_learning_rate * factor
-        self.critic_optimizer.lr = self.critic_learning_rate * factor
-        return self.actor_optimizer.lr
+    def _scheduled_rates(self) -> tuple[tuple[Any, float], ...]:
+        return (
+            (self.actor_optimizer, self.actor_learning_rate),
+            (self.critic_optimizer, self.critic_learning_rate),
+        )
 
     def _normalized(self, advantages: np.ndarray) -> np.ndarray:
         if not self.normalize_advantage or len(advantages) < 2:

@@ -98,9 +98,16 @@ class DDPG(OffPolicyAgent):
         return self.replay.scaler.to_box(unit)
 
     # ------------------------------------------------------------------------------------------ update
+    def _scheduled_rates(self) -> tuple[tuple[Any, float], ...]:
+        return (
+            (self.actor_optimizer, self.actor_learning_rate),
+            (self.critic_optimizer, self.critic_learning_rate),
+        )
+
     def update(self) -> dict[str, float]:
+        self._apply_lr_schedule()
         critic_loss_sum = actor_loss_sum = 0.0
-        for _ in range(self.gradient_steps):
+        for _ in range(self.steps_per_update):
             batch = self.buffer.sample(self.batch_size)
             with no_grad():
                 next_actions = self.actor_target(Tensor(batch.next_observations)).numpy()
@@ -124,6 +131,6 @@ class DDPG(OffPolicyAgent):
             critic_loss_sum += critic_loss.item()
             actor_loss_sum += actor_loss.item()
         return {
-            "critic_loss": critic_loss_sum / self.gradient_steps,
-            "actor_loss": actor_loss_sum / self.gradient_steps,
+            "critic_loss": critic_loss_sum / self.steps_per_update,
+            "actor_loss": actor_loss_sum / self.steps_per_update,
         }

@@ -143,8 +143,12 @@ class DQN(OffPolicyAgent):
             polyak_update(self.target_network.parameters(), self.q_network.parameters(), tau=1.0)
             self._target_synced_at = self.updates
 
+    def _scheduled_rates(self) -> tuple[tuple[Any, float], ...]:
+        return ((self.optimizer, self.learning_rate),)
+
     def update(self) -> dict[str, float]:
-        batches = self.buffer.sample(self.batch_size, batches=self.gradient_steps)
+        self._apply_lr_schedule()
+        batches = self.buffer.sample(self.batch_size, batches=self.steps_per_update)
         # The target network changes only between env steps, so it is the same for every minibatch of this
         # update: a few large forwards replace `gradient_steps` small ones (RL Zoo's 128 x 64 rows). Each takes
         # the rows whose activations stay within ~2 MB, in cache: RL Zoo's 8,192 rows at once took 9.0 ms, in
@@ -158,10 +162,10 @@ class DQN(OffPolicyAgent):
                     for start in range(0, len(next_obs), rows)
                 ]
             )
-        next_q = next_q.reshape(self.gradient_steps, self.batch_size, -1)
+        next_q = next_q.reshape(self.steps_per_update, self.batch_size, -1)
         next_masks = batches.next_action_masks
         total_loss = 0.0
-        for i in range(self.gradient_steps):
+        for i in range(self.steps_per_update):
             masks = None if next_masks is None else next_masks[i]
             if self.double_q:
                 # Double DQN: the online network, as it is at this step, picks the next action; the target
@@ -184,7 +188,7 @@ class DQN(OffPolicyAgent):
                 clip_grad_norm_(self.optimizer.params, self.max_grad_norm)  # what is stepped; no module walk
             self.optimizer.step()
             total_loss += loss.item()
-        return {"loss": total_loss / self.gradient_steps, "epsilon": float(self.policy.epsilon)}
+        return {"loss": total_loss / self.steps_per_update, "epsilon": float(self.policy.epsilon)}
 
     def predict(
         self, obs: Any, deterministic: bool = False, action_masks: np.ndarray | None = None

@@ -24,7 +24,7 @@ from neurenix.nn import Module
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
 from neurenix.rl.environment import StepResult, VecEnv
-from neurenix.rl.hyperparameters import hyperparameter, step_size
+from neurenix.rl.hyperparameters import hyperparameter, lr_schedule_field, step_size
 from neurenix.rl.normalize import NormalizationHyperparameters
 from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.spaces import BoxScaler
@@ -48,10 +48,22 @@ class ReplayHyperparameters(NormalizationHyperparameters):
     train_freq: int = hyperparameter(
         1, "Vectorized env steps between updates (each is one step of every env).", unit="env steps", low=1
     )
-    gradient_steps: int = hyperparameter(1, "Minibatches, each one gradient step, per update.", low=1)
+    gradient_steps: int = hyperparameter(
+        1,
+        "Minibatches, each one gradient step, per update; -1: as many as env steps since the last update "
+        "(train_freq x n_envs), as SB3's -1.",
+        low=-1,
+    )
+    lr_schedule: str = lr_schedule_field()
 
     def check(self) -> None:
         super().check()
+        if self.gradient_steps == 0:
+            raise ConfigError(
+                "gradient_steps is 0, so no update would take a gradient step; give a positive count, or -1 for "
+                "one per env step",
+                key="gradient_steps",
+            )
         # An update waits for a full minibatch in the buffer: one larger than the buffer never comes, and the
         # run would "complete" without a single gradient step.
         if self.batch_size > self.buffer_size:
@@ -159,6 +171,11 @@ class OffPolicyAgent(BaseAgent):
         """Unit-action replay (observations through `front_end`) and its warm-up, for box action spaces."""
         self.replay = WarmupActions(self.action_space, self.learning_starts, self.rng)
         self.buffer = self._replay_buffer((self.replay.action_dim,), discrete_actions=False)
+
+    @property
+    def steps_per_update(self) -> int:
+        """Gradient steps of each update: `gradient_steps`, or with -1 the env steps since the last one."""
+        return self.gradient_steps if self.gradient_steps > 0 else self.train_freq * self._n_envs
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """The exploring actions to store for a batch of observations (unit actions for boxes)."""

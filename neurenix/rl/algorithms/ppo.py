@@ -17,8 +17,8 @@ import dataclasses
 import numpy as np
 
 from neurenix.nn import functional as F
-from neurenix.rl.algorithms.actor_critic import SCHEDULES, ActorCritic, ActorCriticHyperparameters, approx_kl
-from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
+from neurenix.rl.algorithms.actor_critic import ActorCritic, ActorCriticHyperparameters, approx_kl
+from neurenix.rl.hyperparameters import SCHEDULES, Hyperparameters, hyperparameter, redeclared
 from neurenix.tensor import Tensor, from_op
 
 

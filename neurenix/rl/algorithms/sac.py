@@ -195,9 +195,18 @@ class SAC(OffPolicyAgent):
         return tuple(name for name in super().learned_parts() if name != "temperature")
 
     # ------------------------------------------------------------------------------------------ update
+    def _scheduled_rates(self) -> tuple[tuple[Any, float], ...]:
+        """The actor's, the critics' and (auto_alpha) the temperature's: SB3 schedules all three."""
+        rates = (
+            (self.actor_optimizer, self.actor_learning_rate),
+            (self.critic_optimizer, self.critic_learning_rate),
+        )
+        return (*rates, (self.alpha_optimizer, self.alpha_learning_rate)) if self.auto_alpha else rates
+
     def update(self) -> dict[str, float]:
+        self._apply_lr_schedule()
         sums = dict.fromkeys(("critic_loss", "actor_loss", "entropy"), 0.0)
-        for _ in range(self.gradient_steps):
+        for _ in range(self.steps_per_update):
             batch = self.buffer.sample(self.batch_size)
             # gSDE: one exploration matrix for this step's a and a' (SB3's reset_noise before each step).
             noise = self.exploration.one() if self.use_sde else self.rng
@@ -237,6 +246,6 @@ class SAC(OffPolicyAgent):
             sums["critic_loss"] += critic_loss.item()
             sums["actor_loss"] += actor_loss.item()
             sums["entropy"] -= mean_log_prob
-        losses = {key: value / self.gradient_steps for key, value in sums.items()}
+        losses = {key: value / self.steps_per_update for key, value in sums.items()}
         losses["alpha"] = self.temperature.alpha
         return losses

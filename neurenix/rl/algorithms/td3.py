@@ -47,8 +47,9 @@ class TD3(DDPG):
     n_critics = 2
 
     def update(self) -> dict[str, float]:
+        self._apply_lr_schedule()
         critic_loss_sum, actor_losses = 0.0, []
-        for _ in range(self.gradient_steps):
+        for _ in range(self.steps_per_update):
             batch = self.buffer.sample(self.batch_size)
             with no_grad():
                 smoothing = self.rng.standard_normal(batch.actions.shape, dtype=np.float32)
@@ -76,7 +77,7 @@ class TD3(DDPG):
                 polyak_update(self.critic_target.parameters(), self.critic.parameters(), self.tau)
                 polyak_update(self.actor_target.parameters(), self.actor.parameters(), self.tau)
                 actor_losses.append(actor_loss.item())
-        losses = {"critic_loss": critic_loss_sum / self.gradient_steps}
+        losses = {"critic_loss": critic_loss_sum / self.steps_per_update}
         if actor_losses:  # absent from the updates where the delay skipped the actor
             losses["actor_loss"] = float(np.mean(actor_losses))
         return losses
