@@ -110,10 +110,13 @@ class DQN(OffPolicyAgent):
             self.q_network = nn.mlp([obs_dim, *self.hidden_dims, n_actions], rng=self.rng)
         if encoder is not None:
             self.q_network = EncodedNetwork(encoder, self.q_network)
-        # Activations per row of the target's forward: the widest layer, or an image encoder's first feature map.
-        self._row_width = max(self.hidden_dims)
-        if self.front_end.image_shape is not None:
-            self._row_width = max(self._row_width, 32 * int(np.prod(self.front_end.image_shape[1:])))
+        # Rows per target forward (see update): an image's activations fill the cache budget with a few rows, so
+        # images go a minibatch at a time, as the online network's forward does.
+        self._target_rows = (
+            max(1, TARGET_CHUNK_BYTES // (4 * max(self.hidden_dims)))
+            if self.front_end.image_shape is None
+            else self.batch_size
+        )
         self.target_network = self.q_network.clone()
         self.optimizer = Adam(self.q_network.parameters(), lr=self.learning_rate)
         self.policy = EpsilonGreedyPolicy(
@@ -166,7 +169,7 @@ class DQN(OffPolicyAgent):
         # the rows whose activations stay within ~2 MB, in cache: RL Zoo's 8,192 rows at once took 9.0 ms, in
         # four chunks of 2,048 7.6 ms, with 8 MB less peak memory.
         next_obs = batches.next_observations.reshape(-1, *batches.next_observations.shape[2:])
-        rows = max(1, TARGET_CHUNK_BYTES // (4 * self._row_width))
+        rows = self._target_rows
         with no_grad():
             next_q = np.concatenate(
                 [
