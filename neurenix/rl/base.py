@@ -53,6 +53,7 @@ class BaseAgent:
     action_space_types: tuple[str, ...] = ("discrete", "box")
     # Whether the algorithm never chooses an action the env's invalid-action mask forbids (DQN, A2C, PPO).
     masks_actions = False
+    takes_images = False  # whether the front-end takes image observations (an algorithm with a CNN encoder)
     # Whether the agent learns from whole rollouts it collects between updates (A2C, PPO): its state between two
     # updates holds a partial rollout no checkpoint keeps, so a caller stops or saves only right after an update.
     collects_rollouts = False

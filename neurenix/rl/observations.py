@@ -3,7 +3,14 @@
 One encoder per leaf space: a Box is flattened, a Discrete one-hot encoded, a MultiDiscrete one-hot encoded per
 component and concatenated, a MultiBinary read as 0/1 floats. A Dict (keys in sorted order, the order its JSON
 spec keeps) or a Tuple concatenates its parts' encodings, as SB3's `MultiInputPolicy` does with its flatten
-extractor. Images are refused: an MLP fed raw pixels learns little, and the CNN of the pixels issue is not built.
+extractor.
+
+Images (a 3-D uint8 box, or a 3-D box of bounds 0-255 with 1, 3 or 4 channels) are taken when the algorithm
+builds a CNN encoder (`images=True`: DQN, A2C, PPO; see `rl.encoders`), as the whole observation only. They are
+not flattened and not scaled here: `encode` gives them as (*L, C, H, W) in their storage dtype (uint8 stays
+uint8), a channels-last image (H, W, C) transposed once, as a view (SB3's VecTransposeImage), and the network's
+first op divides by 255. Which axis holds the channels follows SB3: the smallest of the three (the first on a
+tie). Other algorithms refuse them; an image inside a Dict or Tuple is refused too.
 
 A batch of observations keeps the space's structure, as gymnasium's vector envs give it: one array for a leaf
 space, a dict (Dict) or tuple (Tuple) of arrays otherwise, each in its leaf's storage dtype (int64 for a goal id,
@@ -104,7 +111,7 @@ def image_problem(space: gym.Space) -> str | None:
 class _Leaf:
     """One leaf space's encoder: observations (N, *shape) in storage dtype -> (N, dim) float32."""
 
-    def __init__(self, space: gym.Space, where: str) -> None:
+    def __init__(self, space: gym.Space, where: str, images: bool = False) -> None:
         if not isinstance(space, LEAF_SPACES):
             raise ConfigError(
                 f"The observation space{where} is {type(space).__name__}, which no network front-end takes: "
@@ -112,17 +119,29 @@ class _Leaf:
                 "spaces of them. Wrap the env to turn it into one of those."
             )
         image = image_problem(space)
-        if image is not None:
+        if image is not None and (where or not images):
+            refusal = (
+                "Images inside a Dict or Tuple are not yet supported: only a plain image observation is, "
+                "through the CNN encoder of DQN, A2C and PPO (agent.encoder)."
+                if where
+                else "This algorithm does not take images (not yet supported): DQN, A2C and PPO do, through a "
+                "CNN encoder (agent.encoder)."
+            )
             raise ConfigError(
-                f"The observation space{where} is {image}, which looks like an image. Images need the "
-                "convolutional front-end of the pixels feature (CNN policies, issue 24), which is not yet "
-                "supported, and an MLP fed raw pixels learns little. Give the agent vector observations, or "
-                "wrap the env with gymnasium.wrappers.FlattenObservation to feed the pixels to an MLP anyway."
+                f"The observation space{where} is {image}, which looks like an image. {refusal} Give the agent "
+                "vector observations, or wrap the env with gymnasium.wrappers.FlattenObservation to feed the "
+                "pixels to an MLP anyway."
             )
         self.space = space
         self.dtype = storage_dtype(space)
         self.shape = tuple(space.shape)
-        self.kind = type(space).__name__
+        self.kind = "Image" if image is not None else type(space).__name__
+        self.image_shape: tuple[int, int, int] | None = None
+        if self.kind == "Image":
+            # SB3's rule (is_image_space_channels_first): the channels are the smallest axis, the first on a tie.
+            self.channels_last = int(np.argmin(self.shape)) != 0
+            h, w, c = self.shape if self.channels_last else (*self.shape[1:], self.shape[0])
+            self.image_shape = (c, h, w)
         if isinstance(space, gym.spaces.Discrete):
             self.dim, self.start = int(space.n), int(space.start)
         elif isinstance(space, gym.spaces.MultiDiscrete):
@@ -147,11 +166,14 @@ class _Leaf:
 class ObservationFrontEnd:
     """The encoders of an observation space and the network input width `dim`; see the module docstring.
 
-    `float_boxes` stores every Box as float32 (an on-policy rollout keeps normalised observations).
-    Raises ConfigError, one paragraph, for a space no front-end takes (images, nested Dict/Tuple, Text, ...).
+    `float_boxes` stores every Box but an image as float32 (an on-policy rollout keeps normalised observations).
+    `images` takes an image observation (an algorithm with a CNN encoder): `image_shape` is then its (C, H, W)
+    and `encode` gives (*L, C, H, W) in the storage dtype; None otherwise.
+    Raises ConfigError, one paragraph, for a space no front-end takes (images unless `images`, nested
+    Dict/Tuple, Text, ...).
     """
 
-    def __init__(self, space: gym.Space, float_boxes: bool = False) -> None:
+    def __init__(self, space: gym.Space, float_boxes: bool = False, images: bool = False) -> None:
         self.space = space
         self.composite = isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple))
         if isinstance(space, gym.spaces.Dict):
@@ -168,7 +190,8 @@ class ObservationFrontEnd:
                     "a wrapper (gymnasium.wrappers.FlattenObservation flattens the whole observation)."
                 )
         self.keys = [key for key, _ in named]
-        self._leaves = [_Leaf(part, "" if key is None else f" at {key!r}") for key, part in named]
+        self._leaves = [_Leaf(part, "" if key is None else f" at {key!r}", images) for key, part in named]
+        self.image_shape = self._leaves[0].image_shape
         self.float_boxes = float_boxes
         self.dim = sum(leaf.dim for leaf in self._leaves)
         self.passthrough = (
@@ -180,7 +203,7 @@ class ObservationFrontEnd:
 
     def boxes(self) -> list[tuple[Any, int]]:
         """(key, flat width) of each box part (key None for a plain box): the only parts normalisation scales;
-        one-hot and 0/1 parts are on a fixed scale already."""
+        one-hot and 0/1 parts are on a fixed scale already, and images are scaled by 1/255 in the network."""
         return [(key, leaf.dim) for key, leaf in zip(self.keys, self._leaves) if leaf.kind == "Box"]
 
     def empty(self, leading: tuple[int, ...]) -> Any:
@@ -213,6 +236,11 @@ class ObservationFrontEnd:
         """A batch with any leading axes (*L) -> network inputs (*L, dim), float32."""
         if self.passthrough and isinstance(batch, np.ndarray) and batch.dtype == np.float32:
             return batch
+        if self.image_shape is not None:
+            # (*L, C, H, W), still uint8: the network scales. A channels-last batch is transposed as a view, so
+            # memory stays channels last, the layout the first convolution's im2col reads without a copy.
+            images = np.asarray(batch)
+            return np.moveaxis(images, -1, -3) if self._leaves[0].channels_last else images
         arrays = [np.asarray(array) for array in leaves(batch)]
         first = self._leaves[0]
         lead = arrays[0].shape[: arrays[0].ndim - len(first.shape)]

@@ -60,8 +60,11 @@ class Policy:
 
 def network_output(value_function: Any, state: Any) -> np.ndarray:
     """Evaluate a network (Module or ValueFunction) on a state or batch, as float32 numpy, without a graph."""
+    array = np.asarray(state)
+    if array.dtype != np.uint8:  # pixels stay uint8 up to the network, whose first op scales them
+        array = np.asarray(array, dtype=np.float32)
     with no_grad():
-        out = value_function(Tensor(np.asarray(state, dtype=np.float32)))
+        out = value_function(Tensor(array))
     return out.numpy() if isinstance(out, Tensor) else np.asarray(out)
 
 

@@ -201,7 +201,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "action": _space_against_env(spaces_raw.get("action"), action_space, "spaces.action", env_id, check),
     }
 
-    _check_observations(observation_space, env_id, check)
+    _check_observations(observation_space, env_id, check, cls.takes_images)
     _check_actions(action_space, env_id, check)
     supported = cls.action_space_types
     kind = spaces["action"]["type"]
@@ -507,13 +507,14 @@ def probe_env(
         env.close()
 
 
-def _check_observations(observation_space: Any, env_id: str, check: Checker) -> None:
-    """Every algorithm reads observations through one front-end: a space it cannot take (an image, a nested
-    Dict) is a problem of the env, named at env.id, not a rejected `agent:` setting."""
+def _check_observations(observation_space: Any, env_id: str, check: Checker, images: bool) -> None:
+    """Every algorithm reads observations through one front-end: a space it cannot take (a nested Dict, an image
+    for an algorithm without a CNN encoder) is a problem of the env, named at env.id, not a rejected `agent:`
+    setting."""
     from neurenix.rl.observations import ObservationFrontEnd
 
     try:
-        ObservationFrontEnd(observation_space)
+        ObservationFrontEnd(observation_space, images=images)
     except ConfigError as exc:
         raise check.error("env.id", f"{env_id}'s observations cannot be used. {exc}") from exc
 

@@ -1,5 +1,6 @@
 """`neurenix train --check`, `train` and `eval` on observation spaces beyond a flat box: Discrete (FrozenLake,
-Taxi), a Dict, a frame stack; images refused at `--check` with one paragraph and exit 2."""
+Taxi), a Dict, a frame stack; images taken by DQN and PPO (their CNN encoder) and refused by SAC at `--check`
+with one paragraph and exit 2, as a bogus `agent.encoder` is."""
 
 from __future__ import annotations
 
@@ -79,16 +80,44 @@ def test_check_passes_for_discrete_and_dict_observations(cli, tmp_path, algorith
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("algorithm", ["dqn", "ppo", "sac"])
-def test_images_are_refused_at_check_naming_the_pixels_feature(cli, tmp_path, algorithm):
+@pytest.mark.parametrize("algorithm", ["dqn", "ppo"])
+def test_check_accepts_images_for_the_algorithms_with_a_cnn_encoder(cli, tmp_path, algorithm):
     data = config(algorithm, {"id": "NeurenixTestPixels-v0"})
-    if algorithm == "sac":
-        data["algorithm"], data["agent"] = "sac", {}
+    result = cli("train", write_config(tmp_path, data), "--check")
+    assert result.exit_code == 0, result.output
+
+
+def test_images_are_refused_at_check_by_an_algorithm_without_an_encoder(cli, tmp_path):
+    data = config("sac", {"id": "NeurenixTestPixels-v0"})
+    data["algorithm"], data["agent"] = "sac", {}
     result = cli("train", write_config(tmp_path, data), "--check")
     assert result.exit_code == 2
     message = result.stderr.strip()
     assert "env.id" in message and "looks like an image" in message and "not yet supported" in message
-    assert "CNN" in message and "Traceback" not in message and "\n" not in message
+    assert "DQN, A2C and PPO" in message and "Traceback" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "ppo"])
+def test_a_bogus_encoder_is_one_paragraph_at_agent_encoder(cli, tmp_path, algorithm):
+    data = config(algorithm, {"id": "NeurenixTestPixels-v0"})
+    data["agent"] = {**data.get("agent", {}), "encoder": "bogus"}
+    result = cli("train", write_config(tmp_path, data), "--check")
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "agent.encoder" in message and "nature_cnn" in message and "small_cnn" in message
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_an_image_run_trains_and_evaluates(cli, tmp_path):
+    run = tmp_path / "run"
+    data = config("ppo", {"id": "NeurenixTestPixels-v0"})
+    data["agent"]["encoder_features"] = 16
+    result = cli("train", write_config(tmp_path, data), "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    meta = load_json(run / "checkpoints" / "last" / "meta.json")
+    assert meta["hyperparameters"]["encoder"] == "auto"
+    result = cli("eval", run, "--episodes", "1", "--json")
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("env", ["Taxi", "Dict"])

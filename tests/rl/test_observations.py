@@ -138,8 +138,8 @@ def test_a_flat_float32_box_passes_through_untouched():
     ],
     ids=["uint8 channels first", "float 0-255 channels last", "an image inside a dict"],
 )
-def test_images_are_refused_naming_the_pixels_feature(space):
-    with pytest.raises(ConfigError, match=r"looks like an image.*CNN.*not yet supported"):
+def test_images_are_refused_without_a_cnn_encoder_naming_the_algorithms_that_have_one(space):
+    with pytest.raises(ConfigError, match=r"looks like an image.*not yet supported.*CNN encoder"):
         ObservationFrontEnd(space)
 
 

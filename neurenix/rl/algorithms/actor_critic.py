@@ -11,6 +11,12 @@ its own optimizer and learning rate (the documented `actor_learning_rate` / `cri
 RMSprop act per parameter, so with equal rates two optimizers step exactly like one over both networks; the
 gradient norm is clipped jointly over both, as SB3 does.
 
+Images: actor and critic are heads over ONE shared CNN encoder (`rl.encoders`, `agent.encoder`), as SB3's
+CnnPolicy shares its features extractor: each forward computes the features once, both heads read them, and the
+total loss's gradient reaches the encoder from the policy and the value terms. The encoder's parameters are
+stepped by the actor's optimizer (at `actor_learning_rate`) and clipped with the rest. The heads keep their
+hidden layers (`actor_hidden_dims`, `critic_hidden_dims`) on top of the features, where SB3's CnnPolicy has none.
+
 Continuous actions: the Gaussian lives in the unit box [-1, 1]^d; the env gets the sample clipped and mapped to
 [low, high] (`BoxScaler`), while the buffer keeps the *unclipped* sample, whose log-probability is the one the
 policy gradient needs (a clipped action has no density under the Gaussian). With `use_sde` (gSDE) the Gaussian's
@@ -45,6 +51,7 @@ from neurenix.rl.distributions import (
     StateDependentGaussian,
     expln,
 )
+from neurenix.rl.encoders import build_encoder, encoder_features_field, encoder_field
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.hyperparameters import hyperparameter, lr_schedule_field, step_size
 from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
@@ -86,6 +93,8 @@ class ActorCriticHyperparameters(NormalizationHyperparameters):
 
     actor_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the actor's hidden layers.")
     critic_hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the critic's hidden layers.")
+    encoder: str = encoder_field()
+    encoder_features: int | None = encoder_features_field()
     actor_learning_rate: float = step_size(0.0003, "the actor's optimizer")
     critic_learning_rate: float = step_size(0.001, "the critic's optimizer")
     gae_lambda: float = hyperparameter(
@@ -137,6 +146,7 @@ class ActorCritic(BaseAgent):
     collects_rollouts = True
     action_space_types = ("discrete", "box", "multi_discrete", "multi_binary")
     masks_actions = True
+    takes_images = True
 
     def __init__(
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
@@ -145,9 +155,12 @@ class ActorCritic(BaseAgent):
         self.action_kind = space_type(self.action_space)
         # The rollout stores what the policy saw: normalised (float32) box parts when normalisation is on.
         self._set_front_end(
-            ObservationFrontEnd(self.observation_space, float_boxes=self.normalize_observations)
+            ObservationFrontEnd(self.observation_space, float_boxes=self.normalize_observations, images=True)
         )
-        obs_dim = self.front_end.dim
+        # None but for images: then the one encoder both heads read (drawn first, from the same generator).
+        self.features_extractor, obs_dim = build_encoder(
+            self.front_end, self.encoder, self.encoder_features, self.ortho_init, self.rng
+        )
         action_dim = flat_dim(self.action_space)  # the actor's outputs: logits, or the Gaussian's mean
         init = "orthogonal" if self.ortho_init else "default"
         # A near-zero last actor layer starts the policy near uniform / zero-mean (Andrychowicz et al. 2021).
@@ -160,6 +173,8 @@ class ActorCritic(BaseAgent):
         )
         self.critic = nn.mlp([obs_dim, *self.critic_hidden_dims, 1], self.activation, init=init, rng=self.rng)
         actor_params = self.actor.parameters()
+        if self.features_extractor is not None:
+            actor_params = [*self.features_extractor.parameters(), *actor_params]
         self.log_std: Tensor | None = None
         if self.action_kind == "box":
             try:
@@ -206,6 +221,10 @@ class ActorCritic(BaseAgent):
         )
 
     # ---------------------------------------------------------------------------------------- networks
+    def _features(self, x: Tensor) -> Tensor:
+        """What both heads read: the shared encoder's features of images, the inputs themselves otherwise."""
+        return x if self.features_extractor is None else self.features_extractor(x)
+
     def _distribution(
         self, x: Tensor, masks: np.ndarray | None = None
     ) -> Categorical | MultiCategorical | Bernoulli | DiagGaussian | StateDependentGaussian:
@@ -225,14 +244,14 @@ class ActorCritic(BaseAgent):
     def _values(self, obs: Any) -> np.ndarray:
         """V(s) (n,) for raw observations, without a graph."""
         with no_grad():
-            return self.critic(Tensor(self._inputs(obs))).numpy()[:, 0]
+            return self.critic(self._features(Tensor(self._inputs(obs)))).numpy()[:, 0]
 
     def _evaluate(
         self, obs: np.ndarray, actions: np.ndarray, masks: np.ndarray | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """log pi(a|s), entropy and V(s), each (B,), with a graph, for stored (already normalised) inputs and
         the masks the actions were sampled under."""
-        x = Tensor(obs)
+        x = self._features(Tensor(obs))  # used by both heads: their gradients add up in a shared encoder
         dist = self._distribution(x, masks)
         return dist.log_prob(actions), dist.entropy(), self.critic(x).reshape(-1)
 
@@ -254,7 +273,7 @@ class ActorCritic(BaseAgent):
         observed, masks = self._observed(obs), self._action_masks
         x = self.front_end.encode(observed)
         with no_grad():
-            inputs = Tensor(x)
+            inputs = self._features(Tensor(x))
             dist = self._distribution(inputs, masks)
             noise = (
                 self.exploration.before_step(self.buffer.position % self.n_steps, len(x))
@@ -307,7 +326,7 @@ class ActorCritic(BaseAgent):
         """Env actions for a batch; normalisation statistics are only read here, never updated. Masked actions
         (`action_masks` (n, n_actions), False where forbidden) are never chosen."""
         with no_grad():
-            dist = self._distribution(Tensor(self._inputs(obs)), action_masks)
+            dist = self._distribution(self._features(Tensor(self._inputs(obs))), action_masks)
             if deterministic:
                 actions = dist.mode()
             else:  # gSDE: one fresh matrix for the batch, the held ones left to training
@@ -359,6 +378,8 @@ class ActorCritic(BaseAgent):
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
         }
+        if self.features_extractor is not None:
+            state["features_extractor"] = self.features_extractor.state_dict()
         if self.log_std is not None:
             state["log_std"] = self.log_std.numpy().copy()
         return state
@@ -366,13 +387,20 @@ class ActorCritic(BaseAgent):
     def learned_parts(self) -> tuple[str, ...]:
         """The networks, the learned log-std and the normalisation statistics: the weights were fitted to inputs
         and returns scaled by those statistics, and compute another policy without them."""
-        parts = {"actor": self.actor, "critic": self.critic, "log_std": self.log_std}
+        parts = {
+            "features_extractor": self.features_extractor,
+            "actor": self.actor,
+            "critic": self.critic,
+            "log_std": self.log_std,
+        }
         return (*(name for name, part in parts.items() if part is not None), *super().learned_parts())
 
     def load_state_dict(self, state: dict) -> None:
         self._load_base_state(state)
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
+        if self.features_extractor is not None:
+            self.features_extractor.load_state_dict(state["features_extractor"])
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         if self.log_std is not None:

@@ -23,6 +23,7 @@ from neurenix import nn
 from neurenix.nn import functional as F
 from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent, ReplayHyperparameters
+from neurenix.rl.encoders import EncodedNetwork, build_encoder, encoder_features_field, encoder_field
 from neurenix.rl.environment import VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.policy import EpsilonGreedyPolicy, masked_argmax
@@ -37,6 +38,8 @@ TARGET_CHUNK_BYTES = 2**21  # the target forward's activation size per chunk (se
 class DQNHyperparameters(ReplayHyperparameters):
     name: str = redeclared(Hyperparameters, "name", "DQN")
     hidden_dims: list[int] = hyperparameter((64, 64), "Widths of the Q-network's hidden layers.")
+    encoder: str = encoder_field()
+    encoder_features: int | None = encoder_features_field()
     learning_rate: float = step_size(0.001, "the Q-network's Adam")
     epsilon_start: float = hyperparameter(1.0, "Exploration rate at the first step.", low=0.0, high=1.0)
     epsilon_end: float = hyperparameter(1e-2, "The floor of the exploration rate.", low=0.0, high=1.0)
@@ -86,6 +89,7 @@ class DQN(OffPolicyAgent):
     algorithm = "dqn"
     action_space_types = ("discrete",)
     masks_actions = True
+    takes_images = True
     Hyperparameters = DQNHyperparameters
     _parts = ("q_network", "target_network", "optimizer")
 
@@ -93,11 +97,22 @@ class DQN(OffPolicyAgent):
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-        obs_dim, n_actions = self.front_end.dim, int(self.action_space.n)
+        # Images: Q = MLP head over a CNN encoder (rl.encoders); the target network, a clone, has its own copy.
+        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        n_actions = int(self.action_space.n)
         if self.dueling:
             self.q_network = DuelingQNetwork(obs_dim, n_actions, list(self.hidden_dims), rng=self.rng)
         else:
             self.q_network = nn.mlp([obs_dim, *self.hidden_dims, n_actions], rng=self.rng)
+        if encoder is not None:
+            self.q_network = EncodedNetwork(encoder, self.q_network)
+        # Rows per target forward (see update): an image's activations fill the cache budget with a few rows, so
+        # images go a minibatch at a time, as the online network's forward does.
+        self._target_rows = (
+            max(1, TARGET_CHUNK_BYTES // (4 * max(self.hidden_dims)))
+            if self.front_end.image_shape is None
+            else self.batch_size
+        )
         self.target_network = self.q_network.clone()
         self.optimizer = Adam(self.q_network.parameters(), lr=self.learning_rate)
         self.policy = EpsilonGreedyPolicy(
@@ -154,7 +169,7 @@ class DQN(OffPolicyAgent):
         # the rows whose activations stay within ~2 MB, in cache: RL Zoo's 8,192 rows at once took 9.0 ms, in
         # four chunks of 2,048 7.6 ms, with 8 MB less peak memory.
         next_obs = batches.next_observations.reshape(-1, *batches.next_observations.shape[2:])
-        rows = max(1, TARGET_CHUNK_BYTES // (4 * max(self.hidden_dims)))
+        rows = self._target_rows
         with no_grad():
             next_q = np.concatenate(
                 [
@@ -179,7 +194,9 @@ class DQN(OffPolicyAgent):
             else:
                 next_values = np.where(masks, next_q[i], -np.inf).max(axis=1)
             targets = td_target(batches.rewards[i], batches.terminated[i], next_values, self.gamma)
-            q = self.q_network(Tensor(np.asarray(batches.observations[i], dtype=np.float32)))
+            q = self.q_network(
+                Tensor(batches.observations[i])
+            )  # float32 rows, or uint8 images (scaled inside)
             actions = np.asarray(batches.actions[i], dtype=np.intp).reshape(-1)
             loss = F.action_value_loss(q, actions, np.asarray(targets, dtype=np.float32), self.loss)
             self.optimizer.zero_grad()

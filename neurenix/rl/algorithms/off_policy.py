@@ -150,8 +150,9 @@ class OffPolicyAgent(BaseAgent):
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-        # Replay keeps raw observations, each key in its own dtype: no float_boxes, unlike a rollout.
-        self._set_front_end(ObservationFrontEnd(self.observation_space))
+        # Replay keeps raw observations, each key in its own dtype (images uint8): no float_boxes, unlike a
+        # rollout.
+        self._set_front_end(ObservationFrontEnd(self.observation_space, images=self.takes_images))
 
     def _replay_buffer(
         self, action_shape: tuple[int, ...] = (), discrete_actions: bool = True

@@ -1,0 +1,80 @@
+"""Learning from pixels: PPO and DQN with the small CNN encoder walk to a goal they only see in a 5x5x3 uint8
+image (`tests/pixel_envs.GridGoal`, channels last, so the front-end's transpose and the network's 1/255 are both
+on the path).
+
+The threshold, a mean return of 0.8 over 50 evaluation episodes, needs nearly every episode to end at the goal in
+about 1.7 times the shortest walk or better (walking straight there averages ~0.90). A policy that cannot read
+the image is far below it: uniform actions ~0.3, a constant action ~0.1, and one that sees where it stands but
+not the goal (or the reverse) cannot beat ~0.5. With these settings PPO reached 0.90 on seeds 0-2 after 50,000
+steps (~5 s each on this machine) and 0.79-0.85 after 30,000; DQN reached 0.90 on seeds 0-2 after 30,000 steps
+(~20 s each, 2 cores under load), and 0.74-0.85 after 20,000 with gamma 0.95. Two broken PPOs, tried at seed 0
+with these settings, stay far below: the encoder left out of the optimizer (heads over fixed random features)
+0.14, pixels fed to the first convolution unscaled 0.46.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurenix.rl import DQN, PPO
+from neurenix.rl.environment import VecEnv
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pixel_envs import GridGoal  # noqa: E402
+
+THRESHOLD = 0.8
+
+
+def evaluation(agent) -> float:
+    return float(np.mean(agent.evaluate(VecEnv([GridGoal()]), episodes=50, seed=100)))
+
+
+@pytest.mark.learning
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ppo_with_small_cnn_walks_to_a_goal_it_sees_in_pixels(seed):
+    env = VecEnv([GridGoal() for _ in range(8)], seed=seed)
+    agent = PPO(
+        env.observation_space,
+        env.action_space,
+        seed=seed,
+        n_envs=8,
+        encoder="small_cnn",
+        encoder_features=64,
+        n_steps=64,
+        batch_size=128,
+        n_epochs=4,
+        actor_learning_rate=1e-3,
+        critic_learning_rate=1e-3,
+        actor_hidden_dims=[64],
+        critic_hidden_dims=[64],
+        gamma=0.95,
+    )
+    agent.train(env, total_steps=50_000)
+    assert evaluation(agent) >= THRESHOLD
+
+
+@pytest.mark.learning
+def test_dqn_with_small_cnn_walks_to_a_goal_it_sees_in_pixels():
+    env = VecEnv([GridGoal()], seed=0)
+    agent = DQN(
+        env.observation_space,
+        env.action_space,
+        seed=0,
+        encoder="small_cnn",
+        encoder_features=64,
+        hidden_dims=[64],
+        learning_rate=1e-3,
+        buffer_size=10_000,
+        batch_size=64,
+        learning_starts=500,
+        train_freq=4,
+        exploration_fraction=0.3,
+        update_target_every=500,
+        gamma=0.9,
+    )
+    agent.train(env, total_steps=30_000)
+    assert evaluation(agent) >= THRESHOLD
