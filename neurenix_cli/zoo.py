@@ -114,6 +114,7 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Keys with no counterpart here, and why (the error shows the reason).
 GSDE_ALGORITHMS = ("sac", "a2c", "ppo")  # SB3's takers of use_sde, and ours
+IMAGE_ALGORITHMS = ("dqn", "a2c", "ppo")  # those with a CNN encoder (`agent.encoder`)
 UNSUPPORTED = {
     "vec_env_wrapper": "vectorised-env wrappers",
     "frame_stack": "frame stacking (image observations are not supported)",
@@ -338,8 +339,17 @@ class Translation:
     # ------------------------------------------------------------------------------------------ keys
     def common(self) -> None:
         policy = self.take("policy", "MlpPolicy")
-        if policy != "MlpPolicy":
-            self.refuse("policy", f"only MlpPolicy (flat observations), not {policy}")
+        if policy == "CnnPolicy" and self.algorithm in IMAGE_ALGORITHMS:
+            self.agent["encoder"] = "nature_cnn"  # SB3's CnnPolicy reads images with NatureCNN
+        elif policy == "CnnPolicy":
+            self.refuse(
+                "policy", f"CnnPolicy: images for {self.algorithm} (Neurenix's CNNs serve dqn, a2c, ppo)"
+            )
+        elif policy not in (
+            "MlpPolicy",
+            "MultiInputPolicy",
+        ):  # our front-end takes Dict observations as it is
+            self.refuse("policy", f"MlpPolicy, MultiInputPolicy or CnnPolicy, not {policy}")
         budget = self.take("n_timesteps")
         if budget is None:
             self.refuse("n_timesteps", "the entry has no budget")

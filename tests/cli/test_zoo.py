@@ -210,7 +210,7 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
             "optimizers",
         ),
         ("ppo.yml", "made_up_key: 3", "made_up_key", "no counterpart"),
-        ("ppo.yml", "policy: CnnPolicy", "policy", "only MlpPolicy"),
+        ("ppo.yml", "policy: RecurrentPolicy", "policy", "not RecurrentPolicy"),
     ],
 )
 def test_a_key_it_cannot_translate_is_named_never_dropped(cli, tmp_path, name, line, key, words):
@@ -326,3 +326,19 @@ def test_dqn_acrobot_takes_gradient_steps_minus_one_and_sac_a_linear_learning_ra
         == lunar["alpha_learning_rate"]
         == 7.3e-4
     )
+
+
+@pytest.mark.parametrize(
+    ("algo", "policy", "encoder"), [("ppo", "CnnPolicy", "nature_cnn"), ("dqn", "MultiInputPolicy", None)]
+)
+def test_cnn_and_multi_input_policies_import_where_neurenix_has_them(cli, tmp_path, algo, policy, encoder):
+    entry = f"CartPole-v1:\n  n_timesteps: 4096\n  policy: {policy}\n"
+    config = imported(cli, write_entry(tmp_path, entry, f"{algo}.yml"), "CartPole-v1")
+    assert config["agent"].get("encoder") == encoder
+
+
+def test_a_cnn_policy_for_sac_is_refused_naming_the_algorithms_with_cnns(cli, tmp_path):
+    entry = "Pendulum-v1:\n  n_timesteps: 4096\n  policy: CnnPolicy\n"
+    result = cli("zoo", "import", write_entry(tmp_path, entry, "sac.yml"), "Pendulum-v1")
+    assert result.exit_code == 2 and "cannot translate policy" in result.stderr
+    assert "dqn, a2c, ppo" in result.stderr
