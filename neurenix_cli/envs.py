@@ -2,7 +2,9 @@
 `train --resume`, a sweep's workers.
 
 A config may name code: `env.imports` (modules whose `gymnasium.register` calls must run first), the module of an
-`env.id` written `module:Env-v0`, and `env.wrappers`. They are imported from `env.import_path` (the directory
+`env.id` written `module:Env-v0`, `env.wrappers` and `env.training_wrappers` (applied after them to the
+training env only: RL Zoo's Atari reward clipping and life-loss episodes, with evaluation on the real game).
+They are imported from `env.import_path` (the directory
 `train` ran in, recorded in the run's config.yaml, so another working directory finds them too), then from the
 installed packages. A checkpoint names no code: this is the one place a run imports anything of the user's.
 """
@@ -32,11 +34,17 @@ class Wrapping:
 
 def names_code(env: dict) -> bool:
     """Whether the env block imports anything of the user's (and so needs its import_path recorded)."""
-    return bool(env.get("imports") or env.get("wrappers") or ":" in str(env.get("id", "")))
+    return bool(
+        env.get("imports")
+        or env.get("wrappers")
+        or env.get("training_wrappers")
+        or ":" in str(env.get("id", ""))
+    )
 
 
-def load(env: dict, check: Checker) -> list[Wrapping]:
-    """Import what the env block names (its register calls run) and return its wrappers, in order."""
+def load(env: dict, check: Checker, training: bool = False) -> list[Wrapping]:
+    """Import what the env block names (its register calls run) and return its wrappers, in order: with
+    `training`, env.training_wrappers after env.wrappers."""
     path = env.get("import_path")
     if path and path not in sys.path:
         sys.path.insert(0, path)
@@ -46,21 +54,23 @@ def load(env: dict, check: Checker) -> list[Wrapping]:
         _import(name, "env.imports", env, check)
     if ":" in env["id"]:
         _import(env["id"].split(":", 1)[0], "env.id", env, check)
-    return [_wrapping(spec, env, check) for spec in env.get("wrappers") or ()]
+    keys = ("wrappers", "training_wrappers") if training else ("wrappers",)
+    return [_wrapping(spec, env, check, f"env.{key}") for key in keys for spec in env.get(key) or ()]
 
 
-def make(env: dict, source: str, n_envs: int, seed: int | None) -> Any:
+def make(env: dict, source: str, n_envs: int, seed: int | None, training: bool = False) -> Any:
     """The vector env of `n_envs` wrapped copies, as env.vectorization asks (VecEnv, or AsyncVecEnv whose
-    workers each build their copy through `EnvCopy`); `source` names the config in errors."""
+    workers each build their copy through `EnvCopy`); `source` names the config in errors, `training` adds
+    env.training_wrappers."""
     if env.get("vectorization", "sync") == "async":
         from neurenix.rl.async_env import AsyncVecEnv
 
         return AsyncVecEnv(
-            [EnvCopy(env, source)] * n_envs, seed=seed, action_mask_key=env.get("action_mask_key")
+            [EnvCopy(env, source, training)] * n_envs, seed=seed, action_mask_key=env.get("action_mask_key")
         )
     from neurenix.rl.environment import make_env
 
-    wrappers = load(env, Checker(source))
+    wrappers = load(env, Checker(source), training)
     return make_env(
         env["id"],
         n_envs=n_envs,
@@ -78,11 +88,12 @@ class EnvCopy:
 
     env: dict
     source: str
+    training: bool = False
 
     def __call__(self) -> Any:
         from neurenix.rl.environment import make_copy
 
-        wrappers = load(self.env, Checker(self.source))
+        wrappers = load(self.env, Checker(self.source), self.training)
         return make_copy(self.env["id"], wrappers, **(self.env.get("kwargs") or {}))
 
 
@@ -94,21 +105,21 @@ def split(spec: str | dict) -> tuple[str, dict]:
     return name, dict(kwargs or {})
 
 
-def _wrapping(spec: str | dict, env: dict, check: Checker) -> Wrapping:
+def _wrapping(spec: str | dict, env: dict, check: Checker, key: str = "env.wrappers") -> Wrapping:
     name, kwargs = split(spec)
     module_name, _, attribute = name.partition(":") if ":" in name else name.rpartition(".")
-    obj = _import(module_name, "env.wrappers", env, check)
+    obj = _import(module_name, key, env, check)
     try:
         cls = functools.reduce(getattr, attribute.split("."), obj)
     except AttributeError:
         raise check.error(
-            "env.wrappers",
+            key,
             f"module {module_name} has no {attribute!r}, so wrapper {name} cannot be found.",
             f"Check the spelling of the class in `{name}`.",
         ) from None
     if not callable(cls):
         raise check.error(
-            "env.wrappers",
+            key,
             f"{name} is not a class (a {type(cls).__name__}).",
             "Name a gymnasium wrapper class.",
         )

@@ -139,6 +139,24 @@ def json_schema() -> dict:
                         "description": "Wrappers applied in order to each copy of the env: `module:Class` or "
                         "`dotted.path.Class`, or {`module:Class`: {keyword arguments}}.",
                     },
+                    "training_wrappers": {
+                        "type": ["array", "null"],
+                        "items": {
+                            "anyOf": [
+                                {"type": "string"},
+                                {
+                                    "type": "object",
+                                    "minProperties": 1,
+                                    "maxProperties": 1,
+                                    "additionalProperties": {"type": ["object", "null"]},
+                                },
+                            ]
+                        },
+                        "default": [],
+                        "description": "Wrappers applied after env.wrappers to the training env only (rewards, "
+                        "episode ends: RL Zoo's Atari clipping and life loss), never to evaluation; they may not "
+                        "change the spaces. The same form as env.wrappers.",
+                    },
                     "import_path": {
                         "type": ["string", "null"],
                         "default": None,

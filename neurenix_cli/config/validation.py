@@ -26,6 +26,7 @@ ENV_KEYS = (
     "kwargs",
     "imports",
     "wrappers",
+    "training_wrappers",
     "import_path",
     "action_mask_key",
     "vectorization",
@@ -180,6 +181,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "kwargs": plain(env_kwargs),
         "imports": _imports(env_raw.get("imports"), check),
         "wrappers": _wrappers(env_raw.get("wrappers"), check),
+        "training_wrappers": _wrappers(env_raw.get("training_wrappers"), check, "env.training_wrappers"),
         "import_path": check.typed(env_raw.get("import_path"), str | None, "env.import_path"),
         "action_mask_key": check.typed(env_raw.get("action_mask_key"), str | None, "env.action_mask_key"),
         "vectorization": _vectorization(env_raw.get("vectorization", "sync"), check),
@@ -190,6 +192,8 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     observation_space, action_space = probe_env(
         env_id, env_kwargs, envs.load(env, check), check, env["action_mask_key"]
     )
+    if env["training_wrappers"]:
+        _check_training_wrappers(env, env_kwargs, (observation_space, action_space), check)
 
     # spaces: checked against the env when given, derived from it otherwise
     spaces_raw = check.mapping(raw.get("spaces"), "spaces")
@@ -416,14 +420,14 @@ def _imports(value: Any, check: Checker) -> list[str]:
     return names
 
 
-def _wrappers(value: Any, check: Checker) -> list[str | dict]:
+def _wrappers(value: Any, check: Checker, key: str = "env.wrappers") -> list[str | dict]:
     """env.wrappers, RL Zoo's `env_wrapper` form: each entry `module:Class` (or `dotted.path.Class`), or a
     one-key mapping of that name to its keyword arguments; written back without empty arguments."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise check.error(
-            "env.wrappers",
+            key,
             f"must be a list, got {show(value)}.",
             "Write `wrappers: [module:Class, {module:Other: {key: value}}]`, applied in that order.",
         )
@@ -431,7 +435,7 @@ def _wrappers(value: Any, check: Checker) -> list[str | dict]:
     for spec in value:
         if isinstance(spec, dict) and len(spec) == 1:
             ((name, kwargs),) = spec.items()
-            kwargs = check.mapping(kwargs, f"env.wrappers.{name}")
+            kwargs = check.mapping(kwargs, f"{key}.{name}")
         else:
             name, kwargs = spec, {}
         module, _, attribute = (
@@ -443,12 +447,28 @@ def _wrappers(value: Any, check: Checker) -> list[str | dict]:
             and all(part.isidentifier() for part in [*module.split("."), *attribute.split(".")])
         ):
             raise check.error(
-                "env.wrappers",
+                key,
                 f"entry {show(spec)} is not a wrapper class name with optional keyword arguments.",
                 "Write `module:Class` (or `dotted.path.Class`), or `{module:Class: {key: value}}`.",
             )
         resolved.append({name: plain(kwargs)} if kwargs else name)
     return resolved
+
+
+def _check_training_wrappers(env: dict, kwargs: dict, spaces: tuple[Any, Any], check: Checker) -> None:
+    """The training wrappers may change rewards and episode ends, never the spaces: evaluation, without them,
+    feeds the same networks."""
+    trained = probe_env(
+        env["id"], kwargs, envs.load(env, check, training=True), check, env["action_mask_key"]
+    )
+    for name, seen, evaluated in zip(("observation", "action"), trained, spaces):
+        if seen != evaluated:
+            raise check.error(
+                "env.training_wrappers",
+                f"change the {name} space from {evaluated} to {seen}; evaluation, which leaves them out, would "
+                "feed the networks another space.",
+                "Move a wrapper that changes the spaces to env.wrappers (applied to training and evaluation).",
+            )
 
 
 def probe_env(

@@ -53,7 +53,9 @@ class Session(Callback):
         # rollout is full exactly at the steps that ran an update, which the loop reports through on_update.
         self.collects_rollouts = agent.collects_rollouts
         self.updated = False
-        env = envs.make(cfg["env"], str(self.path / runs.CONFIG_NAME), cfg["env"]["n_envs"], cfg["seed"])
+        env = envs.make(
+            cfg["env"], str(self.path / runs.CONFIG_NAME), cfg["env"]["n_envs"], cfg["seed"], training=True
+        )
         log_file = open(self.path / "train.log", "a", encoding="utf-8")
         self.callbacks = RunCallbacks([MetricsFiles(state)])
         self.log_reporter = PlainReporter(log_file, self.log_interval_s)

@@ -272,3 +272,36 @@ def test_a_run_made_before_these_keys_still_evaluates(tmp_path, trained_run):
     proc = run_cli("eval", run, "--episodes", "1", "--json", "--no-save")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["env_id"] == "CartPole-v1"
+
+
+# ----------------------------------------------------- env.training_wrappers: training only, evaluation on the real env
+def test_training_wrappers_shape_training_alone_and_evaluation_sees_the_real_rewards(cli, tmp_path):
+    config = copy.deepcopy(TINY)
+    config["env"]["training_wrappers"] = [
+        {"gymnasium.wrappers.ClipReward": {"min_reward": -0.25, "max_reward": 0.25}}
+    ]
+    config["train"].update({"total_steps": 600, "eval_every": 300, "eval_episodes": 2})
+    run = tmp_path / "run"
+    result = cli("train", write_config(tmp_path, config), "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    episodes = [row.split(",") for row in (run / "metrics.csv").read_text().splitlines()[1:]]
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    returns = [float(row[header.index("return")]) for row in episodes]
+    lengths = [int(row[header.index("length")]) for row in episodes]
+    assert returns == [0.25 * length for length in lengths], "training saw the clipped rewards"
+    evaluated = json.loads(cli("eval", run, "--episodes", 3, "--json").stdout)
+    rewards = evaluated["rewards"]
+    assert min(rewards) >= 8 and all(float(r).is_integer() for r in rewards), (
+        "evaluation: 1 a step, unclipped"
+    )
+    recorded = yaml.safe_load((run / "config.yaml").read_text())["env"]
+    assert recorded["training_wrappers"] == config["env"]["training_wrappers"] and recorded["wrappers"] == []
+
+
+def test_a_training_wrapper_that_changes_the_spaces_is_refused(cli, tmp_path):
+    config = copy.deepcopy(TINY)
+    config["env"]["training_wrappers"] = ["gymnasium.wrappers.TimeAwareObservation"]
+    result = cli("train", write_config(tmp_path, config), "--check")
+    assert result.exit_code == 2, result.output
+    assert "env.training_wrappers" in result.stderr and "observation space" in result.stderr
+    assert "Traceback" not in result.output
