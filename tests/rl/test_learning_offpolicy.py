@@ -21,21 +21,17 @@ def deterministic_mean(agent, seed):
     return float(np.mean(agent.evaluate(make_env("Pendulum-v1", seed=seed + 100), episodes=10)))
 
 
+def trained_sac(total_steps, **settings):
+    env = make_env("Pendulum-v1", seed=0)
+    rates = {"actor_learning_rate": 1e-3, "critic_learning_rate": 1e-3, "alpha_learning_rate": 1e-3}
+    agent = SAC(env.observation_space, env.action_space, seed=0, **rates, **settings)
+    agent.train(env, total_steps=total_steps)
+    return agent
+
+
 @pytest.mark.learning
 def test_sac_learns_pendulum():
-    env = make_env("Pendulum-v1", seed=0)
-    agent = SAC(
-        env.observation_space,
-        env.action_space,
-        actor_learning_rate=1e-3,
-        critic_learning_rate=1e-3,
-        alpha_learning_rate=1e-3,
-        alpha=0.1,
-        learning_starts=500,
-        seed=0,
-        **SMALL_NETS,
-    )
-    agent.train(env, total_steps=6000)
+    agent = trained_sac(6000, alpha=0.1, learning_starts=500, **SMALL_NETS)
     assert deterministic_mean(agent, seed=0) >= -600
 
 
@@ -43,20 +39,9 @@ def test_sac_learns_pendulum():
 def test_sac_with_gsde_learns_pendulum():
     # gSDE explores through a held matrix over the actor's features: a noise or log-std matrix that does not
     # reach the actions leaves Pendulum at random play's -1200 (seeds 0-2 reach -194 to -197 here).
-    env = make_env("Pendulum-v1", seed=0)
-    agent = SAC(
-        env.observation_space,
-        env.action_space,
-        actor_learning_rate=1e-3,
-        critic_learning_rate=1e-3,
-        alpha_learning_rate=1e-3,
-        alpha=1.0,
-        use_sde=True,
-        seed=0,
-        actor_hidden_dims=[64, 64],
-        critic_hidden_dims=[64, 64],
+    agent = trained_sac(
+        8000, alpha=1.0, use_sde=True, actor_hidden_dims=[64, 64], critic_hidden_dims=[64, 64]
     )
-    agent.train(env, total_steps=8000)
     assert deterministic_mean(agent, seed=0) >= -400
 
 
