@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py $(if $(SB3_PYTHON),--sb3-python $(SB3_PYTHON)) $(if $(SBX_PYTHON),--sbx-python $(SBX_PYTHON))
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/vectorization.py
+	$(BIN)/python benchmarks/memory.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check neurenix neurenix_cli tests benchmarks

@@ -1,0 +1,60 @@
+"""Peak memory of a full image replay buffer: DQN's, 1e5 transitions of 4x84x84 uint8 frames (RL Zoo's Atari size).
+
+    python benchmarks/memory.py [--transitions 100000] [--json PATH]
+
+Builds the DQN agent configs/dqn_pong.yaml builds (same observation space, NatureCNN, buffer_size), writes every
+row of its replay buffer once (touching every page, as training does), and reports the process's peak resident
+memory (ru_maxrss) against the raw size of the observations, transitions x 4 x 84 x 84 bytes. Memory, unlike
+time, does not depend on what else runs on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from neurenix.rl import DQN
+
+FRAMES = (4, 84, 84)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transitions", type=int, default=100_000)
+    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "memory.json"))
+    args = parser.parse_args()
+    observations = gym.spaces.Box(0, 255, FRAMES, np.uint8)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    agent = DQN(observations, gym.spaces.Discrete(6), buffer_size=args.transitions, encoder="nature_cnn")
+    rng = np.random.default_rng(0)
+    batch = 1000
+    frames = rng.integers(0, 256, (batch, *FRAMES), dtype=np.uint8)
+    for _ in range(args.transitions // batch):
+        agent.buffer.add(
+            frames, np.zeros(batch, np.int64), np.zeros(batch, np.float32), frames, np.zeros(batch, bool)
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    raw = args.transitions * int(np.prod(FRAMES))
+    result = {
+        "transitions": args.transitions,
+        "raw_observation_bytes": raw,
+        "peak_rss_bytes": peak,
+        "buffer_growth_bytes": peak - before,
+        "growth_over_raw": (peak - before) / raw,
+    }
+    print(
+        f"replay of {args.transitions:,} transitions of {'x'.join(map(str, FRAMES))} uint8: raw observations "
+        f"{raw / 1e9:.2f} GB, process peak {peak / 1e9:.2f} GB ({(peak - before) / 1e9:.2f} GB above the start, "
+        f"{(peak - before) / raw:.2f}x raw)"
+    )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
