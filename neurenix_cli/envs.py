@@ -59,10 +59,10 @@ def load(env: dict, check: Checker, training: bool = False) -> list[Wrapping]:
 
 
 def make(env: dict, source: str, n_envs: int, seed: int | None, training: bool = False) -> Any:
-    """The vector env of `n_envs` wrapped copies, as env.vectorization asks (VecEnv, or AsyncVecEnv whose
-    workers each build their copy through `EnvCopy`); `source` names the config in errors, `training` adds
-    env.training_wrappers."""
-    if env.get("vectorization", "sync") == "async":
+    """The vector env of `n_envs` wrapped copies; `source` names the config in errors. The training env
+    (`training`) adds env.training_wrappers and is vectorised as env.vectorization asks (VecEnv, or AsyncVecEnv
+    whose workers each build their copy through `EnvCopy`); an evaluation's env is a VecEnv in this process."""
+    if training and env.get("vectorization", "sync") == "async":
         from neurenix.rl.async_env import AsyncVecEnv
 
         return AsyncVecEnv(

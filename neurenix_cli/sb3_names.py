@@ -33,17 +33,18 @@ RENAMES = (
         ALGORITHMS,
         "the same form: a class name, `{name: {kwargs}}`, or a list of those",
     ),
-    Rename("learning_rate", ("agent.learning_rate",), ("dqn",)),
+    Rename("learning_rate", ("agent.learning_rate",), ("dqn",), "`lin_X`: X and `agent.lr_schedule: linear`"),
     Rename(
         "learning_rate",
         ("agent.actor_learning_rate", "agent.critic_learning_rate"),
         ("a2c", "ppo", "ddpg", "td3"),
-        "`lin_X` (A2C, PPO): X and `agent.lr_schedule: linear`",
+        "`lin_X`: X and `agent.lr_schedule: linear`",
     ),
     Rename(
         "learning_rate",
         ("agent.actor_learning_rate", "agent.critic_learning_rate", "agent.alpha_learning_rate"),
         ("sac",),
+        "`lin_X`: X and `agent.lr_schedule: linear`",
     ),
     Rename("net_arch", ("agent.hidden_dims",), ("dqn",), "in policy_kwargs"),
     Rename(

@@ -117,14 +117,14 @@ GSDE_ALGORITHMS = ("sac", "a2c", "ppo")  # SB3's takers of use_sde, and ours
 IMAGE_ALGORITHMS = ("dqn", "a2c", "ppo")  # those with a CNN encoder (`agent.encoder`)
 UNSUPPORTED = {
     "vec_env_wrapper": "vectorised-env wrappers",
-    "frame_stack": "frame stacking (image observations are not supported)",
+    "frame_stack": "frame stacking (add gymnasium.wrappers.FrameStackObservation to env.wrappers by hand)",
     "callback": "RL Zoo callbacks (Python classes)",
     "replay_buffer_class": "other replay buffers (HER)",
     "replay_buffer_kwargs": "replay buffer options",
     "optimizer_class": "other optimizers (A2C and PPO take `optimizer: adam|rmsprop`)",
     "optimizer_kwargs": "optimizer options",
     "squash_output": "squashed Gaussian policies for A2C and PPO",
-    "features_extractor_class": "feature extractors (MlpPolicy only)",
+    "features_extractor_class": "other feature extractors (agent.encoder: nature_cnn, small_cnn or mlp)",
 }
 ACTIVATIONS = {"Tanh": "tanh", "ReLU": "relu", "Sigmoid": "sigmoid", "Identity": "identity"}
 NOISE_TYPES = {"normal": "gaussian", "ornstein-uhlenbeck": "ornstein_uhlenbeck"}
@@ -466,7 +466,9 @@ class Translation:
         if self.algorithm == "ddpg" and kwargs.get("n_critics", 1) == 1:
             kwargs.pop("n_critics", None)
         for key in kwargs:
-            why = {"full_std": "gSDE with one std per action dimension (ours has one per feature and action)"}
+            why = {
+                "full_std": "gSDE with one std per feature shared by the action dimensions (ours has one per feature and action)"
+            }
             fallback = UNSUPPORTED.get(key, f"no counterpart for {self.algorithm}")
             self.refuse(f"policy_kwargs.{key}", why.get(key, fallback))
 

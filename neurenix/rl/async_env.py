@@ -3,8 +3,8 @@
 The same interface and the same numbers as `VecEnv` for a seed: a worker runs `environment.step_copy` on its
 copy (the one definition of a step with same-step autoreset and the final observation), and the parent does the
 rest exactly as `VecEnv` does (`VecEnv._assemble`: episode bookkeeping, `batch_observations`, masks). Only the
-stepping moves, so it pays when an env's step costs far more than what the processes add (0.1-0.4 ms per step
-measured on a loaded 2-core VM; benchmarks/README.md): a simulator, not CartPole.
+stepping moves, so it pays when an env's step costs far more than what the processes add (~0.28 ms per step
+measured on a quiet 2-core VM; benchmarks/README.md): a simulator, not CartPole.
 
 Per step and copy, one small message each way over a raw pipe (`os.read`/`os.write` of length-prefixed bytes;
 multiprocessing's Connection costs about three times as much): the action (an int for Discrete, else a pickle)
@@ -19,7 +19,8 @@ copy's env is raised in the trainer (the env's own exception, its worker traceba
 worker that dies is an `EnvWorkerError`.
 
 Workers start with the 'spawn' method by default: a fresh interpreter, safe whatever threads the trainer runs
-(BLAS pools, a live progress view) at the cost of importing numpy and gymnasium again (~0.4 s per copy, once).
+(BLAS pools, a live progress view) at the cost of importing numpy and gymnasium again (~0.4 s in all, the
+copies starting in parallel, once).
 'fork' starts in ~10 ms but may deadlock a child when another thread held a lock at the fork.
 """
 

@@ -262,6 +262,11 @@ def expln(x: Tensor) -> Tensor:
     return from_op(result, (x,), lambda g: (g * slope,))
 
 
+def sde_std(log_std: Tensor, use_expln: bool) -> Tensor:
+    """gSDE's std matrix from its learned log: expln (use_expln) or exp."""
+    return expln(log_std) if use_expln else log_std.exp()
+
+
 class StateDependentGaussian:
     """generalised State-Dependent Exploration (gSDE, Raffin et al. 2021): u = mean(s) + z(s) W.
 

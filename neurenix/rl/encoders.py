@@ -143,7 +143,14 @@ def resolve(front_end: ObservationFrontEnd, name: str) -> str:
     if name == "auto":
         if image is None:
             return "mlp"
-        return "nature_cnn" if min(image[1:]) >= NATURE_MIN_SIZE else "small_cnn"
+        # Below small_cnn's 4x4 there is nothing to convolve: such an image is scaled and flattened.
+        return (
+            "nature_cnn"
+            if min(image[1:]) >= NATURE_MIN_SIZE
+            else "small_cnn"
+            if min(image[1:]) >= 4
+            else "mlp"
+        )
     if name in CONVOLUTIONS:
         if image is None:
             raise ConfigError(

@@ -95,8 +95,9 @@ class ExplorationMatrices:
 
     They are drawn anew at the start of every collection chunk (a rollout on-policy, `train_freq` steps
     off-policy) and every `sample_freq` steps within it, as SB3 draws them; the policy does not change within a
-    chunk, so holding eps rather than W gives the same actions. Saved with the agent: a run resumed mid-chunk
-    acts with the matrices the uninterrupted run would have.
+    chunk, so holding eps rather than W gives the same actions. SAC saves them with the agent, so a run resumed
+    mid-chunk acts with the matrices the uninterrupted run would have; A2C/PPO draw them at each rollout's start,
+    where a resumed run starts too.
     """
 
     def __init__(self, latent_dim: int, action_dim: int, sample_freq: int, rng: np.random.Generator) -> None:

@@ -97,3 +97,18 @@ def test_an_unknown_vectorization_is_a_config_error(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "env.vectorization" in result.stderr and "sync" in result.stderr and "async" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_only_the_training_env_runs_in_worker_processes():
+    from neurenix.rl.async_env import AsyncVecEnv
+    from neurenix.rl.environment import VecEnv
+    from neurenix_cli import envs
+
+    env = {"id": "CartPole-v1", "kwargs": {}, "vectorization": "async"}
+    evaluation = envs.make(env, "config.yaml", n_envs=1, seed=0)
+    training = envs.make(env, "config.yaml", n_envs=2, seed=0, training=True)
+    try:
+        assert type(evaluation) is VecEnv and isinstance(training, AsyncVecEnv)
+    finally:
+        evaluation.close()
+        training.close()

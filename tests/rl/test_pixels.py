@@ -215,3 +215,12 @@ def test_a_cnn_agent_trains_on_one_blas_thread_unless_told(cls, monkeypatch):
     monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
     agent = cls(GRID, Discrete(4))
     assert _accel.update_threads(agent._networks(), agent._minibatch_rows()).choices == (1,)
+
+
+@pytest.mark.parametrize(("size", "kind"), [(3, FlatImage), (5, CNNEncoder), (40, CNNEncoder)])
+def test_auto_picks_an_encoder_the_image_fits(size, kind):
+    front_end = ObservationFrontEnd(gym.spaces.Box(0, 255, (3, size, size), np.uint8), images=True)
+    encoder, width = build_encoder(front_end, "auto", None, rng=np.random.default_rng(0))
+    assert isinstance(encoder, kind) and width > 0
+    x = np.zeros((2, 3, size, size), dtype=np.uint8)
+    assert encoder(x).shape == (2, width)

@@ -49,7 +49,7 @@ from neurenix.rl.distributions import (
     DiagGaussian,
     MultiCategorical,
     StateDependentGaussian,
-    expln,
+    sde_std,
 )
 from neurenix.rl.encoders import build_encoder, encoder_features_field, encoder_field
 from neurenix.rl.environment import StepResult, VecEnv
@@ -126,7 +126,11 @@ class ActorCriticHyperparameters(NormalizationHyperparameters):
     )
     activation: str = hyperparameter("tanh", "The hidden layers' activation.", choices=tuple(nn.ACTIVATIONS))
     log_std_init: float = hyperparameter(
-        0.0, "Initial log standard deviation of the Gaussian policy (box actions).", low=-20.0, high=2.0
+        0.0,
+        "Initial log standard deviation of the Gaussian policy (box actions, in the unit box); with use_sde, of "
+        "every weight of the exploration matrix.",
+        low=-20.0,
+        high=2.0,
     )
     std: float | None = hyperparameter(
         None,
@@ -230,7 +234,7 @@ class ActorCritic(BaseAgent):
     ) -> Categorical | MultiCategorical | Bernoulli | DiagGaussian | StateDependentGaussian:
         if self.use_sde:
             features, mean = self.actor.forward_with_features(x)
-            std = expln(self.log_std) if self.use_expln else self.log_std.exp()
+            std = sde_std(self.log_std, self.use_expln)
             return StateDependentGaussian(mean, features.numpy(), std, squash=False)
         out = self.actor(x)
         if self.action_kind == "discrete":

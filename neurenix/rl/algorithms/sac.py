@@ -31,7 +31,7 @@ from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
-from neurenix.rl.distributions import SquashedGaussian, StateDependentGaussian, expln
+from neurenix.rl.distributions import SquashedGaussian, StateDependentGaussian, sde_std
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
 from neurenix.rl.returns import polyak_update, td_target
@@ -80,7 +80,7 @@ class StateDependentActor(nn.Module):
 
     def forward(self, obs: np.ndarray) -> StateDependentGaussian:
         features = self.trunk(Tensor(obs))
-        std = expln(self.log_std) if self.use_expln else self.log_std.exp()
+        std = sde_std(self.log_std, self.use_expln)
         mean = self.mean(features).clamp(-SDE_CLIP_MEAN, SDE_CLIP_MEAN)
         return StateDependentGaussian(mean, features.numpy(), std, squash=True)
 
