@@ -341,6 +341,10 @@ class Translation:
         policy = self.take("policy", "MlpPolicy")
         if policy == "CnnPolicy" and self.algorithm in IMAGE_ALGORITHMS:
             self.agent["encoder"] = "nature_cnn"  # SB3's CnnPolicy reads images with NatureCNN
+            self.notes.append(
+                "CnnPolicy is NatureCNN here too, but Neurenix keeps hidden layers (hidden_dims, or "
+                "actor_hidden_dims and critic_hidden_dims) between its features and the heads, where SB3 has none."
+            )
         elif policy == "CnnPolicy":
             self.refuse(
                 "policy", f"CnnPolicy: images for {self.algorithm} (Neurenix's CNNs serve dqn, a2c, ppo)"
@@ -365,6 +369,9 @@ class Translation:
             self.env_wrapper(self.expression("env_wrapper", self.take("env_wrapper")))
         if "gamma" in self.left:
             self.put("gamma", self.take("gamma"))
+        lr = self.take("learning_rate")
+        if lr is not None:  # every algorithm's rates take RL Zoo's lin_X as lr_schedule: linear
+            self.put("learning_rate", self.schedule("learning_rate", lr, "lr_schedule"))
         normalize = self.expression("normalize", self.take("normalize", False))
         if normalize is not False:
             self.normalize(normalize)
@@ -495,9 +502,6 @@ class Translation:
                 )
             else:
                 self.put("train_freq", freq)
-        lr = self.take("learning_rate")
-        if lr is not None:
-            self.put("learning_rate", self.schedule("learning_rate", lr, "lr_schedule"))
 
     def dqn(self) -> None:
         self.off_policy()
@@ -537,9 +541,6 @@ class Translation:
             self.refuse("target_update_interval", "SAC's targets follow every gradient step here")
 
     def on_policy(self) -> None:
-        lr = self.take("learning_rate")
-        if lr is not None:
-            self.put("learning_rate", self.schedule("learning_rate", lr, "lr_schedule"))
         coef = self.take("ent_coef")
         if coef is not None:
             self.put("ent_coef", self.schedule("ent_coef", coef, None))

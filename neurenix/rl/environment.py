@@ -332,6 +332,9 @@ def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool, Any]:
     return obs, float(reward), bool(done) and not truncated, truncated, info
 
 
+VECTORIZATIONS = ("sync", "async")  # VecEnv in this process, or async_env.AsyncVecEnv's worker processes
+
+
 def make_env(
     env_id: str,
     n_envs: int = 1,
@@ -352,7 +355,7 @@ def make_env(
     would otherwise cut episodes off first when it is the lower one."""
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-    if vectorization not in ("sync", "async"):
+    if vectorization not in VECTORIZATIONS:
         raise ConfigError(
             f"vectorization must be 'sync' or 'async', got {vectorization!r}.", key="vectorization"
         )

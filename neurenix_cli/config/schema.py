@@ -11,7 +11,6 @@ from neurenix_cli.config.validation import (
     SPACE_KEYS,
     TRAIN_HELP,
     TRAIN_SCHEMA,
-    VECTORIZATIONS,
     agent_parameters,
 )
 
@@ -33,6 +32,7 @@ def json_schema() -> dict:
     import gymnasium
 
     from neurenix.rl import registry
+    from neurenix.rl.environment import VECTORIZATIONS
     from neurenix.rl.spaces import SPACE_TYPES
 
     names = list(registry.names())

@@ -31,7 +31,6 @@ ENV_KEYS = (
     "action_mask_key",
     "vectorization",
 )
-VECTORIZATIONS = ("sync", "async")  # env.vectorization: VecEnv in this process, or AsyncVecEnv's workers
 SPACE_KEYS = ("observation", "action")
 MAX_ENVS = 1024  # envs step in one process: more is a typo, not a plan
 # Constructor arguments the CLI supplies itself, never read from `agent:`: the spaces from the env, `seed` from
@@ -399,6 +398,8 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
 
 def _vectorization(value: Any, check: Checker) -> str:
     """env.vectorization: how the env's copies are stepped (sync or async)."""
+    from neurenix.rl.environment import VECTORIZATIONS
+
     if value not in VECTORIZATIONS:
         raise check.error(
             "env.vectorization",
