@@ -27,7 +27,9 @@ WRITE_ELSEWHERE = "Choose a writable place with --runs-root DIR or --run-dir DIR
 SUMMARY_NAME = "summary.json"
 CONFIG_NAME = "config.yaml"
 SWEEP_NAME = "sweep.json"  # marks a sweep directory: one run directory per grid point and seed inside
-STUDY_NAME = "study.json"  # marks a `neurenix tune` study directory: one run directory per trial and seed inside
+STUDY_NAME = (
+    "study.json"  # marks a `neurenix tune` study directory: one run directory per trial and seed inside
+)
 
 
 class RunDirError(Exception):

@@ -613,19 +613,19 @@ def importances(study: Any) -> dict[str, float]:
 
 
 def study_json(study: Any, directory: Path) -> dict:
-    rows = trials_table(study)
+    """The study as one object for scripts. Measured figures (values, importances) have 6 significant digits;
+    the sampled settings are given exactly, so that they rebuild the trial's config."""
+    rows = [{**row, "value": rounded(row["value"])} for row in trials_table(study)]
     best = best_trial(study)
     best_path = directory / BEST_NAME
-    return rounded(
-        {
-            "study": study.study_name,
-            "study_dir": str(directory),
-            "trials": rows,
-            "counted": sum(counted(t) for t in study.get_trials(deepcopy=False)),
-            "best": None
-            if best is None
-            else {"number": best.number, "value": best.value, "values": best.user_attrs.get("values")},
-            "best_config": str(best_path) if best_path.is_file() else None,
-            "importances": importances(study),
-        }
-    )
+    return {
+        "study": study.study_name,
+        "study_dir": str(directory),
+        "trials": rows,
+        "counted": sum(counted(t) for t in study.get_trials(deepcopy=False)),
+        "best": None
+        if best is None
+        else {"number": best.number, "value": rounded(best.value), "values": best.user_attrs.get("values")},
+        "best_config": str(best_path) if best_path.is_file() else None,
+        "importances": rounded(importances(study)),
+    }

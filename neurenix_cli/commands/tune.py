@@ -104,6 +104,13 @@ def run(
                 )
             raise
         _render(the_study, plan.directory, as_json)
+        if tuning.best_trial(the_study) is None:
+            # A study of failed and pruned trials has no value to report: a script must not take it as tuned.
+            typer.echo(
+                f"error: no trial of study {plan.name} completed (see the table for why); best.yaml not written.",
+                err=True,
+            )
+            raise typer.Exit(1)
 
 
 def _made(directory: Path) -> Path:
