@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neurenix.errors import PicklableError
 from neurenix_cli import runs
 from neurenix_cli.config.messages import Checker, ConfigFileError, did_you_mean, show
 from neurenix_cli.config.types import coerce, plain
@@ -55,7 +56,7 @@ DB_NAME = "study.db"
 FAILED, INTERRUPTED = "failed", "interrupted"
 
 
-class TuneInterrupted(KeyboardInterrupt):
+class TuneInterrupted(PicklableError, KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped the study; the trials that finished are in its storage."""
 
     def __init__(self, signum: int):

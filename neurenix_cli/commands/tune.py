@@ -97,7 +97,7 @@ def run(
         try:
             tuning.optimize(plan, the_study, trials, on_done=report)
         except tuning.TuneInterrupted:
-            _render(the_study, plan.directory, as_json, stream_err=True)
+            _render(the_study, plan.directory, as_json)
             if not as_json:
                 typer.echo(
                     f"continue the study by running the same command again ({trials} trials)", err=True
@@ -164,7 +164,7 @@ def _fmt(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)
 
 
-def _render(study: Any, directory: Path, as_json: bool, top: int = 10, stream_err: bool = False) -> None:
+def _render(study: Any, directory: Path, as_json: bool, top: int = 10) -> None:
     from neurenix_cli import tuning
     from neurenix_cli.reporting import print_listing
 

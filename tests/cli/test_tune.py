@@ -210,3 +210,16 @@ def test_without_optuna_tune_says_which_extra_to_install(cli, tmp_path, monkeypa
     result = cli("tune", tune_config(tmp_path), "--trials", 1, "--runs-root", tmp_path / "runs")
     assert result.exit_code == 2 and "pip install 'neurenix[tune]'" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_schema_describes_the_search_block(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    from neurenix_cli.config import json_schema
+
+    schema = json_schema()
+    data = yaml.safe_load(tune_config(tmp_path).read_text())
+    jsonschema.validate(data, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**data, "search": {"agent.gamma": {"loguniform": [0.1, 0.2]}}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**data, "search": {"train.total_steps": {"choice": [1, 2]}}}, schema)
