@@ -223,3 +223,40 @@ def test_the_schema_describes_the_search_block(tmp_path):
         jsonschema.validate({**data, "search": {"agent.gamma": {"loguniform": [0.1, 0.2]}}}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**data, "search": {"train.total_steps": {"choice": [1, 2]}}}, schema)
+
+
+def test_sweep_refuses_a_search_block_and_tune_help_names_its_extra(cli, tmp_path):
+    result = cli("sweep", tune_config(tmp_path), "--runs-root", tmp_path / "runs")
+    assert result.exit_code == 2 and "search: is a search space" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    helped = cli("tune", "--help")
+    assert helped.exit_code == 0 and "pip install 'neurenix[tune]'" in helped.stdout
+    assert cli("tune", "run", "--help").exit_code == 0
+
+
+def test_ctrl_c_stops_the_trial_in_progress_which_does_not_count(tmp_path):
+    config = tune_config(tmp_path, total_steps=20000, eval_every=5000, checkpoint_every=5000)
+    study_dir = tmp_path / "runs" / "tune-study"
+    args = ["tune", config, "--trials", 3, "--runs-root", tmp_path / "runs", "--quiet"]
+    proc = subprocess.Popen(
+        [*NEURENIX, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (study_dir / "trial-0000-seed0" / runs.SUMMARY_NAME).exists():  # training has started
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    (trial,) = trials_of(study_dir)
+    assert (
+        trial.state.name == "FAIL"
+        and trial.user_attrs["outcome"] == "interrupted"
+        and not tuning.counted(trial)
+    )
+    assert load_json(study_dir / "trial-0000-seed0" / runs.SUMMARY_NAME)["status"] == "interrupted"
+    assert "running the same command again" in err and "trial" in out, "the table of what finished"
