@@ -205,7 +205,12 @@ tune_app = typer.Typer(
     "tune run CONFIG ...`), `neurenix tune show STUDY`. Needs `pip install 'neurenix[tune]'`.",
     no_args_is_help=True,
 )
-add_command("run", tune_command.run, epilog=EXIT_CODES_HELP, group=tune_app)
+TUNE_EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 no trial completed (each failed or was pruned); 2 bad usage, config or search block "
+    "(no trial ran); 130 interrupted by Ctrl-C (SIGINT) and 143 stopped by SIGTERM (the trial in progress stops "
+    "and does not count; run the same command again to continue the study)."
+)
+add_command("run", tune_command.run, epilog=TUNE_EXIT_CODES_HELP, group=tune_app)
 add_command("show", tune_command.show, group=tune_app)
 app.add_typer(tune_app, name="tune")
 
