@@ -404,7 +404,12 @@ def mark_abandoned(study: Any) -> list[int]:
     abandoned = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
-        if trial.user_attrs.get("host") == host and isinstance(pid, int) and not _alive(pid):
+        # Our own pid on a RUNNING trial is a dead process's, reused: we have run no trial yet.
+        if (
+            trial.user_attrs.get("host") == host
+            and isinstance(pid, int)
+            and (pid == os.getpid() or not _alive(pid))
+        ):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             abandoned.append(trial.number)
     return abandoned
