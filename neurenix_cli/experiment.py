@@ -30,6 +30,7 @@ from neurenix_cli.init_from import INIT_FROM_NAME, InitialWeights
 from neurenix_cli.numbers import rounded, thousands
 from neurenix_cli.reporting import Reporter
 from neurenix_cli.session.loop import RunInterrupted, Session
+from neurenix_cli.session.state import RunCallback
 
 __all__ = [
     "Resumption",
@@ -58,11 +59,13 @@ def train(
     runs_root: str | os.PathLike = "runs",
     log_interval_s: float = 10.0,
     init_from: str | os.PathLike | InitialWeights | None = None,
+    callbacks: collections.abc.Sequence[RunCallback] = (),
 ) -> dict:
     """Train one run of `config` into `run_dir` (default: a new `runs_root/<algo>_<env>_<time>`); return the
     summary dict (also written to `run_dir/summary.json`). `config` is a plain dict, validated here, or what
     `config.load_prepared` returned, whose agent is trained as it is. `init_from`: a run or checkpoint
-    directory (see `initial_weights`) whose weights the run starts from."""
+    directory (see `initial_weights`) whose weights the run starts from. `callbacks`: more of the session's
+    callbacks (`neurenix tune`'s pruning hook), called after the run's own."""
     if not isinstance(config, config_mod.Prepared):
         config = config_mod.prepare({k: v for k, v in config.items() if k != "versions"})
     weights = initial_weights(init_from) if isinstance(init_from, (str, os.PathLike)) else init_from
@@ -81,7 +84,9 @@ def train(
             runs.atomic_write_json(path / INIT_FROM_NAME, weights.record())
             # A run killed before its first periodic checkpoint resumes from these weights, not from fresh ones.
             runs.save_checkpoint(config.agent, path / "checkpoints" / "last")
-        return Session(config.config, path, reporter, log_interval_s).run(agent=config.agent, previous=None)
+        return Session(config.config, path, reporter, log_interval_s, tuple(callbacks)).run(
+            agent=config.agent, previous=None
+        )
 
 
 def resume(

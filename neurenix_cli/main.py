@@ -25,6 +25,7 @@ from neurenix_cli.commands import schema as schema_command
 from neurenix_cli.commands import show as show_command
 from neurenix_cli.commands import sweep as sweep_command
 from neurenix_cli.commands import train as train_command
+from neurenix_cli.commands import tune as tune_command
 from neurenix_cli.commands import zoo as zoo_command
 from neurenix_cli.numbers import thousands
 
@@ -66,6 +67,16 @@ class LiteralHelpGroup(LiteralHelp, TyperGroup):
 
 class LiteralHelpCommand(LiteralHelp, TyperCommand):
     """One command; `add_command` makes every command one."""
+
+
+class DefaultCommandGroup(LiteralHelpGroup):
+    """A group whose first argument, when it names none of its commands, goes to its `run` command:
+    `neurenix tune CONFIG --trials N` is `neurenix tune run CONFIG --trials N`, beside `neurenix tune show`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
 
 
 app = typer.Typer(
@@ -187,6 +198,21 @@ zoo_app = typer.Typer(
 )
 add_command("import", zoo_command.import_, group=zoo_app)
 app.add_typer(zoo_app, name="zoo")
+
+tune_app = typer.Typer(
+    cls=DefaultCommandGroup,
+    help="Tune a config's `search:` block with Optuna: `neurenix tune CONFIG --trials N` (the same as `neurenix "
+    "tune run CONFIG ...`), `neurenix tune show STUDY`. Needs `pip install 'neurenix[tune]'`.",
+    no_args_is_help=True,
+)
+TUNE_EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 no trial completed (each failed or was pruned); 2 bad usage, config or search block "
+    "(no trial ran); 130 interrupted by Ctrl-C (SIGINT) and 143 stopped by SIGTERM (the trial in progress stops "
+    "and does not count; run the same command again to continue the study)."
+)
+add_command("run", tune_command.run, epilog=TUNE_EXIT_CODES_HELP, group=tune_app)
+add_command("show", tune_command.show, group=tune_app)
+app.add_typer(tune_app, name="tune")
 
 
 def _sigterm(signum: int, frame: Any) -> None:

@@ -27,6 +27,9 @@ WRITE_ELSEWHERE = "Choose a writable place with --runs-root DIR or --run-dir DIR
 SUMMARY_NAME = "summary.json"
 CONFIG_NAME = "config.yaml"
 SWEEP_NAME = "sweep.json"  # marks a sweep directory: one run directory per grid point and seed inside
+STUDY_NAME = (
+    "study.json"  # marks a `neurenix tune` study directory: one run directory per trial and seed inside
+)
 
 
 class RunDirError(Exception):
@@ -424,7 +427,7 @@ def read_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 
 def find_runs(root: str | os.PathLike, into_sweeps: bool = False) -> list[Path]:
     """Run directories directly under `root` (those holding a config.yaml or summary.json), oldest first; with
-    `into_sweeps`, also the runs inside the sweep directories directly under `root`."""
+    `into_sweeps`, also the runs inside the sweep and study directories directly under `root`."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -434,7 +437,7 @@ def find_runs(root: str | os.PathLike, into_sweeps: bool = False) -> list[Path]:
             continue
         if (p / CONFIG_NAME).exists() or (p / SUMMARY_NAME).exists():
             runs.append(p)
-        elif into_sweeps and (p / SWEEP_NAME).exists():
+        elif into_sweeps and ((p / SWEEP_NAME).exists() or (p / STUDY_NAME).exists()):
             runs += find_runs(p)
     return sorted(runs, key=lambda p: (p.stat().st_mtime, p.name))
 

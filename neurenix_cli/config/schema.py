@@ -200,6 +200,7 @@ def json_schema() -> dict:
                     for key in ("total_steps", "episodes")
                 ],
             },
+            "search": _search_schema(),
             "versions": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
@@ -216,6 +217,32 @@ def json_schema() -> dict:
             }
             for name in names
         ],
+    }
+
+
+def _search_schema() -> dict:
+    """`neurenix tune`'s search space: `agent.<key>: {<distribution>: ...}`. The keys and bounds are checked
+    against the algorithm by `tuning.parse_search`; here only the shape, for completion."""
+    bounds = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": ["number", "string"]}}
+    distributions = {
+        "uniform": bounds,
+        "log_uniform": bounds,
+        "int_uniform": bounds,
+        "int_log_uniform": bounds,
+        "one_minus_log_uniform": bounds,
+        "choice": {"type": "array", "minItems": 1},
+    }
+    return {
+        "description": "Read only by `neurenix tune` (train and sweep refuse it): dotted `agent.` keys, each "
+        "with one distribution, e.g. `agent.learning_rate: {log_uniform: [1.0e-5, 1.0e-2]}`.",
+        "type": "object",
+        "propertyNames": {"pattern": "^agent\\."},
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {**distributions, "power_of_two": {"type": "boolean"}},
+            "minProperties": 1,
+        },
     }
 
 

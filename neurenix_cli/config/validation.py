@@ -130,6 +130,13 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
     check = Checker(source, origins)
     raw = check.mapping(raw, "")
     _check_expanded_size(raw, check)
+    if "search" in raw:
+        # Refused rather than ignored: a run that silently trains the base values would look like a tuned one.
+        raise check.error(
+            "search",
+            "is a search space, which only `neurenix tune` reads; train and sweep take fixed values.",
+            "Run `neurenix tune CONFIG --trials N`, or remove the block (a study's best.yaml has none).",
+        )
     check.unknown_keys(raw, TOP_KEYS, "")
 
     # algorithm

@@ -9,7 +9,9 @@
     tensorboard.py  TensorBoard event files (train.tensorboard)
     progress.py     the reporter's live progress
     signals.py      SIGINT/SIGTERM: stop after the current update, then save; a second stops at once
+    pruning.py      evaluations reported to a tuner (`neurenix tune`), which may stop the run (`pruned`)
     loop.py         Session: opens the env and the files, wires the callbacks, runs the loop, ends the run
 
-A new integration (a pruning hook for hyperparameter tuning, say) is one more RunCallback in `Session`'s list.
+A new integration is one more RunCallback in `Session`'s list; a caller's own (the pruning hook) comes through
+`experiment.train(..., callbacks=...)`.
 """

@@ -16,7 +16,7 @@ from neurenix_cli.session.evaluation import Evaluation
 from neurenix_cli.session.files import LossAverages, MetricsFiles
 from neurenix_cli.session.progress import ProgressUpdates
 from neurenix_cli.session.signals import Signals
-from neurenix_cli.session.state import RunCallbacks, RunState
+from neurenix_cli.session.state import RunCallback, RunCallbacks, RunState
 from neurenix_cli.session.summary import SummaryFile
 
 
@@ -37,11 +37,21 @@ class Session(Callback):
     """Trains `agent` under `config` into `path`: the callback the agent's loop calls, fanning each hook out to
     the run's callbacks (in this order: files, TensorBoard, losses, evaluation, checkpoints, progress)."""
 
-    def __init__(self, config: dict, path: Path, reporter: Reporter | None, log_interval_s: float):
+    def __init__(
+        self,
+        config: dict,
+        path: Path,
+        reporter: Reporter | None,
+        log_interval_s: float,
+        extra: tuple[RunCallback, ...] = (),
+    ):
         self.config = config
         self.path = path
         self.user_reporter = reporter or Reporter()
         self.log_interval_s = log_interval_s
+        # The caller's own callbacks (a tuning trial's pruning hook), called after the run's: one whose
+        # `stop_reason` is set when it stops the run names why in summary.json.
+        self.extra = tuple(extra)
 
     def run(self, agent: Any, previous: dict | None) -> dict:
         from neurenix_cli import envs, runs
@@ -138,9 +148,10 @@ class Session(Callback):
         # `last` first: a Ctrl-C during the final evaluation must not lose the finished training.
         self.checkpoints.save_last()
         final_eval = self.evaluation.final()
-        summary = self.summary.write(
-            "completed", final_eval=final_eval, stop_reason=self.evaluation.stop_reason
+        stop_reason = self.evaluation.stop_reason or next(
+            (cb.stop_reason for cb in self.extra if getattr(cb, "stop_reason", None)), None
         )
+        summary = self.summary.write("completed", final_eval=final_eval, stop_reason=stop_reason)
         self.reporter.finish(
             state.progress(),
             f"completed {thousands(agent.total_steps)} steps in {summary['wall_s']:.1f}s; best eval "
@@ -163,6 +174,7 @@ class Session(Callback):
             self.evaluation,
             PeriodicCheckpoints(state, self.checkpoints, self.summary, self.callbacks),
             ProgressUpdates(state, self.reporter),
+            *self.extra,
         ]
 
     def _finish_raising(self, message: str) -> None:
