@@ -73,6 +73,12 @@ RENAMES = (
     Rename(
         "target_update_interval", ("agent.update_target_every",), ("dqn",), "env steps, summed over the envs"
     ),
+    Rename(
+        "train_freq",
+        ("agent.train_freq",),
+        ("dqn", *ACTOR_CRITIC_OFF_POLICY),
+        '`n` or `[n, "step"]`: n; `[n, "episode"]`: n and `agent.train_freq_unit: episode`',
+    ),
     Rename("exploration_initial_eps", ("agent.epsilon_start",), ("dqn",)),
     Rename("exploration_final_eps", ("agent.epsilon_end",), ("dqn",)),
     Rename(

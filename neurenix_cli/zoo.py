@@ -494,12 +494,14 @@ class Translation:
     def off_policy(self) -> None:
         if "train_freq" in self.left:
             freq = self.take("train_freq")
-            if isinstance(freq, list) and len(freq) == 2 and freq[1] == "step":
+            # SB3's (n, "step") or (n, "episode"): the count goes to train_freq, the unit (when not our default
+            # step) beside it.
+            if isinstance(freq, list) and len(freq) == 2 and freq[1] in ("step", "episode"):
+                if freq[1] == "episode":
+                    self.agent["train_freq_unit"] = "episode"
                 freq = freq[0]
             if isinstance(freq, list):
-                self.refuse(
-                    "train_freq", f"updates every n episodes, as {freq!r} asks, are not in Neurenix yet"
-                )
+                self.refuse("train_freq", f"{freq!r} is neither n nor [n, 'step'] nor [n, 'episode']")
             else:
                 self.put("train_freq", freq)
 

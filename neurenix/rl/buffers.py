@@ -180,20 +180,12 @@ class ReplayBuffer:
 
 
 def replay_update_due(
-    buffer: ReplayBuffer,
-    total_steps: int,
-    n_envs: int,
-    learning_starts: int,
-    train_freq: int,
-    batch_size: int,
+    buffer: ReplayBuffer, total_steps: int, learning_starts: int, batch_size: int, chunk_closed: bool
 ) -> bool:
-    """The off-policy cadence (DQN, DDPG, TD3, SAC): an update every `train_freq` vectorized steps, once
-    `learning_starts` env steps have been taken and a batch can be sampled."""
-    return (
-        total_steps >= learning_starts
-        and len(buffer) >= batch_size
-        and (total_steps // n_envs) % train_freq == 0
-    )
+    """The off-policy cadence (DQN, DDPG, TD3, SAC): an update where a collection chunk closes (every
+    `train_freq` vectorized steps, or at the end of every `train_freq`-th episode), once `learning_starts` env
+    steps have been taken and a batch can be sampled. A chunk that closes before then passes without one."""
+    return chunk_closed and total_steps >= learning_starts and len(buffer) >= batch_size
 
 
 class RolloutBatch(NamedTuple):

@@ -78,7 +78,7 @@ def sde_sample_freq_field() -> int:
     return hyperparameter(
         -1,
         "use_sde: vectorized env steps between new exploration matrices; -1 (or 0) draws them only at the "
-        "start of each collection (a rollout, or train_freq steps off-policy).",
+        "start of each collection (a rollout, or a train_freq chunk off-policy).",
         unit="env steps",
         low=-1,
     )
@@ -93,11 +93,11 @@ def use_expln_field() -> bool:
 class ExplorationMatrices:
     """gSDE's held noise: unit normals eps (n_envs, L, A), one weight matrix W = std * eps per env.
 
-    They are drawn anew at the start of every collection chunk (a rollout on-policy, `train_freq` steps
-    off-policy) and every `sample_freq` steps within it, as SB3 draws them; the policy does not change within a
-    chunk, so holding eps rather than W gives the same actions. SAC saves them with the agent, so a run resumed
-    mid-chunk acts with the matrices the uninterrupted run would have; A2C/PPO draw them at each rollout's start,
-    where a resumed run starts too.
+    They are drawn anew at the start of every collection chunk (a rollout on-policy, a `train_freq` chunk of steps
+    or episodes off-policy) and every `sample_freq` steps within it, as SB3 draws them; the policy does not change
+    within a chunk, so holding eps rather than W gives the same actions. SAC saves them with the agent, so a run
+    resumed mid-chunk acts with the matrices the uninterrupted run would have; A2C/PPO draw them at each
+    rollout's start, where a resumed run starts too.
     """
 
     def __init__(self, latent_dim: int, action_dim: int, sample_freq: int, rng: np.random.Generator) -> None:

@@ -187,7 +187,7 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
         ("td3.yml", "use_sde: True", "use_sde", "gSDE is for sac, a2c, ppo"),
         ("sac.yml", "use_sde: True\n  use_sde_at_warmup: True", "use_sde_at_warmup", "uniformly at random"),
         ("ppo.yml", "ent_coef: lin_0.01", "ent_coef", "no schedule"),
-        ("dqn.yml", 'train_freq: [1, "episode"]', "train_freq", "episodes"),
+        ("dqn.yml", 'train_freq: [1, "minute"]', "train_freq", "[n, 'episode']"),
         ("dqn.yml", "tau: 0.5", "tau", "copied whole"),
         ("ppo.yml", "frame_stack: 4", "frame_stack", "frame stacking"),
         ("ppo.yml", "env_wrapper: [3]", "env_wrapper", "not a class name"),
@@ -313,6 +313,24 @@ def test_env_wrapper_becomes_env_wrappers_in_order_with_its_arguments(cli, tmp_p
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     checked = cli("train", path, "--check")
     assert checked.exit_code == 0, checked.output
+
+
+def test_train_freq_in_episodes_imports_and_train_check_accepts_it(cli, tmp_path):
+    # RL Zoo's TD3/DDPG Pendulum settings: an update at the end of every episode, one gradient step per env step.
+    entry = (
+        "Pendulum-v1:\n  n_timesteps: 20000\n  policy: 'MlpPolicy'\n  learning_starts: 1000\n"
+        '  train_freq: [1, "episode"]\n  gradient_steps: -1\n'
+    )
+    result = cli("zoo", "import", write_entry(tmp_path, entry, "td3.yml"), "Pendulum-v1")
+    assert result.exit_code == 0, result.output
+    agent = yaml.safe_load(result.stdout)["agent"]
+    assert (agent["train_freq"], agent["train_freq_unit"], agent["gradient_steps"]) == (1, "episode", -1)
+    config = tmp_path / "config.yaml"
+    config.write_text(result.stdout, encoding="utf-8")
+    checked = cli("train", config, "--check")
+    assert checked.exit_code == 0, checked.output
+    steps = imported(cli, write_entry(tmp_path, entry.replace("episode", "step"), "td3.yml"), "Pendulum-v1")
+    assert steps["agent"]["train_freq"] == 1 and "train_freq_unit" not in steps["agent"], "step: our default"
 
 
 def test_dqn_acrobot_takes_gradient_steps_minus_one_and_sac_a_linear_learning_rate(cli):

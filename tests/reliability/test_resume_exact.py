@@ -69,6 +69,12 @@ AGENTS = {
     "agent: {hidden_dims: [8], learning_starts: 50, train_freq: 7, gradient_steps: 3, batch_size: 16,\n"
     "        update_target_every: 40, exploration_fraction: 0.5, buffer_size: 1000,\n"
     "        normalize_observations: true, normalize_rewards: true}\n",
+    # DQN updating every 3 episodes (each of the bandit's is one step) with gradient_steps -1: the chunk in
+    # progress at the stop (733: one step into it; 600: just closed) must come back with the counters.
+    "dqn-episodes": "algorithm: dqn\nenv: {id: %s}\n"
+    "agent: {hidden_dims: [8], learning_starts: 50, train_freq: 3, train_freq_unit: episode,\n"
+    "        gradient_steps: -1, batch_size: 16, update_target_every: 40, exploration_fraction: 0.5,\n"
+    "        buffer_size: 1000}\n",
     # On-policy: rollouts of 2 envs x 32 steps; a stop waits for the rollout in progress and its update.
     "ppo": "algorithm: ppo\nenv: {id: %s, n_envs: 2}\n"
     "agent: {actor_hidden_dims: [8], critic_hidden_dims: [8], n_steps: 32, batch_size: 16, n_epochs: 2}\n",
@@ -140,6 +146,8 @@ def assert_same_training(run: Path, straight: Path, updates_csv: bool = True) ->
         ("dqn", "crash", 600),  # the last periodic checkpoint
         ("dqn-normalized", "graceful", 733),
         ("dqn-normalized", "crash", 600),
+        ("dqn-episodes", "graceful", 733),
+        ("dqn-episodes", "crash", 600),
         ("ppo", "graceful", 768),  # the end of the rollout in progress at 733
         ("ppo", "crash", 640),  # periodic checkpoints wait for a rollout's end too (600 -> 640)
     ],
@@ -158,6 +166,9 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(
     summary = experiment.resume(tmp_path / "stopped")
     assert summary["status"] == "completed" and summary["total_steps"] == BUDGET
 
+    if algorithm == "dqn-episodes":
+        chunk = final_state(tmp_path / "stopped")[1]["counters"]
+        assert (chunk["chunk_steps"], chunk["chunk_episodes"]) == (3, 3), "the last chunk closed at 1536"
     assert algorithm != "dqn" or any(
         k.startswith("replay_buffer") for k in final_state(tmp_path / "straight")[0]
     )

@@ -1,6 +1,10 @@
 """`OffPolicyAgent`: what DQN, DDPG, TD3 and SAC share — replay, warm-up, the `train_freq` cadence, exploration
 noise and saved state. An algorithm adds its networks, how it acts (`_act`) and its whole `update()`.
 
+The cadence is SB3's: training collects in chunks of `train_freq` vectorized steps, or (`train_freq_unit:
+episode`) until `train_freq` episodes have ended over all envs, and an update closes each chunk once
+`learning_starts` env steps are taken and a batch can be sampled; chunks closed before then pass without one.
+
 Normalisation (`normalize_observations`, `normalize_rewards`) follows SB3's VecNormalize with a replay buffer:
 the buffer stores raw observations and rewards, and each batch it serves is normalised with the statistics as
 they are then; the loop updates them from the observations it acts on and every step's rewards (warm-up
@@ -46,12 +50,22 @@ class ReplayHyperparameters(NormalizationHyperparameters):
         low=0,
     )
     train_freq: int = hyperparameter(
-        1, "Vectorized env steps between updates (each is one step of every env).", unit="env steps", low=1
+        1,
+        "Updates come every train_freq units of train_freq_unit: vectorized env steps (each is one step of "
+        "every env), or episodes ended (over all envs).",
+        unit="env steps or episodes",
+        low=1,
+    )
+    train_freq_unit: str = hyperparameter(
+        "step",
+        "What train_freq counts: step (vectorized env steps) or episode (episodes ended over all envs, SB3's "
+        "train_freq=(n, 'episode')).",
+        choices=("step", "episode"),
     )
     gradient_steps: int = hyperparameter(
         1,
-        "Minibatches, each one gradient step, per update; -1: as many as env steps since the last update "
-        "(train_freq x n_envs), as SB3's -1.",
+        "Minibatches, each one gradient step, per update; -1: one per env step (over all envs) of the chunk the "
+        "update closes (train_freq x n_envs with steps, the steps of those episodes with episodes), as SB3's -1.",
         low=-1,
     )
     lr_schedule: str = lr_schedule_field()
@@ -145,6 +159,12 @@ class OffPolicyAgent(BaseAgent):
     replay: WarmupActions | None = None
     noise: Any = None  # an exploration noise process (`neurenix.rl.noise`), restarted with each episode
     _n_envs = 1
+    # The collection chunk in progress with train_freq_unit "episode" (the step unit reads its chunk off
+    # total_steps): env steps over all envs and episodes ended since it began. It ends at the step that ends its
+    # train_freq-th episode; the next step opens a new one, whether or not an update ran (before learning_starts
+    # none does), as SB3's collect_rollouts restarts its counts on every call.
+    _chunk_steps = 0
+    _chunk_episodes = 0
 
     def __init__(
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
@@ -175,8 +195,21 @@ class OffPolicyAgent(BaseAgent):
 
     @property
     def steps_per_update(self) -> int:
-        """Gradient steps of each update: `gradient_steps`, or with -1 the env steps since the last one."""
-        return self.gradient_steps if self.gradient_steps > 0 else self.train_freq * self._n_envs
+        """Gradient steps of each update: `gradient_steps`, or with -1 the env steps of the chunk it closes
+        (SB3's rollout.episode_timesteps)."""
+        if self.gradient_steps > 0:
+            return self.gradient_steps
+        return self.train_freq * self._n_envs if self.train_freq_unit == "step" else self._chunk_steps
+
+    def _chunk_closed(self) -> bool:
+        """Episode unit: the last step ended the chunk's train_freq-th episode."""
+        return self._chunk_episodes >= self.train_freq
+
+    def _step_in_chunk(self) -> int:
+        """The coming vectorized step's index within its collection chunk (0 opens one; gSDE redraws there)."""
+        if self.train_freq_unit == "step":
+            return (self.total_steps // self._n_envs) % self.train_freq
+        return 0 if self._chunk_closed() else self._chunk_steps // self._n_envs
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """The exploring actions to store for a batch of observations (unit actions for boxes)."""
@@ -207,31 +240,49 @@ class OffPolicyAgent(BaseAgent):
         # truncation (Pendulum's 200 steps) still bootstraps from final_obs, whose action mask (if the env masks
         # actions) the buffer keeps for the target's max over next actions.
         self.buffer.add(obs, actions, step.rewards, step.final_obs, step.terminated, step.final_action_masks)
+        ended = step.terminated | step.truncated
         if self.noise is not None:
-            self.noise.reset(step.terminated | step.truncated)
+            self.noise.reset(ended)
+        if self.train_freq_unit == "episode":
+            if self._chunk_closed():  # this step opens the next chunk
+                self._chunk_steps = self._chunk_episodes = 0
+            self._chunk_steps += len(ended)
+            self._chunk_episodes += int(np.count_nonzero(ended))
 
     def _on_env_step(self, n_transitions: int) -> None:
         """No per-step schedule unless the algorithm has one (DQN's epsilon and target copies)."""
 
     def _update_due(self) -> bool:
+        if self.train_freq_unit == "step":
+            chunk_closed = (self.total_steps // self._n_envs) % self.train_freq == 0
+        else:
+            chunk_closed = self._chunk_closed()
         return replay_update_due(
-            self.buffer,
-            self.total_steps,
-            self._n_envs,
-            self.learning_starts,
-            self.train_freq,
-            self.batch_size,
+            self.buffer, self.total_steps, self.learning_starts, self.batch_size, chunk_closed
         )
 
-    def first_update_step(self, n_envs: int) -> int:
+    def first_update_step(self, n_envs: int) -> int | None:
         """The first multiple of train_freq vectorized steps at which `replay_update_due` holds: learning_starts
-        reached and a whole batch in the buffer (one transition per env step)."""
+        reached and a whole batch in the buffer (one transition per env step). None with episodes: that
+        depends on how long they last."""
+        if self.train_freq_unit == "episode":
+            return None
         period = n_envs * self.train_freq
         return max(period, -(-max(self.learning_starts, self.batch_size) // period) * period)
 
     # ---------------------------------------------------------------------------------------- save/load
     def state_dict(self) -> dict:
-        return {**self._base_state(), **{name: getattr(self, name).state_dict() for name in self._parts}}
+        state = self._base_state()
+        if self.train_freq_unit == "episode":
+            # The chunk in progress, beside the other counters: a run resumed mid-chunk updates where the
+            # uninterrupted one would, with as many gradient steps (gradient_steps -1). The step unit reads its
+            # chunk off total_steps and saves nothing more, so its checkpoints stay as they were.
+            state["counters"] = {
+                **state["counters"],
+                "chunk_steps": self._chunk_steps,
+                "chunk_episodes": self._chunk_episodes,
+            }
+        return {**state, **{name: getattr(self, name).state_dict() for name in self._parts}}
 
     def learned_parts(self) -> tuple[str, ...]:
         """The saved parts that are networks (online and target networks, without optimizers or warm-up), and
@@ -243,5 +294,14 @@ class OffPolicyAgent(BaseAgent):
         """A missing part is a KeyError (a CheckpointError for `BaseAgent.load`). A checkpoint from before
         off-policy normalisation has no statistics and was built without them: it loads as it was saved."""
         self._load_base_state(state)
+        # Step-unit checkpoints (all those from before train_freq_unit) have no chunk counters: their chunk is
+        # read off total_steps, so zeros load them as they were saved.
+        counters = state["counters"]
+        for name in ("chunk_steps", "chunk_episodes"):
+            value = counters.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"counter {name} must be a non-negative integer, got {value!r}")
+        self._chunk_steps = int(counters.get("chunk_steps", 0))
+        self._chunk_episodes = int(counters.get("chunk_episodes", 0))
         for name in self._parts:
             getattr(self, name).load_state_dict(state[name])

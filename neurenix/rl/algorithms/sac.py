@@ -172,8 +172,7 @@ class SAC(OffPolicyAgent):
         with no_grad():
             policy = self.actor(self._inputs(obs))
             if self.use_sde:
-                step_in_chunk = (self.total_steps // self._n_envs) % self.train_freq
-                return policy.sample(self.exploration.before_step(step_in_chunk, self._n_envs))
+                return policy.sample(self.exploration.before_step(self._step_in_chunk(), self._n_envs))
             return policy.rsample(self.rng)[0].numpy()
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
