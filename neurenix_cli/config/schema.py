@@ -20,6 +20,20 @@ if TYPE_CHECKING:
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
+# One entry of env.wrappers or env.training_wrappers: `module:Class`, or {`module:Class`: {keyword arguments}}.
+WRAPPER_ENTRY = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": {"type": ["object", "null"]},
+        },
+    ]
+}
+
+
 def json_schema() -> dict:
     """A JSON Schema (draft 2020-12) of the config format, built from what `validate` checks: the top-level,
     env, spaces and train keys above, and each registered algorithm's hyperparameter record (its `agent:` keys,
@@ -124,34 +138,14 @@ def json_schema() -> dict:
                     },
                     "wrappers": {
                         "type": ["array", "null"],
-                        "items": {
-                            "anyOf": [
-                                {"type": "string"},
-                                {
-                                    "type": "object",
-                                    "minProperties": 1,
-                                    "maxProperties": 1,
-                                    "additionalProperties": {"type": ["object", "null"]},
-                                },
-                            ]
-                        },
+                        "items": WRAPPER_ENTRY,
                         "default": [],
                         "description": "Wrappers applied in order to each copy of the env: `module:Class` or "
                         "`dotted.path.Class`, or {`module:Class`: {keyword arguments}}.",
                     },
                     "training_wrappers": {
                         "type": ["array", "null"],
-                        "items": {
-                            "anyOf": [
-                                {"type": "string"},
-                                {
-                                    "type": "object",
-                                    "minProperties": 1,
-                                    "maxProperties": 1,
-                                    "additionalProperties": {"type": ["object", "null"]},
-                                },
-                            ]
-                        },
+                        "items": WRAPPER_ENTRY,
                         "default": [],
                         "description": "Wrappers applied after env.wrappers to the training env only (rewards, "
                         "episode ends: RL Zoo's Atari clipping and life loss), never to evaluation; they may not "
