@@ -404,8 +404,10 @@ def mark_abandoned(study: Any) -> list[int]:
     abandoned = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
-        # Our own pid on a RUNNING trial is a dead process's, reused: we have run no trial yet.
-        if (
+        # Our own pid on a RUNNING trial is a dead process's, reused: we have run no trial yet. A trial with no
+        # pid yet was killed between Optuna's ask and the first attribute: we hold the study's lock, so no live
+        # process is at that point now.
+        if "pid" not in trial.user_attrs or (
             trial.user_attrs.get("host") == host
             and isinstance(pid, int)
             and (pid == os.getpid() or not _alive(pid))
