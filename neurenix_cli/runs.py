@@ -240,7 +240,7 @@ class RunLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 pid = self.owner()
-                if pid is not None and _pid_alive(pid):
+                if pid is not None and pid_alive(pid):
                     raise self._locked_error() from None
                 os.unlink(self.path)  # stale: its owner is gone
                 continue
@@ -256,7 +256,7 @@ class RunLock:
             import fcntl
         except ImportError:  # pragma: no cover - not Linux/macOS
             pid = self.owner()
-            if pid is not None and _pid_alive(pid):
+            if pid is not None and pid_alive(pid):
                 raise self._locked_error() from None
             return
         try:
@@ -305,7 +305,8 @@ class RunLock:
         self.release()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that pid exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -451,7 +452,7 @@ def run_status(run_dir: str | os.PathLike, summary: dict | None = None) -> str:
     status = str(summary.get("status", "unknown"))
     if status == "running":
         pid = RunLock(run_dir).owner()
-        if pid is None or not _pid_alive(pid):
+        if pid is None or not pid_alive(pid):
             return "dead"
     return status
 

@@ -410,21 +410,11 @@ def mark_abandoned(study: Any) -> list[int]:
         if "pid" not in trial.user_attrs or (
             trial.user_attrs.get("host") == host
             and isinstance(pid, int)
-            and (pid == os.getpid() or not _alive(pid))
+            and (pid == os.getpid() or not runs.pid_alive(pid))
         ):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             abandoned.append(trial.number)
     return abandoned
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def set_path(config: dict, dotted: str, value: Any) -> None:
