@@ -6,7 +6,7 @@
 The env is written here: a 4-D observation that drifts with the action, episodes of 200 steps, and a busy-wait
 of `delay` ms in every step (CPU-bound, as a simulator is; a sleep would let two copies share one core). Each
 row trains DQN and PPO (their settings: DQN_AGENTS and AGENTS below) on 2 copies for `--steps` env steps, once
-with `VecEnv` (both copies stepped in the trainer) and once with `AsyncVecEnv` (one worker process per copy),
+with `VecEnv` (both copies stepped in the trainer) and once with `AsyncVecEnv` (copy 0 in the trainer, copy 1 in a worker process),
 alternating, and reports the training loop's own wall time (`train()`'s `wall_time`: the workers' start-up is not in it) as the median over `--repeats`, the
 speed-up sync/async, and whether both gave the same episode returns (they must: same seed, same numbers).
 

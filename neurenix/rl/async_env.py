@@ -1,22 +1,26 @@
-"""AsyncVecEnv: `VecEnv` with each env copy stepped in its own worker process.
+"""AsyncVecEnv: `VecEnv` with its env copies stepped in parallel, every copy but the first in its own worker process.
 
 The same interface and the same numbers as `VecEnv` for a seed: a worker runs `environment.step_copy` on its
 copy (the one definition of a step with same-step autoreset and the final observation), and the parent does the
 rest exactly as `VecEnv` does (`VecEnv._assemble`: episode bookkeeping, `batch_observations`, masks). Only the
-stepping moves, so it pays when an env's step costs far more than what the processes add (~0.28 ms per step
-measured on a quiet 2-core VM; benchmarks/README.md): a simulator, not CartPole.
+stepping moves, so it pays when an env's step costs far more than what the processes add (benchmarks/README.md):
+a simulator, not CartPole.
 
-Per step and copy, one small message each way over a raw pipe (`os.read`/`os.write` of length-prefixed bytes;
-multiprocessing's Connection costs about three times as much): the action (an int for Discrete, else a pickle)
-and whether the step reaches `max_episode_steps`; back the reward and the two flags, packed. A Box observation
-(and a finished episode's final one) is written into a shared-memory array and read from there; other spaces,
-masks and an observation of the wrong shape travel pickled in the reply.
+Copy 0 lives in the trainer and steps there while the workers step theirs: the trainer would otherwise sit
+waiting for them, and it saves a process wake-up per step (on a 2-core VM a wake-up costs ~0.13 ms, as much as a
+fast env's step). With one copy there is no worker at all.
+
+Per step and worker, one small message each way over a raw pipe (`os.read`/`os.write` of length-prefixed
+bytes; multiprocessing's Connection costs about three times as much): the action (an int for Discrete, else a
+pickle) and whether the step reaches `max_episode_steps`; back the reward and the two flags, packed. A Box
+observation (and a finished episode's final one) is written into a shared-memory array and read from there;
+other spaces, masks and an observation of the wrong shape travel pickled in the reply.
 
 Workers die with the trainer: each asks Linux for SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG), and
 exits when its command pipe reaches EOF (every other system, or a parent that died before the prctl). They ignore
 SIGINT, so a Ctrl-C reaches the trainer alone, which finishes its step and then closes them. An exception in a
-copy's env is raised in the trainer (the env's own exception, its worker traceback attached as a note); a
-worker that dies is an `EnvWorkerError`.
+copy's env is raised in the trainer (the env's own exception; from a worker, its traceback attached as a note);
+a worker that dies is an `EnvWorkerError`.
 
 Workers start with the 'spawn' method by default: a fresh interpreter, safe whatever threads the trainer runs
 (BLAS pools, a live progress view) at the cost of importing numpy and gymnasium again (~0.4 s in all, the
@@ -62,10 +66,10 @@ CLOSE_TIMEOUT_S = 2.0
 
 
 class AsyncVecEnv(VecEnv):
-    """`VecEnv` whose copies run one per process: `env_fns` are picklable callables, each building one copy
-    (in the worker, so a factory that imports the user's modules imports them there). `context` is a
-    multiprocessing start method ('spawn', 'forkserver', 'fork'). Close it (or let the trainer exit) to end the
-    workers."""
+    """`VecEnv` whose copies step in parallel: `env_fns` are picklable callables, each building one copy (the
+    first in this process, each other one in its worker, so a factory that imports the user's modules imports
+    them there). `context` is a multiprocessing start method ('spawn', 'forkserver', 'fork'). Close it (or let
+    the trainer exit) to end the workers."""
 
     def __init__(
         self,
@@ -79,18 +83,22 @@ class AsyncVecEnv(VecEnv):
     ) -> None:
         if not env_fns:
             raise ValueError("AsyncVecEnv needs at least one environment")
-        self.envs = []  # no copy lives in this process
+        self.envs = []  # copy 0, the one stepped in this process
         self._workers: list[_Worker] = []
         self._shm: shared_memory.SharedMemory | None = None
         self._closed = False
-        self._broken: str | None = None  # why the workers can no longer be trusted to be in step
+        self._broken: str | None = None  # why the copies can no longer be trusted to be in step
         ctx = multiprocessing.get_context(context)
         # Stop the workers even when this object is never closed; the finalizer holds no reference to self.
         self._finalizer = weakref.finalize(self, _shut_down, self._workers, None)
         try:
-            for i, fn in enumerate(env_fns):
+            for i, fn in enumerate(env_fns[1:], start=1):
                 self._workers.append(_Worker.start(ctx, i, fn))
-            spaces = [worker.ready() for worker in self._workers]
+            local = env_fns[0]()  # built while the workers start
+            self.envs.append(local)
+            local_methods = _mask_methods([local])
+            spaces = [(local.observation_space, local.action_space, local_methods is not None)]
+            spaces += [worker.ready() for worker in self._workers]
             env_obs_space, env_act_space, _ = spaces[0]
             self._configure(
                 len(env_fns),
@@ -102,7 +110,12 @@ class AsyncVecEnv(VecEnv):
             )
             methods = action_mask_key is None and self._mask_starts is not None and all(s[2] for s in spaces)
             self._finish_masks(methods)
-            self._obs_rows, self._final_rows = self._shared_rows()
+            self._local_reader = None
+            if self.masks_actions:
+                self._local_reader = MaskReader(
+                    local_methods[0] if methods else None, action_mask_key, self.action_space
+                )
+            self._obs_rows, self._final_rows = self._shared_rows() if self._workers else (None, None)
             name = None if self._shm is None else self._shm.name
             layout = None if self._shm is None else (self._obs_rows.shape, self._obs_rows.dtype.str)
             for worker in self._workers:
@@ -121,8 +134,8 @@ class AsyncVecEnv(VecEnv):
         self._finalizer = weakref.finalize(self, _shut_down, self._workers, self._shm)
 
     def _shared_rows(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(n, *shape) arrays for the copies' observations and final observations, in one shared segment;
-        (None, None) unless the observation space is a numeric Box."""
+        """(n, *shape) arrays for the copies' observations and final observations (row i for copy i; copy 0's
+        row unused), in one shared segment; (None, None) unless the observation space is a numeric Box."""
         space = self.observation_space
         if not isinstance(space, gym.spaces.Box) or space.shape is None:
             return None, None
@@ -137,39 +150,52 @@ class AsyncVecEnv(VecEnv):
     # ------------------------------------------------------------------------------------------ stepping
     def reset(self, seed: int | None = None) -> Any:
         self._usable()
-        for i, worker in enumerate(self._workers):
-            worker.send(b"r" + pickle.dumps(None if seed is None else seed + i))
-        copies = []
-        for i, reply in enumerate(self._replies()):
+        for worker in self._workers:
+            worker.send(b"r" + pickle.dumps(None if seed is None else seed + worker.index))
+        local, replies = self._in_parallel(lambda: reset_copy(self.envs[0], seed, self._local_reader))
+        copies = [local]
+        for worker, reply in zip(self._workers, replies):
             _, extras = _unpack(reply)
             obs, mask = extras if extras is not None else (None, None)
-            copies.append((self._obs_rows[i] if obs is None else obs, mask))
+            copies.append((self._obs_rows[worker.index] if obs is None else obs, mask))
         return self._assemble_reset(copies)
 
     def step(self, actions: np.ndarray) -> StepResult:
         self._usable()
         discrete = self._discrete_actions
-        for i, worker in enumerate(self._workers):
+        for worker in self._workers:
+            i = worker.index
             cap_hit = self._cap_hit(i)
             if discrete:
                 worker.send(b"s" + _DISCRETE_STEP.pack(cap_hit, int(actions[i])))
             else:
                 worker.send(b"S" + pickle.dumps((cap_hit, actions[i]), protocol=pickle.HIGHEST_PROTOCOL))
-        copies = []
-        for i, reply in enumerate(self._replies()):
+        local, replies = self._in_parallel(
+            lambda: step_copy(
+                self.envs[0], self._copy_action(actions, 0), self._cap_hit(0), self._local_reader
+            )
+        )
+        copies = [local]
+        for worker, reply in zip(self._workers, replies):
             (reward, term, trunc), extras = _unpack(reply)
             obs, final_obs, mask, final_mask = extras if extras is not None else (None, None, None, None)
             if obs is None:
-                obs = self._obs_rows[i]
+                obs = self._obs_rows[worker.index]
             if (term or trunc) and final_obs is None:
-                final_obs = self._final_rows[i]
+                final_obs = self._final_rows[worker.index]
             copies.append(CopyStep(obs, reward, term, trunc, final_obs, mask, final_mask))
         return self._assemble(copies)
 
-    def _replies(self) -> list[bytes]:
-        """Every worker's reply to the command just sent, in copy order; the first error raised once all
-        have answered, so that the workers stay in step for `close`."""
-        replies, error = [], None
+    def _in_parallel(self, local_step: Callable[[], Any]) -> tuple[Any, list[bytes]]:
+        """Copy 0's `local_step`, run while the workers answer the command just sent, and every worker's reply
+        in copy order; the first error (in copy order) raised once all have answered, so that the workers stay
+        in step for `close`."""
+        error = local = None
+        try:
+            local = local_step()
+        except BaseException as exc:  # the env's own error, or a Ctrl-C while it stepped
+            error = exc
+        replies = []
         for worker in self._workers:
             try:
                 reply = worker.receive()
@@ -182,7 +208,7 @@ class AsyncVecEnv(VecEnv):
         if error is not None:
             self._broken = f"{type(error).__name__}: {error}"
             raise error
-        return replies
+        return local, replies
 
     def _usable(self) -> None:
         if self._closed:
@@ -199,6 +225,7 @@ class AsyncVecEnv(VecEnv):
         self._finalizer.detach()
         _shut_down(self._workers, self._shm)
         self._obs_rows = self._final_rows = None
+        super().close()
 
 
 def _shut_down(workers: list[_Worker], shm: shared_memory.SharedMemory | None) -> None:

@@ -332,7 +332,7 @@ def _step(env: Any, action: Any) -> tuple[Any, float, bool, bool, Any]:
     return obs, float(reward), bool(done) and not truncated, truncated, info
 
 
-VECTORIZATIONS = ("sync", "async")  # VecEnv in this process, or async_env.AsyncVecEnv's worker processes
+VECTORIZATIONS = ("sync", "async")  # VecEnv in this process, or async_env.AsyncVecEnv in parallel
 
 
 def make_env(
@@ -348,8 +348,8 @@ def make_env(
     """`n_envs` copies of a registered gymnasium env (checker wrappers off: they cost time on every step), each
     wrapped by `wrappers` in order (callables env -> env, e.g. `functools.partial(Wrapper, **kwargs)`);
     `action_mask_key` names the info entry holding each step's invalid-action mask (see the module docstring).
-    `vectorization`: "sync" steps the copies in this process (VecEnv), "async" each in its own worker process
-    (async_env.AsyncVecEnv; the id must then be registered in a fresh interpreter, and the wrappers picklable).
+    `vectorization`: "sync" steps the copies in this process (VecEnv), "async" in parallel, copy 0 in this process
+    and each other one in its own worker process (async_env.AsyncVecEnv; the id must then be registered in a fresh interpreter, and the wrappers picklable).
 
     `max_episode_steps` also replaces the limit the env was registered with (gymnasium's TimeLimit), which
     would otherwise cut episodes off first when it is the lower one."""

@@ -170,7 +170,8 @@ def json_schema() -> dict:
                         "enum": list(VECTORIZATIONS),
                         "default": "sync",
                         "description": "sync: the copies step one after another in the trainer's process; "
-                        "async: each copy in its own worker process (the same numbers; pays when a step "
+                        "async: the copies step in parallel, copy 0 in the trainer and each other one in its own worker "
+                        "process (the same numbers; pays when a step "
                         "costs a millisecond or more). Evaluation always runs its one copy in the trainer.",
                     },
                 },

@@ -411,8 +411,8 @@ def _vectorization(value: Any, check: Checker) -> str:
         raise check.error(
             "env.vectorization",
             f"{show(value)} is not a way to step the env's copies. {did_you_mean(str(value), VECTORIZATIONS)}",
-            "Write sync (every copy stepped in the trainer's process) or async (each copy in its own worker "
-            "process).",
+            "Write sync (every copy stepped in the trainer's process) or async (the copies in parallel: copy 0 in "
+            "the trainer, each other copy in its own worker process).",
         )
     return value
 

@@ -1,5 +1,5 @@
-"""AsyncVecEnv: VecEnv's interface and numbers with each copy in a worker process, and workers that never
-outlive their trainer or hang it."""
+"""AsyncVecEnv: VecEnv's interface and numbers with copy 0 in the trainer and each other copy in a worker
+process, and workers that never outlive their trainer or hang it."""
 
 from __future__ import annotations
 
@@ -153,28 +153,59 @@ def flatten(state, prefix=""):
 
 
 def test_an_env_exception_in_a_worker_is_raised_in_the_trainer_not_a_hang():
-    vec = AsyncVecEnv([FailingEnv, functools.partial(FailingEnv, 100)])
+    vec = AsyncVecEnv([functools.partial(FailingEnv, 100), FailingEnv, functools.partial(FailingEnv, 100)])
     workers = [w.process for w in vec._workers]
+    assert [w.index for w in vec._workers] == [1, 2]
     vec.reset(seed=0)
-    vec.step(np.zeros(2, np.int64))
-    vec.step(np.zeros(2, np.int64))
+    vec.step(np.zeros(3, np.int64))
+    vec.step(np.zeros(3, np.int64))
     with pytest.raises(ValueError, match="lost its state") as caught:
-        vec.step(np.zeros(2, np.int64))
-    assert any("env copy 0's worker process" in note for note in caught.value.__notes__)
+        vec.step(np.zeros(3, np.int64))
+    assert any("env copy 1's worker process" in note for note in caught.value.__notes__)
     with pytest.raises(EnvWorkerError, match="stopped at an error"):
-        vec.step(np.zeros(2, np.int64))
+        vec.step(np.zeros(3, np.int64))
     start = time.monotonic()
     vec.close()
     assert time.monotonic() - start < 2.0, "close must not wait for a timeout: the workers were in step"
     assert all(p.exitcode is not None for p in workers)
 
 
+def test_an_exception_in_the_trainers_own_copy_leaves_the_workers_in_step():
+    vec = AsyncVecEnv([FailingEnv, functools.partial(FailingEnv, 100)])
+    vec.reset(seed=0)
+    vec.step(np.zeros(2, np.int64))
+    vec.step(np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match="lost its state"):
+        vec.step(np.zeros(2, np.int64))
+    with pytest.raises(EnvWorkerError, match="stopped at an error"):
+        vec.step(np.zeros(2, np.int64))
+    start = time.monotonic()
+    vec.close()
+    assert time.monotonic() - start < 2.0, "close must not wait for a timeout: the worker had answered"
+    assert vec._workers[0].process.exitcode == 0
+
+
+def test_one_copy_needs_no_worker():
+    sync = VecEnv([make_copy("CartPole-v1")], max_episode_steps=9)
+    asyn = AsyncVecEnv([functools.partial(make_copy, "CartPole-v1")], max_episode_steps=9)
+    try:
+        assert asyn._workers == []
+        assert_same(sync.reset(seed=1), asyn.reset(seed=1))
+        for _ in range(20):
+            a, b = sync.step(np.ones(1, np.int64)), asyn.step(np.ones(1, np.int64))
+            assert_same(a.next_obs, b.next_obs)
+            assert a.episodes == b.episodes
+    finally:
+        sync.close()
+        asyn.close()
+
+
 def test_a_worker_that_dies_is_an_env_worker_error():
     vec = AsyncVecEnv([functools.partial(make_copy, "CartPole-v1")] * 2)
     try:
         vec.reset(seed=0)
-        os.kill(vec._workers[1].process.pid, signal.SIGKILL)
-        vec._workers[1].process.join(5)
+        os.kill(vec._workers[0].process.pid, signal.SIGKILL)
+        vec._workers[0].process.join(5)
         with pytest.raises(EnvWorkerError, match="copy 1's worker process .* killed by SIGKILL"):
             vec.step(np.zeros(2, np.int64))
     finally:
@@ -201,7 +232,7 @@ def test_workers_die_when_their_trainer_is_killed():
         import functools, time
         from neurenix.rl.async_env import AsyncVecEnv
         from neurenix.rl.environment import make_copy
-        vec = AsyncVecEnv([functools.partial(make_copy, "CartPole-v1")] * 2)
+        vec = AsyncVecEnv([functools.partial(make_copy, "CartPole-v1")] * 3)
         print(*(w.process.pid for w in vec._workers), flush=True)
         time.sleep(60)
         """
