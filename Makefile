@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/engine.py $(if $(SB3_PYTHON),--torch-python $(SB3_PYTHON))
 	$(BIN)/python benchmarks/speed.py $(if $(SB3_PYTHON),--sb3-python $(SB3_PYTHON)) $(if $(SBX_PYTHON),--sbx-python $(SBX_PYTHON))
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/vectorization.py

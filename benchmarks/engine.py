@@ -1,6 +1,6 @@
 """Microseconds per training iteration of the engine against the same computation written by hand.
 
-    python benchmarks/engine.py [--repeats N] [--json PATH]
+    python benchmarks/engine.py [--repeats N] [--torch-python PATH] [--json PATH]
 
 Two kinds of rows, both sides in one process on the same data and the same initial weights; the ratio is
 engine / hand-written:
@@ -9,6 +9,8 @@ engine / hand-written:
 - SB3's NatureCNN (4x84x84 frames, batch 32; forward, mean-square loss, backward) against `NumpyNatureCNN`, the
   textbook numpy im2col (NCHW, rows ordered (C, kh, kw), one product per layer, col2im by slice adds): what
   the engine's layout and fused col2im give over plain numpy. Rounds alternate between the sides; medians.
+  With `--torch-python` (an interpreter with SB3 and torch) the row also times SB3's own NatureCNN on torch
+  (benchmarks/nature_cnn_torch.py, in its own process after ours): the issue's goal is no slower than torch.
 - a DDPG gradient step with RL Zoo's Pendulum networks (400-300, batch 256) against `HandWrittenDDPG`: the same
   products in the same layouts, the same fused loops, preallocated hidden layers and no graph, so the ratio is
   what the engine costs over the floor of these kernels for an arithmetic-bound step. Blocks of 100 steps
@@ -22,7 +24,9 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -386,6 +390,15 @@ def bench_nature_cnn(rounds: int) -> tuple[float, float, float]:
     return statistics.median(times["engine"]), statistics.median(times["floor"]), ratio
 
 
+def torch_nature_cnn_ms(python: str, rounds: int) -> dict:
+    """SB3's NatureCNN step on torch, timed in `python` (benchmarks/nature_cnn_torch.py's JSON line)."""
+    script = Path(__file__).with_name("nature_cnn_torch.py")
+    out = subprocess.run([python, str(script), "--rounds", str(rounds)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{python} could not time SB3's NatureCNN:\n{out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def ddpg_agent(steps_per_block: int) -> DDPG:
     """RL Zoo's Pendulum DDPG (actor 3 -> 400-300 -> 1, critic 4 -> 400-300 -> 1, batch 256) with a buffer of
     random transitions."""
@@ -444,7 +457,7 @@ def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tu
 
     def floor_block():
         for _ in range(steps_per_block):  # the agent's own sampler: both sides pay the same for their batches
-            floor.step(*agent.buffer.sample(agent.batch_size))
+            floor.step(*agent.buffer.sample(agent.batch_size)[:5])
 
     sides = {"engine": agent.update, "floor": floor_block}
     times: dict[str, list[float]] = {"engine": [], "floor": []}
@@ -469,6 +482,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--torch-python", default=None, help="an interpreter with SB3 and torch, for the CNN row"
+    )
     args = parser.parse_args()
     configure_runtime()  # what a training run sets: both sides run with its threads and allocator
     rows = []
@@ -481,8 +497,15 @@ def main() -> None:
         print(f"{name:36s} {engine_us:10.1f} {numpy_us:10.1f} {engine_us / numpy_us:6.2f}")
     name = "nature cnn 4x84x84, batch 32 (ms)"
     engine_ms, floor_ms, ratio = bench_nature_cnn(rounds=4 * args.repeats)
-    rows.append({"case": name, "engine_ms": engine_ms, "hand_ms": floor_ms, "ratio": ratio})
+    row = {"case": name, "engine_ms": engine_ms, "hand_ms": floor_ms, "ratio": ratio}
+    rows.append(row)
     print(f"{name:36s} {engine_ms:10.2f} {floor_ms:10.2f} {ratio:6.2f}")
+    if args.torch_python:
+        torch_side = torch_nature_cnn_ms(args.torch_python, rounds=4 * args.repeats)
+        row.update(torch_ms=torch_side["torch_ms"], torch_threads=torch_side["threads"])
+        row["torch_ratio"] = engine_ms / torch_side["torch_ms"]
+        label = f"  same on torch ({torch_side['threads']} thr), ours/torch"
+        print(f"{label:36s} {engine_ms:10.2f} {torch_side['torch_ms']:10.2f} {row['torch_ratio']:6.2f}")
     agent = ddpg_agent(1)
     agent_products = _accel.gradient_matmuls([agent.actor, agent.critic], agent.batch_size)
     for threads in _accel.training_blas_threads(agent_products):
