@@ -12,6 +12,8 @@ The engine, the layers, the optimizers and the loop read as their textbook versi
 - flat parameter buffers (`flat`): `FlatParameters`, `flat_owner`, `flat_data`;
 - dead-unit skipping (`dead_units`): `exact_skipping`, `units_to_keep` (`live_units` where
   `keeps_bits`), `skipped_widths`;
+- a convolution's products and window copies cut into fixed blocks that one thread or several compute with
+  the same bits (`blocks`: `blocks.matmul`, `blocks.matmul_columns`, `blocks.contiguous`, `block_threads`);
 - process settings (`runtime`): `configure_runtime` (public as `neurenix.configure_runtime`), the BLAS threads
   of gradient steps (`update_threads`, from `gradient_matmuls`), `blas_threads`, `available_cores`.
 
@@ -19,6 +21,8 @@ This package imports only numpy, threadpoolctl and the standard library: `tensor
 import it, and it imports none of them.
 """
 
+from neurenix._accel import blocks
+from neurenix._accel.blocks import block_threads
 from neurenix._accel.dead_units import exact_skipping, keeps_bits, live_units, skipped_widths, units_to_keep
 from neurenix._accel.flat import FlatParameters, flat_data, flat_owner
 from neurenix._accel.fused_numpy import flush_subnormals
@@ -44,6 +48,8 @@ __all__ = [
     "UpdateThreads",
     "available_cores",
     "blas_threads",
+    "block_threads",
+    "blocks",
     "col2im",
     "configure_runtime",
     "exact_skipping",

@@ -37,13 +37,14 @@ import os
 import statistics
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
+from neurenix._accel.blocks import block_threads
 from neurenix._accel.dead_units import skipped_widths
 
 _M_TRIM_THRESHOLD = -1
@@ -121,15 +122,18 @@ def gradient_matmuls(modules: Iterable, rows: int) -> set[tuple[int, int, int]]:
 def update_threads(modules: Iterable, rows: int) -> UpdateThreads:
     """The thread chooser for a training run's gradient steps of `modules` over minibatches of `rows`.
 
-    One thread where a network has a convolution (a 4-D kernel, (out, in, kh, kw)) and NEURENIX_BLAS_THREADS
+    One BLAS thread where a network has a convolution (a 4-D kernel, (out, in, kh, kw)) and NEURENIX_BLAS_THREADS
     does not fix the number: its products have a row per window, rows times the output positions, which depend
     on an image size its parameters do not tell, so `same_bits_on` cannot be asked about them, and only one
-    thread is sure to repeat a run's numbers.
+    thread is sure to repeat a run's numbers. Its products and copies are cut into fixed blocks instead
+    (`blocks`), which give the same bits on any number of threads: the choice is then between one and every
+    core for those.
     """
     modules = list(modules)
     convolves = any(p.ndim == 4 for module in modules for p in module.parameters())
     if convolves and configured_blas_threads() is None:
-        return UpdateThreads((1,))
+        cores = available_cores()
+        return UpdateThreads((1,) if cores == 1 else (1, cores), switch=block_threads)
     return UpdateThreads(training_blas_threads(gradient_matmuls(modules, rows)))
 
 
@@ -248,8 +252,12 @@ class UpdateThreads:
     RECHECK_UPDATES = 15
     SLOWDOWN = 1.2
 
-    def __init__(self, choices: tuple[int, ...]) -> None:
+    def __init__(
+        self, choices: tuple[int, ...], switch: Callable[[int], AbstractContextManager] | None = None
+    ) -> None:
+        """`switch(threads)` runs its body on that many threads: BLAS threads unless told otherwise."""
         self.choices = choices
+        self.switch = blas_threads if switch is None else switch
         self.timings = {threads: deque(maxlen=2 * self.PROBES) for threads in choices}
         self.best = choices[-1]
         self.warm = False  # the first update allocates what the others reuse: not timed
@@ -260,7 +268,7 @@ class UpdateThreads:
     def run(self) -> Iterator[None]:
         threads = self._next()
         start = time.perf_counter()
-        with blas_threads(threads):
+        with self.switch(threads):
             yield
         elapsed = time.perf_counter() - start
         if not self.warm:

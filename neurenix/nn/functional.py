@@ -9,6 +9,7 @@ import numpy as np
 from neurenix._accel import (
     Product,
     ScatteredProduct,
+    blocks,
     col2im,
     exact_skipping,
     loops_for,
@@ -110,7 +111,7 @@ def conv2d(
     n, oh, ow = cols.shape[:3]
     cols = cols.reshape(n * oh * ow, -1)
     w_rows = w.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # (O, kh*kw*C), the order of a row of cols
-    rows = cols @ w_rows.T
+    rows = blocks.matmul(cols, w_rows.T)
     if bias is not None:
         rows += bias.numpy()
     out = rows.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
@@ -120,10 +121,14 @@ def conv2d(
         grad_x = grad_w = None
         if x.requires_grad:
             grad_x = _col2im(
-                (g_rows @ w_rows).reshape(n, oh, ow, kh, kw, channels), xd.shape, stride, padding
+                blocks.matmul(g_rows, w_rows).reshape(n, oh, ow, kh, kw, channels), xd.shape, stride, padding
             )
         if weight.requires_grad:
-            grad_w = (g_rows.T @ cols).reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2)
+            grad_w = (
+                blocks.matmul_columns(g_rows.T, cols)
+                .reshape(out_channels, kh, kw, channels)
+                .transpose(0, 3, 1, 2)
+            )
         if bias is None:
             return grad_x, grad_w
         return grad_x, grad_w, g_rows.sum(axis=0)
@@ -156,7 +161,7 @@ def _im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad
     windows = np.lib.stride_tricks.as_strided(
         last, (n, oh, ow, kh, kw, c), (s_n, sh * s_h, sw * s_w, s_h, s_w, s_c), writeable=False
     )
-    return np.ascontiguousarray(windows)
+    return blocks.contiguous(windows)
 
 
 def _col2im(

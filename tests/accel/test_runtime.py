@@ -103,15 +103,19 @@ def test_gradient_matmuls_cover_every_weight_over_a_minibatch():
     )
 
 
-def test_networks_with_a_convolution_keep_one_thread_unless_the_number_is_fixed(four_cores, monkeypatch):
+def test_networks_with_a_convolution_keep_one_blas_thread_and_share_blocks_instead(four_cores, monkeypatch):
     """A convolution's products have a row per window, which its kernel's shape does not tell: no check of them
-    can offer every core, however large the kernel's own shape would look to `gradient_matmuls`."""
+    can offer every core to BLAS, however large the kernel's own shape would look to `gradient_matmuls`; the
+    choice is between one and every core for its fixed blocks."""
     cnn = nn.Sequential(nn.Conv2d(64, 256, 16), nn.Flatten(), nn.Linear(256, 256))
     mlp = nn.mlp([256, 256, 256])
-    assert _runtime.update_threads([mlp], 64).choices == (1, 4)
-    assert _runtime.update_threads([mlp, cnn], 64).choices == (1,)
+    dense = _runtime.update_threads([mlp], 64)
+    assert (dense.choices, dense.switch) == ((1, 4), _runtime.blas_threads)
+    convolutional = _runtime.update_threads([mlp, cnn], 64)
+    assert (convolutional.choices, convolutional.switch) == ((1, 4), _runtime.block_threads)
     monkeypatch.setenv("NEURENIX_BLAS_THREADS", "2")
-    assert _runtime.update_threads([mlp, cnn], 64).choices == (2,)
+    fixed = _runtime.update_threads([mlp, cnn], 64)
+    assert (fixed.choices, fixed.switch) == ((2,), _runtime.blas_threads)
 
 
 class RecordActingThreads(Callback):

@@ -208,13 +208,39 @@ def test_the_flat_path_builds_no_encoder_and_draws_nothing():
 
 
 @pytest.mark.parametrize("cls", [DQN, PPO])
-def test_a_cnn_agent_trains_on_one_blas_thread_unless_told(cls, monkeypatch):
-    """Same seed, same numbers whatever the thread count: a convolution's products are never offered more cores."""
-    from neurenix import _accel
+def test_a_cnn_agent_trains_to_the_same_bits_on_one_core_or_two(cls, monkeypatch):
+    """Same seed, same numbers whatever the thread count: a convolution's products are never offered more BLAS
+    threads, and its blocks (every product cut here) are computed by one thread or, while the update tuner
+    tries and picks between them, by one and by two."""
+    from neurenix._accel import blocks, runtime
 
     monkeypatch.delenv("NEURENIX_BLAS_THREADS", raising=False)
-    agent = cls(GRID, Discrete(4))
-    assert _accel.update_threads(agent._networks(), agent._minibatch_rows()).choices == (1,)
+    monkeypatch.setattr(blocks, "BLOCK_MACS", 0)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 0)
+    states = []
+    for cores in (1, 2):
+        monkeypatch.setattr(runtime, "available_cores", lambda cores=cores: cores)
+        agent = cls(
+            GRID,
+            Discrete(4),
+            seed=0,
+            **(
+                {"learning_starts": 16, "batch_size": 16} if cls is DQN else {"n_steps": 32, "batch_size": 16}
+            ),
+        )
+        tuner = runtime.update_threads(agent._networks(), agent._minibatch_rows())
+        assert tuner.switch is runtime.block_threads and tuner.choices == ((1,) if cores == 1 else (1, 2))
+        agent.train(VecEnv([GridGoal()], seed=0), total_steps=160)
+        states.append(
+            {
+                f"{i}.{name}": p.numpy().copy()
+                for i, network in enumerate(agent._networks())
+                for name, p in network.named_parameters()
+            }
+        )
+    assert states[0].keys() == states[1].keys() and states[0]
+    for name in states[0]:
+        np.testing.assert_array_equal(states[0][name], states[1][name], err_msg=name)
 
 
 @pytest.mark.parametrize(("size", "kind"), [(3, FlatImage), (5, CNNEncoder), (40, CNNEncoder)])

@@ -1,0 +1,90 @@
+"""A convolution's large products and copies, cut into fixed blocks that one thread or several compute.
+
+OpenBLAS's own threads are not offered to a convolution's products: whether they give one thread's bits depends
+on shapes that the image size sets (`runtime.update_threads`). Blocks can be: a product is cut into `BLOCKS` row
+blocks of its left operand (or column blocks of its right one), each block one single-threaded BLAS call that
+writes its own part of the output, and the cut depends on the shapes alone. One thread computing the blocks in
+turn and several computing them at once give the same bits; only the wall time differs. numpy releases the GIL
+in BLAS calls and in copies, so Python threads suffice.
+
+How many threads compute them is `block_threads`' setting: one by default, and for a convolutional network's
+gradient steps whichever of one and every core `runtime.UpdateThreads` finds faster, as it does BLAS threads for
+dense networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+
+BLOCKS = 4  # per product, whatever the threads: the bits must not depend on them
+BLOCK_MACS = 1 << 22  # multiply-adds from which a product is cut (~1 ms): a block's dispatch costs ~20-50 µs
+BLOCK_BYTES = 1 << 22  # bytes from which a copy is cut
+
+_threads = 1
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+@contextmanager
+def block_threads(threads: int) -> Iterator[None]:
+    """Compute the blocks on `threads` threads in the body, then go back to the previous number."""
+    global _threads, _pool, _pool_size
+    previous = _threads
+    if threads > _pool_size and threads > 1:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="neurenix-blocks")
+        _pool_size = threads
+    _threads = threads
+    try:
+        yield
+    finally:
+        _threads = previous
+
+
+def _run(tasks: list[Callable[[], object]]) -> None:
+    if _threads == 1 or len(tasks) == 1:
+        for task in tasks:
+            task()
+        return
+    for future in [_pool.submit(task) for task in tasks]:
+        future.result()
+
+
+def _edges(length: int) -> list[tuple[int, int]]:
+    cuts = [length * i // BLOCKS for i in range(BLOCKS + 1)]
+    return [(start, stop) for start, stop in zip(cuts[:-1], cuts[1:]) if stop > start]
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b of 2-D arrays, in row blocks of `a`: for products with many rows (one per window)."""
+    (m, k), n = a.shape, b.shape[1]
+    if m * k * n < BLOCK_MACS:
+        return a @ b
+    out = np.empty((m, n), np.result_type(a, b))
+    _run([lambda s=s, e=e: np.matmul(a[s:e], b, out=out[s:e]) for s, e in _edges(m)])
+    return out
+
+
+def matmul_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b of 2-D arrays, in column blocks of `b`: for a weight gradient g.T @ cols, whose few rows and long
+    inner axis row blocks would not cut."""
+    (m, k), n = a.shape, b.shape[1]
+    if m * k * n < BLOCK_MACS:
+        return a @ b
+    out = np.empty((m, n), np.result_type(a, b))
+    _run([lambda s=s, e=e: np.matmul(a, b[:, s:e], out=out[:, s:e]) for s, e in _edges(n)])
+    return out
+
+
+def contiguous(view: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `view` (im2col's windows), copied in blocks along its first axis."""
+    if view.nbytes < BLOCK_BYTES or len(view) < 2:
+        return np.ascontiguousarray(view)
+    out = np.empty(view.shape, view.dtype)
+    _run([lambda s=s, e=e: np.copyto(out[s:e], view[s:e]) for s, e in _edges(len(view))])
+    return out

@@ -1,0 +1,82 @@
+"""Blocks: a convolution's large products and copies give the same bits on one thread or several."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from neurenix import _accel, nn
+from neurenix._accel import blocks
+
+
+def random(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("op", "a", "b"),
+    [
+        (blocks.matmul, random(12800, 256), random(256, 32, seed=1)),
+        (blocks.matmul_columns, random(12800, 32).T, random(12800, 256, seed=1)),
+    ],
+)
+def test_a_cut_product_has_the_same_bits_on_any_number_of_threads(op, a, b):
+    with _accel.block_threads(1):
+        one = op(a, b)
+    with _accel.block_threads(3):
+        three = op(a, b)
+    assert np.array_equal(one, three)
+    np.testing.assert_allclose(one, a @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_small_products_and_copies_are_not_cut(monkeypatch):
+    calls = []
+    monkeypatch.setattr(blocks, "_run", lambda tasks: calls.append(len(tasks)))
+    small = random(8, 8)
+    assert np.array_equal(blocks.matmul(small, small), small @ small)
+    assert np.array_equal(blocks.contiguous(small.T), np.ascontiguousarray(small.T))
+    assert calls == []
+    big = random(4096, 1024)
+    blocks.contiguous(big.T)
+    assert calls == [blocks.BLOCKS]
+
+
+def test_blocks_run_on_the_pool_threads_when_several_are_set(monkeypatch):
+    names = set()
+    real = np.matmul
+
+    def recording(*args, **kwargs):
+        names.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(blocks.np, "matmul", recording)
+    a, b = random(12800, 256), random(256, 32, seed=1)
+    with _accel.block_threads(2):
+        blocks.matmul(a, b)
+    assert names and all(name.startswith("neurenix-blocks") for name in names)
+    names.clear()
+    blocks.matmul(a, b)  # back to one thread: this one
+    assert names == {threading.current_thread().name}
+
+
+def test_a_convolutional_step_has_the_same_bits_on_one_thread_and_two():
+    frames = np.random.default_rng(3).uniform(0, 1, (32, 4, 84, 84)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        rng = np.random.default_rng(0)
+        net = nn.Sequential(
+            nn.Conv2d(4, 32, 8, stride=4, rng=rng),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1, rng=rng),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64 * 10 * 10, 16, rng=rng),
+        )
+        with _accel.block_threads(threads):
+            out = net(frames)
+            (out * out).mean().backward()
+        results.append([out.numpy().copy()] + [p.grad.numpy().copy() for p in net.parameters()])
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
