@@ -69,6 +69,11 @@ class BaseAgent:
         depends on what happens in training; a step budget below it trains nothing."""
         return None
 
+    def no_update_before(self, n_envs: int) -> int | None:
+        """The env step before which no update can run, also where the exact first one depends on training;
+        `first_update_step` where that is known. A step budget below it trains nothing (`--check` refuses it)."""
+        return self.first_update_step(n_envs)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A class that declares its record takes it as keyword arguments: `inspect.signature` (and `help`)
         show them with their defaults."""

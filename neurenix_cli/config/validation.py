@@ -306,7 +306,7 @@ def _check_budget_reaches_an_update(agent: Any, config: dict, check: Checker) ->
     budget is checked as given; an episode budget by the most steps its episodes can take, when episodes have a
     length limit (train.max_steps, or the env's registered one)."""
     train, n_envs = config["train"], config["env"]["n_envs"]
-    first = agent.first_update_step(n_envs)
+    first = agent.no_update_before(n_envs)
     if first is None:
         return
     name = config["algorithm"]
@@ -316,6 +316,14 @@ def _check_budget_reaches_an_update(agent: Any, config: dict, check: Checker) ->
             f"{thousands(n_envs)} = {thousands(first)} steps), and {name} updates only after a full rollout"
         )
         lower = "agent.n_steps"
+    elif agent.train_freq_unit == "episode":
+        why = (
+            f"before {name}'s first update, which cannot come before step {thousands(first)} "
+            f"(agent.learning_starts {thousands(agent.learning_starts)}, agent.batch_size "
+            f"{thousands(agent.batch_size)}; then it waits for a chunk of agent.train_freq "
+            f"({thousands(agent.train_freq)}) episodes to end)"
+        )
+        lower = "agent.learning_starts"
     else:
         why = (
             f"before {name}'s first update at step {thousands(first)} (agent.learning_starts "

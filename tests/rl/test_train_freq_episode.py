@@ -77,6 +77,9 @@ def test_gradient_steps_minus_one_takes_the_env_steps_of_the_chunk(n_envs):
 def test_the_step_unit_is_unchanged_and_only_the_episode_unit_saves_its_chunk():
     steps, episodes = dqn(train_freq_unit="step", train_freq=4), dqn(train_freq=2)
     assert steps.first_update_step(1) == 60 and episodes.first_update_step(1) is None
+    earliest = max(episodes.learning_starts, episodes.batch_size)  # then the first chunk of episodes must end
+    assert episodes.no_update_before(1) == earliest and episodes.no_update_before(7) == 7 * -(-earliest // 7)
+    assert steps.no_update_before(1) == 60
     for agent in (steps, episodes):
         agent.train(make_env("CartPole-v1", seed=0), total_steps=150)
     assert set(steps.state_dict()["counters"]) == {"total_steps", "episodes", "updates"}

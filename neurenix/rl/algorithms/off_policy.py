@@ -270,6 +270,13 @@ class OffPolicyAgent(BaseAgent):
         period = n_envs * self.train_freq
         return max(period, -(-max(self.learning_starts, self.batch_size) // period) * period)
 
+    def no_update_before(self, n_envs: int) -> int:
+        """With train_freq in episodes, the first update comes at the first chunk's end after learning_starts
+        and a whole batch: never before the first vectorized step that reaches both."""
+        if self.train_freq_unit == "step":
+            return self.first_update_step(n_envs)
+        return n_envs * max(1, -(-max(self.learning_starts, self.batch_size) // n_envs))
+
     # ---------------------------------------------------------------------------------------- save/load
     def state_dict(self) -> dict:
         state = self._base_state()

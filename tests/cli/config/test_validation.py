@@ -104,6 +104,11 @@ BAD_CONFIGS = {
         "train.total_steps",
         ["99 steps is before dqn's first update at step 100", "learning_starts 100", "at least 100"],
     ),
+    "step budget before the first update of an episode cadence": (
+        with_("agent.train_freq_unit", "episode", with_("train.total_steps", 99)),
+        "train.total_steps",
+        ["99 steps is before dqn's first update, which cannot", "agent.train_freq"],
+    ),
     "episode budget whose episodes are cut off before the first update": (
         with_("train.max_steps", 20, with_("train.episodes", 3, with_("train.total_steps", None))),
         "train.episodes",
