@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-BLOCKS = 4  # per product, whatever the threads: the bits must not depend on them
+BLOCKS = 2  # per product, whatever the threads (the bits must not depend on them): the cores we target
 BLOCK_MACS = 1 << 22  # multiply-adds from which a product is cut (~1 ms): a block's dispatch costs ~20-50 µs
 BLOCK_BYTES = 1 << 22  # bytes from which a copy is cut
 

@@ -153,10 +153,12 @@ def _im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad
     if oh < 1 or ow < 1:
         raise ValueError(f"conv2d: a {kh}x{kw} kernel does not fit a {h}x{w} input padded by {ph}, {pw}")
     last = x.transpose(0, 2, 3, 1)
-    if ph or pw or not last.flags.c_contiguous:
+    if ph or pw:
         padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
         padded[:, ph : ph + h, pw : pw + w] = last
         last = padded
+    elif not last.flags.c_contiguous:
+        last = blocks.contiguous(last)
     s_n, s_h, s_w, s_c = last.strides
     windows = np.lib.stride_tricks.as_strided(
         last, (n, oh, ow, kh, kw, c), (s_n, sh * s_h, sw * s_w, s_h, s_w, s_c), writeable=False
