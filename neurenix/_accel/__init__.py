@@ -13,7 +13,7 @@ The engine, the layers, the optimizers and the loop read as their textbook versi
 - dead-unit skipping (`dead_units`): `exact_skipping`, `units_to_keep` (`live_units` where
   `keeps_bits`), `skipped_widths`;
 - a convolution's products and window copies cut into fixed blocks that one thread or several compute with
-  the same bits (`blocks`: `blocks.matmul`, `blocks.matmul_columns`, `blocks.contiguous`, `block_threads`);
+  the same bits (`blocks`: `blocks.matmul`, `blocks.contiguous`, `block_threads`);
 - process settings (`runtime`): `configure_runtime` (public as `neurenix.configure_runtime`), the BLAS threads
   of gradient steps (`update_threads`, from `gradient_matmuls`), `blas_threads`, `available_cores`.
 

@@ -2,10 +2,10 @@
 
 OpenBLAS's own threads are not offered to a convolution's products: whether they give one thread's bits depends
 on shapes that the image size sets (`runtime.update_threads`). Blocks can be: a product is cut into `BLOCKS` row
-blocks of its left operand (or column blocks of its right one), each block one single-threaded BLAS call that
-writes its own part of the output, and the cut depends on the shapes alone. One thread computing the blocks in
-turn and several computing them at once give the same bits; only the wall time differs. numpy releases the GIL
-in BLAS calls and in copies, so Python threads suffice.
+blocks of its left operand, each block one single-threaded BLAS call that writes its own part of the output,
+and the cut depends on the shapes alone. One thread computing the blocks in turn and several computing them at
+once give the same bits; only the wall time differs. numpy releases the GIL in BLAS calls and in copies, so
+Python threads suffice.
 
 How many threads compute them is `block_threads`' setting: one by default, and for a convolutional network's
 gradient steps whichever of one and every core `runtime.UpdateThreads` finds faster, as it does BLAS threads for
@@ -61,23 +61,13 @@ def _edges(length: int) -> list[tuple[int, int]]:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b of 2-D arrays, in row blocks of `a`: for products with many rows (one per window)."""
+    """a @ b of 2-D arrays, in row blocks of `a`: for products with many rows (one per window), and for a
+    weight gradient cols.T @ g, whose rows are the windows' columns."""
     (m, k), n = a.shape, b.shape[1]
     if m * k * n < BLOCK_MACS:
         return a @ b
     out = np.empty((m, n), np.result_type(a, b))
     _run([lambda s=s, e=e: np.matmul(a[s:e], b, out=out[s:e]) for s, e in _edges(m)])
-    return out
-
-
-def matmul_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b of 2-D arrays, in column blocks of `b`: for a weight gradient g.T @ cols, whose few rows and long
-    inner axis row blocks would not cut."""
-    (m, k), n = a.shape, b.shape[1]
-    if m * k * n < BLOCK_MACS:
-        return a @ b
-    out = np.empty((m, n), np.result_type(a, b))
-    _run([lambda s=s, e=e: np.matmul(a, b[:, s:e], out=out[:, s:e]) for s, e in _edges(n)])
     return out
 
 
