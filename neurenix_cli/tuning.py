@@ -14,8 +14,14 @@ runs only the trials still missing.
 
 Which trials count toward `--trials N`: COMPLETE, PRUNED, and FAIL trials that failed on their own (a diverged
 or rejected run, `outcome: failed`). A trial stopped by Ctrl-C (`outcome: interrupted`) or left RUNNING by a
-process that died (a `kill -9`; marked FAIL when the study is next opened, with no outcome) does not count: a new
-trial takes its place, so a study killed and resumed still ends with N trials that ran to their end.
+process that died (a `kill -9`; marked FAIL by the next process of this host to look, with no outcome) does not
+count: a new trial takes its place, so a study killed and resumed still ends with N trials that ran to their end.
+
+Several processes can share a study (`--workers K` on one machine, or the same command with one `--storage
+postgresql://...` on many): each asks for a trial only while the counted and running trials number fewer than N,
+and a trial asked for by two processes at once beyond the N-th is told FAIL as `outcome: surplus` before it runs
+(hidden from the tables). A RUNNING trial of another host is taken to be alive: a machine that died mid-trial
+leaves it RUNNING until that host runs the command again.
 
 Only this module and `commands/tune.py` import Optuna, and only when tuning runs.
 """
@@ -30,6 +36,7 @@ import math
 import os
 import socket
 import statistics
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,12 +55,15 @@ DISTRIBUTIONS = (
     "one_minus_log_uniform",
     "choice",
 )
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "none")
+SAMPLERS = ("tpe", "random", "cmaes")
+PRUNERS = ("median", "halving", "none")
 BEST_NAME = "best.yaml"
 DB_NAME = "study.db"
 # Trial outcomes recorded by this module (the trial's user attribute `outcome`).
-FAILED, INTERRUPTED = "failed", "interrupted"
+FAILED, INTERRUPTED, SURPLUS = "failed", "interrupted", "surplus"
+# A RUNNING trial with no process recorded yet is abandoned once it is this old (seconds): its process was killed
+# between Optuna's ask and the attributes written just after it.
+UNCLAIMED_SECONDS = 60.0
 
 
 class TuneInterrupted(PicklableError, KeyboardInterrupt):
@@ -265,6 +275,7 @@ class Plan:
     seeds_per_trial: int = 1
     sampler: str = "tpe"
     pruner: str = "median"
+    shared: bool = False  # the storage was given (--storage): other machines' processes may be on the study
 
     @property
     def seeds(self) -> list[int]:
@@ -314,9 +325,21 @@ def plan(
         )
     name = name or Path(source).stem
     directory = Path(runs_root) / f"tune-{runs.slug(name)}"
+    shared = storage is not None
     storage = storage or f"sqlite:///{directory / DB_NAME}"
     return Plan(
-        name, directory, storage, source, raw, resolved, plain(search), dims, seeds_per_trial, sampler, pruner
+        name,
+        directory,
+        storage,
+        source,
+        raw,
+        resolved,
+        plain(search),
+        dims,
+        seeds_per_trial,
+        sampler,
+        pruner,
+        shared,
     )
 
 
@@ -329,31 +352,35 @@ def _optuna() -> Any:
     return optuna
 
 
-def open_study(plan: Plan) -> Any:
+def rdb_storage(plan: Plan) -> Any:
+    """Optuna's RDB storage for the plan's URL; SQLite waits up to a minute for another process's write (a
+    study shared by --workers) rather than failing at once."""
+    optuna = _optuna()
+    if plan.storage.startswith("sqlite"):
+        return optuna.storages.RDBStorage(plan.storage, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.storages.RDBStorage(plan.storage)
+
+
+def open_study(plan: Plan, worker: int = 0) -> Any:
     """Create the study, or load it when it exists (a re-run resumes it); refuse one whose search space,
-    seeds or base config differ, since its trials would not be comparable with the new ones."""
+    seeds or base config differ, since its trials would not be comparable with the new ones. `worker` numbers
+    the local processes of one `--workers K` command."""
     optuna = _optuna()
     runs.make_dirs(plan.directory)
-    existing = len(_existing_trials(optuna, plan))
-    # Seeded by the config's seed and the trials already run: reproducible, and a resumed study does not draw
-    # its first trials' parameters again.
-    seed = int(plan.resolved["seed"]) + existing
-    sampler = (
-        optuna.samplers.TPESampler(seed=seed)
-        if plan.sampler == "tpe"
-        else optuna.samplers.RandomSampler(seed=seed)
-    )
-    if plan.pruner == "median":
-        # RL Zoo's choice: no pruning before a few trials have finished, nor in the first third of a run.
-        total = plan.resolved["train"]["total_steps"] or 0
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=total // 3)
-    else:
-        pruner = optuna.pruners.NopPruner()
+    the_storage = rdb_storage(plan)
+    existing = len(_existing_trials(optuna, plan, the_storage))
+    # Seeded by the config's seed and the trials already run: reproducible for one process, and a resumed study
+    # does not draw its first trials' parameters again. Processes that share the study draw apart (their trials'
+    # order depends on timing anyway): by worker number, and by host and pid on a storage of --storage.
+    seed = int(plan.resolved["seed"]) + existing + 1009 * worker
+    if plan.shared:
+        seed += zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+    parallel = plan.shared or worker > 0
     study = optuna.create_study(
         study_name=plan.name,
-        storage=plan.storage,
-        sampler=sampler,
-        pruner=pruner,
+        storage=the_storage,
+        sampler=_sampler(optuna, plan.sampler, seed % 2**32, parallel),
+        pruner=_pruner(optuna, plan),
         direction="maximize",
         load_if_exists=True,
     )
@@ -383,9 +410,37 @@ def open_study(plan: Plan) -> Any:
     return study
 
 
-def _existing_trials(optuna: Any, plan: Plan) -> list:
+def _sampler(optuna: Any, name: str, seed: int, parallel: bool) -> Any:
+    import warnings
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():  # constant_liar is "experimental" in Optuna's words
+        warnings.simplefilter("ignore")
+        if name == "cmaes":
+            # CMA-ES draws numbers only; a `choice:` dimension falls back to random draws, as Optuna warns.
+            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        # The constant liar: trials still running count as bad ones, so parallel processes do not all draw the
+        # same promising point.
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=parallel)
+
+
+def _pruner(optuna: Any, plan: Plan) -> Any:
+    total = plan.resolved["train"]["total_steps"] or 0
+    if plan.pruner == "median":
+        # RL Zoo's choice: no pruning before a few trials have finished, nor in the first third of a run.
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=total // 3)
+    if plan.pruner == "halving":
+        # Successive halving (ASHA): at each rung, a trial continues only if it is in the best third so far; the
+        # first rung is the first evaluation (train.eval_every steps).
+        rung = plan.resolved["train"]["eval_every"] or max(total // 3, 1)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=rung, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def _existing_trials(optuna: Any, plan: Plan, the_storage: Any) -> list:
     try:
-        return optuna.load_study(study_name=plan.name, storage=plan.storage).get_trials(deepcopy=False)
+        return optuna.load_study(study_name=plan.name, storage=the_storage).get_trials(deepcopy=False)
     except KeyError:  # no such study yet
         return []
 
@@ -398,16 +453,21 @@ def counted(trial: Any) -> bool:
 
 def mark_abandoned(study: Any) -> list[int]:
     """Mark FAIL the RUNNING trials of this host whose process is gone (killed mid-trial): they count for
-    nothing and a new trial takes their place. Returns their numbers."""
+    nothing and a new trial takes their place. Call it between trials only. Returns their numbers."""
+    import datetime
+
     optuna = _optuna()
     host = socket.gethostname()
+    now = datetime.datetime.now()
     abandoned = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
-        # Our own pid on a RUNNING trial is a dead process's, reused: we have run no trial yet. A trial with no
-        # pid yet was killed between Optuna's ask and the first attribute: we hold the study's lock, so no live
-        # process is at that point now.
-        if "pid" not in trial.user_attrs or (
+        # Our own pid on a RUNNING trial is a dead process's, reused: between our trials we run none.
+        if (
+            "pid" not in trial.user_attrs
+            and trial.datetime_start is not None
+            and (now - trial.datetime_start).total_seconds() > UNCLAIMED_SECONDS
+        ) or (
             trial.user_attrs.get("host") == host
             and isinstance(pid, int)
             and (pid == os.getpid() or not runs.pid_alive(pid))
@@ -468,8 +528,6 @@ def run_trial(plan: Plan, study: Any, trial: Any) -> dict:
         trial.report(mean, step)
         return trial.should_prune()
 
-    trial.set_user_attr("pid", os.getpid())
-    trial.set_user_attr("host", socket.gethostname())
     values: dict[str, Any] = {}
     dirs: list[str] = []
     try:
@@ -510,17 +568,34 @@ def run_trial(plan: Plan, study: Any, trial: Any) -> dict:
 def optimize(
     plan: Plan, study: Any, n_trials: int, on_done: Callable[[dict, int], None] | None = None
 ) -> None:
-    """Run trials until `n_trials` count (see `counted`); `on_done(outcome, counted_so_far)` after each. The
-    best config so far is written after every trial, so a kill leaves it on disk."""
-    while (done := sum(counted(t) for t in study.get_trials(deepcopy=False))) < n_trials:
-        outcome = run_trial(plan, study, study.ask())
+    """Run trials while fewer than `n_trials` count (see `counted`) or run in other processes;
+    `on_done(outcome, counted_so_far)` after each. The best config so far is written after every trial, so a
+    kill leaves it on disk."""
+    while True:
+        mark_abandoned(study)
+        if sum(counted(t) or t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False)) >= n_trials:
+            return
+        trial = claim(study, n_trials)
+        if trial is None:
+            return
+        outcome = run_trial(plan, study, trial)
         write_best(plan, study)
         if on_done is not None:
-            on_done(outcome, done + counted_outcome(outcome))
+            on_done(outcome, sum(counted(t) for t in study.get_trials(deepcopy=False)))
 
 
-def counted_outcome(outcome: dict) -> int:
-    return int(outcome["state"] in ("COMPLETE", "PRUNED") or outcome.get("outcome") == FAILED)
+def claim(study: Any, n_trials: int) -> Any | None:
+    """A new trial with this process's pid and host on it, or None (told FAIL as surplus) when trials asked for
+    earlier, by any process, already make `n_trials`."""
+    trial = study.ask()
+    trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("host", socket.gethostname())
+    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+    if sum(counted(t) or t.state.name == "RUNNING" for t in earlier) >= n_trials:
+        trial.set_user_attr("outcome", SURPLUS)
+        study.tell(trial, state=_optuna().trial.TrialState.FAIL)
+        return None
+    return trial
 
 
 # ----------------------------------------------------------------------------------------------------- results
@@ -588,6 +663,7 @@ def trials_table(study: Any) -> list[dict]:
             "pruned_at": t.user_attrs.get("pruned_at"),
         }
         for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("outcome") != SURPLUS
     ]
     rows.sort(key=lambda r: (order.get(r["state"], 3), -(r["value"] or 0.0), r["number"]))
     return rows

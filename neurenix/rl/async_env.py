@@ -371,7 +371,7 @@ def _stay_awake(fd: int, owner: Any) -> None:
         pass
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """SIGKILL this process when its parent dies (Linux); the pipe's EOF covers other systems."""
     if sys.platform.startswith("linux"):
         try:
@@ -385,7 +385,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _work(fn_pickle: bytes, index: int, command_conn: Any, reply_conn: Any, parent_pid: int) -> None:
     """A worker's life: build the copy, report its spaces, then answer commands until 'close' or EOF."""
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle; it then closes us
     commands, replies = command_conn.fileno(), reply_conn.fileno()
 

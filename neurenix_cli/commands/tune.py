@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,11 +44,27 @@ def run(
             help="Optuna RDB storage (default: sqlite:///RUNS_ROOT/tune-NAME/study.db).",
         ),
     ] = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="tpe or random.")] = "tpe",
-    pruner: Annotated[str, typer.Option("--pruner", help="median or none.")] = "median",
+    sampler: Annotated[
+        str,
+        typer.Option(
+            "--sampler", help="tpe, random or cmaes (CMA-ES; `choice:` dimensions drawn at random)."
+        ),
+    ] = "tpe",
+    pruner: Annotated[
+        str, typer.Option("--pruner", help="median, halving (successive halving, by evaluation) or none.")
+    ] = "median",
     seeds_per_trial: Annotated[
         int,
         typer.Option("--seeds-per-trial", min=1, help="Seeds trained per trial; its value is their mean."),
+    ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Trial processes on this machine, all on the one study (more machines: the same command with "
+            "one --storage postgresql://...).",
+        ),
     ] = 1,
     runs_root: Annotated[
         Path, typer.Option("--runs-root", metavar="DIR", help="Create the study directory under DIR.")
@@ -53,14 +73,17 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only one JSON object with every trial.")
     ] = False,
+    worker: Annotated[int, typer.Option("--worker", hidden=True)] = 0,
 ) -> None:
     """Tune CONFIG's `search:` block with Optuna (needs `pip install 'neurenix[tune]'`).
 
     Each trial trains --seeds-per-trial normal runs into RUNS_ROOT/tune-NAME/trial-<n>-seed<s>/; its value is
     their mean final evaluation. Running the same command again resumes the study and runs only the trials
-    still missing. The best trial's config is written to RUNS_ROOT/tune-NAME/best.yaml.
+    still missing. The best trial's config is written to RUNS_ROOT/tune-NAME/best.yaml. With --workers K, K
+    processes run trials at once (K-1 started by this one); with --storage, processes on other machines may
+    share the study, and together they run N trials.
     """
-    from neurenix_cli import runs, tuning
+    from neurenix_cli import tuning
 
     plan = tuning.plan(
         config,
@@ -73,51 +96,92 @@ def run(
     )
     tuning._optuna()  # a missing extra is refused before anything is written
     quiet = quiet or as_json
-    # One process tunes a study directory at a time (its runs' numbering and best.yaml are its own).
-    with runs.RunLock(plan.directory if plan.directory.exists() else _made(plan.directory)):
-        the_study = tuning.open_study(plan)
-        abandoned = tuning.mark_abandoned(the_study)
-        done = sum(tuning.counted(t) for t in the_study.get_trials(deepcopy=False))
-        if not quiet:
-            resumed = f", resuming at {done}" if done else ""
+    if worker:
+        _work(plan, trials, worker, quiet)
+        return
+    the_study = tuning.open_study(plan)
+    abandoned = tuning.mark_abandoned(the_study)
+    done = sum(tuning.counted(t) for t in the_study.get_trials(deepcopy=False))
+    if not quiet:
+        resumed = f", resuming at {done}" if done else ""
+        processes = f", {workers} processes" if workers > 1 else ""
+        typer.echo(
+            f"study {plan.name}: {trials} trials{resumed}{processes} -> {plan.directory} ({plan.storage})",
+            err=True,
+        )
+        if abandoned:
             typer.echo(
-                f"study {plan.name}: {trials} trials{resumed} -> {plan.directory} ({plan.storage})", err=True
-            )
-            if abandoned:
-                typer.echo(
-                    f"trials {', '.join(map(str, abandoned))} were left running by a process that died: marked "
-                    "FAIL, not counted",
-                    err=True,
-                )
-
-        def report(outcome: dict, count: int) -> None:
-            if not quiet:
-                typer.echo(f"[{count}/{trials}] {_outcome_line(outcome)}", err=True)
-
-        try:
-            tuning.optimize(plan, the_study, trials, on_done=report)
-        except tuning.TuneInterrupted:
-            _render(the_study, plan.directory, as_json)
-            if not as_json:
-                typer.echo(
-                    f"continue the study by running the same command again ({trials} trials)", err=True
-                )
-            raise
-        _render(the_study, plan.directory, as_json)
-        if tuning.best_trial(the_study) is None:
-            # A study of failed and pruned trials has no value to report: a script must not take it as tuned.
-            typer.echo(
-                f"error: no trial of study {plan.name} completed (see the table for why); best.yaml not written.",
+                f"trials {', '.join(map(str, abandoned))} were left running by a process that died: marked "
+                "FAIL, not counted",
                 err=True,
             )
-            raise typer.Exit(1)
+    helpers = [_start_worker(plan, trials, i, quiet) for i in range(1, workers)]
+    try:
+        tuning.optimize(plan, the_study, trials, on_done=_reporter(trials, quiet))
+    except tuning.TuneInterrupted:
+        _stop(helpers)
+        _render(the_study, plan.directory, as_json)
+        if not as_json:
+            typer.echo(f"continue the study by running the same command again ({trials} trials)", err=True)
+        raise
+    except BaseException:
+        _stop(helpers)
+        raise
+    failed = [code for code in (helper.wait() for helper in helpers) if code != 0]
+    tuning.write_best(plan, the_study)  # the helpers' last trials may hold the best
+    _render(the_study, plan.directory, as_json)
+    if failed:
+        typer.echo(
+            f"error: {len(failed)} of the worker processes failed (see their messages above).", err=True
+        )
+        raise typer.Exit(1)
+    if tuning.best_trial(the_study) is None:
+        # A study of failed and pruned trials has no value to report: a script must not take it as tuned.
+        typer.echo(
+            f"error: no trial of study {plan.name} completed (see the table for why); best.yaml not written.",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
-def _made(directory: Path) -> Path:
-    from neurenix_cli import runs
+def _reporter(trials: int, quiet: bool):
+    def report(outcome: dict, count: int) -> None:
+        if not quiet:
+            typer.echo(f"[{count}/{trials}] {_outcome_line(outcome)}", err=True)
 
-    runs.make_dirs(directory)
-    return directory
+    return report
+
+
+def _work(plan: Any, trials: int, worker: int, quiet: bool) -> None:
+    """A worker process of `--workers K`: trials until the study holds enough, then exit, silently but for
+    its trial lines. It dies with the command that started it."""
+    from neurenix.rl.async_env import die_with_parent
+    from neurenix_cli import tuning
+
+    die_with_parent(os.getppid())
+    tuning.optimize(plan, tuning.open_study(plan, worker), trials, on_done=_reporter(trials, quiet))
+
+
+def _start_worker(plan: Any, trials: int, worker: int, quiet: bool) -> subprocess.Popen:
+    """`neurenix tune` again with --worker I, in its own session: a Ctrl-C reaches this process, which passes
+    it on as one SIGTERM (the trial in progress stops and does not count)."""
+    command = [
+        sys.executable, "-m", "neurenix_cli", "tune", "run", plan.config_path,
+        "--trials", str(trials), "--study", plan.name, "--storage", plan.storage,
+        "--sampler", plan.sampler, "--pruner", plan.pruner, "--seeds-per-trial", str(plan.seeds_per_trial),
+        "--runs-root", str(plan.directory.parent), "--worker", str(worker),
+    ]  # fmt: skip
+    if quiet:
+        command.append("--quiet")
+    return subprocess.Popen(command, start_new_session=True)
+
+
+def _stop(helpers: list[subprocess.Popen]) -> None:
+    for helper in helpers:
+        if helper.poll() is None:
+            helper.send_signal(signal.SIGTERM)
+    for helper in helpers:
+        helper.wait()
 
 
 def show(
