@@ -17,6 +17,7 @@ cluster without a shared filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -24,7 +25,7 @@ import shutil
 import signal
 import statistics
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,14 +292,7 @@ def run_ray(
 ) -> dict[str, dict]:
     """Train `jobs` as Ray tasks (one CPU each) on the cluster at `address`, or on Ray's default when None
     (RAY_ADDRESS, else a new local instance); write each run's files under its local run directory."""
-    from neurenix_cli.extras import require
-
-    ray = require("ray", "ray", "neurenix sweep --ray")
-    if address is None:
-        ray.init(include_dashboard=False, log_to_driver=False)
-    else:
-        ray.init(address=address, log_to_driver=False)
-    try:
+    with ray_session(address, "neurenix sweep --ray") as ray:
         task = ray.remote(num_cpus=1, max_retries=0)(ray_train_job)
         pending = {task.remote(job.config, job.run_dir.name): job for job in jobs}
         results: dict[str, dict] = {}
@@ -307,7 +301,7 @@ def run_ray(
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 job = pending.pop(ready[0])
                 returned = ray.get(ready[0])
-                results[str(job.run_dir)] = _unpack(job.run_dir, returned)
+                results[str(job.run_dir)] = unpack_ray_run(job.run_dir, returned)
                 if on_done is not None:
                     on_done(job, results[str(job.run_dir)])
         except KeyboardInterrupt as exc:
@@ -315,11 +309,26 @@ def run_ray(
                 ray.cancel(ref, force=True)
             raise SweepInterrupted(getattr(exc, "signum", signal.SIGINT), results) from None
         return results
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, command: str) -> Iterator[Any]:
+    """Ray, connected to the cluster at `address`, or to Ray's default when None (RAY_ADDRESS, else a new local
+    instance), for the body."""
+    from neurenix_cli.extras import require
+
+    ray = require("ray", "ray", command)
+    if address is None:
+        ray.init(include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=address, log_to_driver=False)
+    try:
+        yield ray
     finally:
         ray.shutdown()
 
 
-def _unpack(run_dir: Path, returned: dict) -> dict:
+def unpack_ray_run(run_dir: Path, returned: dict) -> dict:
     """Write a Ray task's run files under `run_dir`; the summary then names the local directory."""
     for relative, data in returned["files"].items():
         target = run_dir / relative

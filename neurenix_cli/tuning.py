@@ -34,6 +34,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import socket
 import statistics
 import zlib
@@ -500,7 +501,6 @@ def run_trial(plan: Plan, study: Any, trial: Any) -> dict:
     """Train the trial's seeds one after the other and tell the study its outcome: the mean final evaluation
     (COMPLETE), PRUNED when the pruner stopped its first seed, FAIL when a run failed. A Ctrl-C marks it
     FAIL as interrupted (not counted) and raises TuneInterrupted."""
-    optuna = _optuna()
     from neurenix_cli import experiment
     from neurenix_cli.session.pruning import PRUNED, Pruning
 
@@ -508,21 +508,8 @@ def run_trial(plan: Plan, study: Any, trial: Any) -> dict:
 
     def tell(state: str, value: float | None = None, **attrs: Any) -> dict:
         nonlocal told
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
-        if state == "COMPLETE":
-            study.tell(trial, value)
-        else:
-            study.tell(trial, state=getattr(optuna.trial.TrialState, state))
         told = True
-        return {
-            "number": trial.number,
-            "state": state,
-            "value": value,
-            "values": values,
-            "run_dirs": dirs,
-            **attrs,
-        }
+        return _tell(study, trial, state, value, values, dirs, **attrs)
 
     def report(step: int, mean: float) -> bool:
         trial.report(mean, step)
@@ -559,10 +546,28 @@ def run_trial(plan: Plan, study: Any, trial: Any) -> dict:
             with contextlib.suppress(Exception):
                 tell("FAIL", outcome=INTERRUPTED)
         if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, TuneInterrupted):
-            import signal
-
             raise TuneInterrupted(getattr(exc, "signum", signal.SIGINT)) from None
         raise
+
+
+def _tell(
+    study: Any, trial: Any, state: str, value: float | None, values: dict, dirs: list, **attrs: Any
+) -> dict:
+    """Record a trial's end in the study; the outcome as `optimize`'s `on_done` gets it."""
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+    if state == "COMPLETE":
+        study.tell(trial, value)
+    else:
+        study.tell(trial, state=getattr(_optuna().trial.TrialState, state))
+    return {
+        "number": trial.number,
+        "state": state,
+        "value": value,
+        "values": values,
+        "run_dirs": dirs,
+        **attrs,
+    }
 
 
 def optimize(
@@ -596,6 +601,82 @@ def claim(study: Any, n_trials: int) -> Any | None:
         study.tell(trial, state=_optuna().trial.TrialState.FAIL)
         return None
     return trial
+
+
+def optimize_on_ray(
+    plan: Plan,
+    study: Any,
+    n_trials: int,
+    address: str | None,
+    parallel: int | None,
+    on_done: Callable[[dict, int], None] | None = None,
+) -> None:
+    """`optimize` with each trial's seeds trained as Ray tasks (one CPU each, `sweeps.ray_train_job`), their
+    run files brought back into the study directory, so no node needs the storage or a shared filesystem.
+    `parallel` trials at once (None: as many as the cluster has CPUs, divided by the seeds per trial). The
+    trials' evaluations reach the driver only at their end, so nothing is pruned."""
+    from neurenix_cli import sweeps
+
+    with sweeps.ray_session(address, "neurenix tune --ray") as ray:
+        task = ray.remote(num_cpus=1, max_retries=0)(sweeps.ray_train_job)
+        if parallel is None:
+            parallel = max(1, int(ray.cluster_resources().get("CPU", 1)) // plan.seeds_per_trial)
+        pending: dict[Any, tuple[int, int]] = {}  # task -> (trial number, seed's index)
+        live: dict[int, dict] = {}  # trial number -> its trial, values, dirs and summaries so far
+        try:
+            while True:
+                while len(live) < parallel and (
+                    sum(counted(t) or t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False))
+                    < n_trials
+                ):
+                    trial = claim(study, n_trials)
+                    if trial is None:
+                        break
+                    values = {dim.key: dim.sample(trial) for dim in plan.dims}
+                    trial.set_user_attr("values", values)
+                    config = trial_config(plan, values)
+                    dirs = [str(run_dir(plan, trial.number, seed)) for seed in plan.seeds]
+                    trial.set_user_attr("run_dirs", dirs)
+                    live[trial.number] = {"trial": trial, "values": values, "dirs": dirs, "summaries": {}}
+                    for i, seed in enumerate(plan.seeds):
+                        pending[task.remote({**config, "seed": seed}, Path(dirs[i]).name)] = (trial.number, i)
+                if not pending:
+                    return
+                (ready,), _ = ray.wait(list(pending), num_returns=1)
+                number, i = pending.pop(ready)
+                entry = live[number]
+                try:
+                    summary = sweeps.unpack_ray_run(Path(entry["dirs"][i]), ray.get(ready))
+                except Exception as exc:  # the task itself died (a node lost)
+                    summary = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                entry["summaries"][i] = summary
+                if len(entry["summaries"]) < plan.seeds_per_trial:
+                    continue
+                del live[number]
+                state, value, attrs = _ray_outcome(entry)
+                outcome = _tell(study, entry["trial"], state, value, entry["values"], entry["dirs"], **attrs)
+                write_best(plan, study)
+                if on_done is not None:
+                    on_done(outcome, sum(counted(t) for t in study.get_trials(deepcopy=False)))
+        except KeyboardInterrupt as exc:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            for entry in live.values():
+                _tell(
+                    study, entry["trial"], "FAIL", None, entry["values"], entry["dirs"], outcome=INTERRUPTED
+                )
+            raise TuneInterrupted(getattr(exc, "signum", signal.SIGINT)) from None
+
+
+def _ray_outcome(entry: dict) -> tuple[str, float | None, dict]:
+    """A Ray trial's state, value and attributes from its seeds' summaries, as `run_trial` tells them."""
+    summaries = [entry["summaries"][i] for i in sorted(entry["summaries"])]
+    for summary in summaries:
+        if summary.get("status") != "completed" or summary.get("final_eval") is None:
+            error = summary.get("error") or "the run made no final evaluation"
+            return "FAIL", None, {"outcome": FAILED, "error": error}
+    finals = [float(s["final_eval"]) for s in summaries]
+    return "COMPLETE", rounded(statistics.fmean(finals)), {"outcome": "complete", "finals": finals}
 
 
 # ----------------------------------------------------------------------------------------------------- results

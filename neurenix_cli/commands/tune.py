@@ -58,14 +58,33 @@ def run(
         typer.Option("--seeds-per-trial", min=1, help="Seeds trained per trial; its value is their mean."),
     ] = 1,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--workers",
             min=1,
-            help="Trial processes on this machine, all on the one study (more machines: the same command with "
-            "one --storage postgresql://...).",
+            show_default=False,
+            help="Trial processes on this machine, all on the one study (default 1; more machines: the same "
+            "command with one --storage postgresql://...). With --ray: trials at once (default: the cluster's "
+            "CPUs over --seeds-per-trial).",
         ),
-    ] = 1,
+    ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Train each trial's seeds as Ray tasks, their runs brought back here: on RAY_ADDRESS's cluster "
+            "if set, else on a new local Ray instance (needs `pip install 'neurenix[ray]'`; no pruning).",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            show_default=False,
+            help="The Ray cluster to run on, e.g. ray://head:10001 or auto (implies --ray).",
+        ),
+    ] = None,
     runs_root: Annotated[
         Path, typer.Option("--runs-root", metavar="DIR", help="Create the study directory under DIR.")
     ] = Path("runs"),
@@ -104,7 +123,8 @@ def run(
     done = sum(tuning.counted(t) for t in the_study.get_trials(deepcopy=False))
     if not quiet:
         resumed = f", resuming at {done}" if done else ""
-        processes = f", {workers} processes" if workers > 1 else ""
+        processes = f", {workers} processes" if (workers or 1) > 1 and not (ray or ray_address) else ""
+        processes = ", on Ray" if ray or ray_address else processes
         typer.echo(
             f"study {plan.name}: {trials} trials{resumed}{processes} -> {plan.directory} ({plan.storage})",
             err=True,
@@ -115,9 +135,13 @@ def run(
                 "FAIL, not counted",
                 err=True,
             )
-    helpers = [_start_worker(plan, trials, i, quiet) for i in range(1, workers)]
+    on_ray = ray or ray_address is not None
+    helpers = [] if on_ray else [_start_worker(plan, trials, i, quiet) for i in range(1, workers or 1)]
     try:
-        tuning.optimize(plan, the_study, trials, on_done=_reporter(trials, quiet))
+        if on_ray:
+            tuning.optimize_on_ray(plan, the_study, trials, ray_address, workers, _reporter(trials, quiet))
+        else:
+            tuning.optimize(plan, the_study, trials, on_done=_reporter(trials, quiet))
     except tuning.TuneInterrupted:
         _stop(helpers)
         _render(the_study, plan.directory, as_json)
