@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/vectorization.py
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/memory.py --optimize-memory-usage
 
 lint: $(STAMP)
 	$(BIN)/ruff check neurenix neurenix_cli tests benchmarks

@@ -1,10 +1,11 @@
 """Peak memory of a full image replay buffer: DQN's, 1e5 transitions of 4x84x84 uint8 frames (RL Zoo's Atari size).
 
-    python benchmarks/memory.py [--transitions 100000] [--json PATH]
+    python benchmarks/memory.py [--transitions 100000] [--optimize-memory-usage] [--json PATH]
 
 Builds the DQN agent configs/dqn_pong.yaml builds (same observation space, NatureCNN, buffer_size), writes every
 row of its replay buffer once (touching every page, as training does), and reports the process's peak resident
-memory (ru_maxrss) against the raw size of the observations, transitions x 4 x 84 x 84 bytes. Memory, unlike
+memory (ru_maxrss) against the raw size of the observations, transitions x 4 x 84 x 84 bytes; with
+--optimize-memory-usage, of a buffer that stores each observation once (the agent's option of that name). Memory, unlike
 time, does not depend on what else runs on the machine.
 """
 
@@ -26,11 +27,18 @@ FRAMES = (4, 84, 84)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transitions", type=int, default=100_000)
-    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "memory.json"))
+    parser.add_argument("--optimize-memory-usage", action="store_true")
+    parser.add_argument("--json", default=None, help="default: benchmarks/results/memory[-optimized].json")
     args = parser.parse_args()
     observations = gym.spaces.Box(0, 255, FRAMES, np.uint8)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    agent = DQN(observations, gym.spaces.Discrete(6), buffer_size=args.transitions, encoder="nature_cnn")
+    agent = DQN(
+        observations,
+        gym.spaces.Discrete(6),
+        buffer_size=args.transitions,
+        encoder="nature_cnn",
+        optimize_memory_usage=args.optimize_memory_usage,
+    )
     rng = np.random.default_rng(0)
     batch = 1000
     frames = rng.integers(0, 256, (batch, *FRAMES), dtype=np.uint8)
@@ -42,6 +50,7 @@ def main() -> None:
     raw = args.transitions * int(np.prod(FRAMES))
     result = {
         "transitions": args.transitions,
+        "optimize_memory_usage": args.optimize_memory_usage,
         "raw_observation_bytes": raw,
         "peak_rss_bytes": peak,
         "buffer_growth_bytes": peak - before,
@@ -52,8 +61,10 @@ def main() -> None:
         f"{raw / 1e9:.2f} GB, process peak {peak / 1e9:.2f} GB ({(peak - before) / 1e9:.2f} GB above the start, "
         f"{(peak - before) / raw:.2f}x raw)"
     )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2))
+    name = "memory-optimized.json" if args.optimize_memory_usage else "memory.json"
+    out = Path(args.json or Path(__file__).parent / "results" / name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,13 @@ With normalisation on (off-policy agents), the replay buffer still stores raw ob
 given the agent's statistics and normalises each batch as it serves it, before encoding (SB3's
 `ReplayBuffer._get_samples` with a VecNormalize), so every transition is read on the current scale.
 
+With `optimize_memory_usage` (SB3's option), next observations are not stored beside the observations: a
+transition's next observation is the row the same env's next step fills, `n_envs` rows on. Where an episode
+ended, that row holds the new episode's first observation instead; `add` sees the difference when it overwrites
+the row and keeps the true last observation aside (one per episode), so a truncated transition still bootstraps
+from it, which SB3's buffer cannot do (it refuses timeout handling with the option). The rows the newest
+transitions' next observations sit in are not sampled.
+
 Invalid-action masks, when the env has them, get preallocated arrays of bools too: a rollout keeps each
 observation's mask (the masked distribution's log-probability needs it at every epoch), the replay buffer each
 next observation's (DQN's max over next actions must not take a forbidden one).
@@ -50,7 +57,8 @@ class ReplayBuffer:
 
     `obs_normalizer` (a raw batch -> the batch normalised, `normalize.BoxObservationNormalizer`) and
     `reward_scaler` (rewards -> scaled, `normalize.RewardScaler`) are applied to each served batch, with the
-    statistics as they are then; what is stored stays raw.
+    statistics as they are then; what is stored stays raw. `optimize_memory_usage`: see the module docstring;
+    every `add` must then bring the same number of rows (one per env).
     """
 
     def __init__(
@@ -62,13 +70,20 @@ class ReplayBuffer:
         rng: np.random.Generator | None = None,
         obs_normalizer: Callable[[Any], Any] | None = None,
         reward_scaler: Callable[[np.ndarray], np.ndarray] | None = None,
+        optimize_memory_usage: bool = False,
     ) -> None:
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
         self.buffer_size = int(buffer_size)
         self.front_end = as_front_end(observations)
         self.observations: Any = self.front_end.empty((buffer_size,))
-        self.next_observations: Any = self.front_end.empty((buffer_size,))
+        self.optimize_memory_usage = bool(optimize_memory_usage)
+        self.next_observations: Any = None if optimize_memory_usage else self.front_end.empty((buffer_size,))
+        # With optimize_memory_usage: rows per add, the last add's rows, and the true last observation of each
+        # row whose episode ended (its next row holds the next episode's first observation).
+        self._rows_per_add = 0
+        self._last_rows: np.ndarray | None = None
+        self._last_observations: dict[int, Any] = {}
         self.actions = np.zeros(
             (buffer_size, *action_shape), dtype=np.int64 if discrete_actions else np.float32
         )
@@ -106,8 +121,11 @@ class ReplayBuffer:
             else None
         )
         where = rows if rows is not None else slice(self.position, self.position + n)
-        put(self.observations, where, obs)
-        put(self.next_observations, where, next_obs)
+        if self.optimize_memory_usage:
+            self._add_in_place(n, where, obs, next_obs)
+        else:
+            put(self.observations, where, obs)
+            put(self.next_observations, where, next_obs)
         self.actions[where] = actions
         self.rewards[where] = rewards
         self.terminated[where] = terminated
@@ -116,13 +134,54 @@ class ReplayBuffer:
         self.position = (self.position + n) % self.buffer_size
         self.size = min(self.size + n, self.buffer_size)
 
+    def _add_in_place(self, n: int, where: Any, obs: Any, next_obs: Any) -> None:
+        """optimize_memory_usage's add: keep aside the last observation of each episode that ended at the last
+        add (its row, about to be overwritten, holds it and the new episode's first observation differs), write
+        the observations, and their next ones into the rows the next add fills."""
+        if self._rows_per_add and n != self._rows_per_add:
+            raise ValueError(
+                f"optimize_memory_usage needs the same rows per add (one per env): {self._rows_per_add}, then {n}"
+            )
+        if n >= self.buffer_size:
+            raise ValueError(
+                f"optimize_memory_usage needs buffer_size ({self.buffer_size}) above the rows per add ({n})"
+            )
+        self._rows_per_add = n
+        rows = np.arange(self.position, self.position + n) % self.buffer_size
+        if self._last_rows is not None:
+            held = take(self.observations, rows)
+            ended = np.zeros(n, dtype=bool)
+            for old, new in zip(leaves(held), leaves(obs), strict=True):
+                ended |= (old != np.asarray(new)).reshape(n, -1).any(axis=1)
+            for i in np.flatnonzero(ended):
+                self._last_observations[int(self._last_rows[i])] = map_batch(lambda a, i=i: a[i].copy(), held)
+        for row in rows:
+            self._last_observations.pop(int(row), None)  # these rows now start new transitions
+        put(self.observations, where, obs)
+        put(self.observations, (rows + n) % self.buffer_size, next_obs)
+        self._last_rows = rows
+
     def sample(self, batch_size: int, batches: int | None = None) -> ReplayBatch:
         """Uniform with replacement, as SB3 does: one vectorized draw, no per-item Python.
 
         With `batches=n`, n minibatches at once: every array gains a leading axis of n.
         """
-        idx = self.rng.integers(0, self.size, size=batch_size if batches is None else (batches, batch_size))
-        obs, next_obs = take(self.observations, idx), take(self.next_observations, idx)
+        shape = batch_size if batches is None else (batches, batch_size)
+        if not self.optimize_memory_usage:
+            idx = self.rng.integers(0, self.size, size=shape)
+            obs, next_obs = take(self.observations, idx), take(self.next_observations, idx)
+        else:
+            n = self._rows_per_add
+            # The rows the newest next observations overwrote hold no transition: draw from the others.
+            first = (self.position + n) % self.buffer_size if self.size + n > self.buffer_size else 0
+            count = min(self.size, self.buffer_size - n)
+            idx = (first + self.rng.integers(0, count, size=shape)) % self.buffer_size
+            obs = take(self.observations, idx)
+            next_obs = take(self.observations, (idx + n) % self.buffer_size)
+            if self._last_observations:
+                ended = np.isin(idx, np.fromiter(self._last_observations, np.int64))
+                for at in zip(*np.nonzero(ended)):
+                    put(next_obs, at, self._last_observations[int(idx[at])])
         rewards = self.rewards[idx]
         if self.obs_normalizer is not None:
             obs, next_obs = self.obs_normalizer(obs), self.obs_normalizer(next_obs)
@@ -138,17 +197,41 @@ class ReplayBuffer:
             None if self.next_action_masks is None else self.next_action_masks[idx],
         )
 
-    def _saved_observations(self, store: Any) -> Any:
-        """The first `size` rows; a Dict's or Tuple's arrays under "0", "1", ... in `leaves` order (a Dict's
-        keys are the user's, and a checkpoint's array names must not contain '/')."""
-        arrays = [array[: self.size].copy() for array in leaves(store)]
+    def _saved_observations(self, store: Any, rows: int | None = None) -> Any:
+        """The first `rows` rows (default `size`); a Dict's or Tuple's arrays under "0", "1", ... in `leaves`
+        order (a Dict's keys are the user's, and a checkpoint's array names must not contain '/')."""
+        rows = self.size if rows is None else rows
+        arrays = [array[:rows].copy() for array in leaves(store)]
         return arrays[0] if isinstance(store, np.ndarray) else {str(i): a for i, a in enumerate(arrays)}
+
+    def _in_place_state(self) -> dict:
+        """optimize_memory_usage's state: the rows written (the newest next observations included) and the
+        ended episodes' last observations, stacked."""
+        ended = sorted(self._last_observations)
+        stacked = self.front_end.empty((len(ended),))
+        for i, row in enumerate(ended):
+            put(stacked, i, self._last_observations[row])
+        return {
+            "observations": self._saved_observations(
+                self.observations, min(self.size + self._rows_per_add, self.buffer_size)
+            ),
+            "rows_per_add": self._rows_per_add,
+            "last_rows": np.asarray([] if self._last_rows is None else self._last_rows, np.int64),
+            "ended_rows": np.asarray(ended, np.int64),
+            "ended_observations": self._saved_observations(stacked, len(ended)),
+        }
 
     def state_dict(self) -> dict:
         n = self.size
+        if self.optimize_memory_usage:
+            observations = self._in_place_state()
+        else:
+            observations = {
+                "observations": self._saved_observations(self.observations),
+                "next_observations": self._saved_observations(self.next_observations),
+            }
         state = {
-            "observations": self._saved_observations(self.observations),
-            "next_observations": self._saved_observations(self.next_observations),
+            **observations,
             "actions": self.actions[:n].copy(),
             "rewards": self.rewards[:n].copy(),
             "terminated": self.terminated[:n].copy(),
@@ -164,11 +247,17 @@ class ReplayBuffer:
             raise ValueError(
                 f"saved replay buffer holds {n} transitions, more than buffer_size {self.buffer_size}"
             )
-        for name in ("observations", "next_observations"):
-            saved = state[name]
-            saved = [saved[str(i)] for i in range(len(saved))] if isinstance(saved, dict) else [saved]
-            for target, array in zip(leaves(getattr(self, name)), saved, strict=True):
-                target[:n] = array
+        if ("ended_rows" in state) != self.optimize_memory_usage:
+            raise ValueError(
+                "the saved replay buffer was "
+                + ("not " if self.optimize_memory_usage else "")
+                + "stored with optimize_memory_usage; resume with the setting it was trained with"
+            )
+        if self.optimize_memory_usage:
+            self._load_in_place(state)
+        else:
+            for name in ("observations", "next_observations"):
+                _load_rows(getattr(self, name), state[name])
         for name in ("actions", "rewards", "terminated"):
             getattr(self, name)[:n] = state[name]
         if "next_action_masks" in state:
@@ -177,6 +266,25 @@ class ReplayBuffer:
             self.next_action_masks[:n] = masks
         self.size = n
         self.position = int(state["position"]) % self.buffer_size
+
+    def _load_in_place(self, state: dict) -> None:
+        _load_rows(self.observations, state["observations"])
+        self._rows_per_add = int(state["rows_per_add"])
+        last = np.asarray(state["last_rows"], np.int64)
+        self._last_rows = last if len(last) else None
+        ended = self.front_end.empty((len(state["ended_rows"]),))
+        _load_rows(ended, state["ended_observations"])
+        self._last_observations = {
+            int(row): map_batch(lambda a, i=i: a[i].copy(), ended)
+            for i, row in enumerate(state["ended_rows"])
+        }
+
+
+def _load_rows(store: Any, saved: Any) -> None:
+    """Write a `_saved_observations` result back into the first rows of `store`."""
+    saved = [saved[str(i)] for i in range(len(saved))] if isinstance(saved, dict) else [saved]
+    for target, array in zip(leaves(store), saved, strict=True):
+        target[: len(array)] = array
 
 
 def replay_update_due(

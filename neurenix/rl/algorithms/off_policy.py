@@ -42,6 +42,12 @@ class ReplayHyperparameters(NormalizationHyperparameters):
         10000, "Transitions the replay buffer holds; the oldest are overwritten.", unit="transitions", low=1
     )
     batch_size: int = hyperparameter(64, "Transitions per minibatch.", unit="transitions", low=1)
+    optimize_memory_usage: bool = hyperparameter(
+        False,
+        "Store each observation once: a transition's next observation is read from the row of the same env's "
+        "next step (SB3's option; half the memory, for image replay). Episodes' last observations are kept "
+        "aside, so truncations still bootstrap from them.",
+    )
     learning_starts: int = hyperparameter(
         100,
         "Env steps (over all envs) before the first update; box-action agents act uniformly at random until "
@@ -186,6 +192,7 @@ class OffPolicyAgent(BaseAgent):
             rng=self.rng,
             obs_normalizer=self.obs_normalizer,
             reward_scaler=self.reward_scaler,
+            optimize_memory_usage=self.optimize_memory_usage,
         )
 
     def _continuous_replay(self) -> None:
