@@ -714,6 +714,11 @@ def load(
     if not (directory / runs.STUDY_NAME).is_file():
         directory = Path(runs_root) / f"tune-{runs.slug(str(study_ref))}"
     record_path = directory / runs.STUDY_NAME
+    if not record_path.is_file() and (os.sep in str(study_ref) or Path(study_ref).exists()):
+        raise runs.RunDirError(
+            f"{study_ref} is not a study directory: it has no {runs.STUDY_NAME} (give the directory "
+            "`neurenix tune` created, e.g. runs/tune-NAME, or the study's name)."
+        )
     if not record_path.is_file():
         raise runs.RunDirError(
             f"{study_ref} is not a study: no {record_path} (give the directory `neurenix tune` created, "

@@ -136,3 +136,11 @@ def test_cmaes_sampler_and_halving_pruner_run_a_study(cli, tmp_path):
     study = tuning.open_study(plan)
     assert type(study.sampler).__name__ == "CmaEsSampler"
     assert type(study.pruner).__name__ == "SuccessiveHalvingPruner" and study.pruner._min_resource == 500
+
+
+def test_tune_show_of_a_directory_that_is_no_study_names_that_directory(cli, tmp_path):
+    result = cli("tune", "show", tmp_path / "elsewhere" / "tune-x")
+    assert (
+        result.exit_code == 2
+        and f"{tmp_path / 'elsewhere' / 'tune-x'} is not a study directory" in result.output
+    )
