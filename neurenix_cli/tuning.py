@@ -355,11 +355,23 @@ def _optuna() -> Any:
 
 def rdb_storage(plan: Plan) -> Any:
     """Optuna's RDB storage for the plan's URL; SQLite waits up to a minute for another process's write (a
-    study shared by --workers) rather than failing at once."""
+    study shared by --workers) rather than failing at once.
+
+    Processes started together on a new database (the same command on two machines) both create Optuna's
+    tables; on PostgreSQL the one that loses gets a unique-key or duplicate-object error once the other's
+    tables are committed, and finds them when it opens the storage again."""
+    import time
+
+    import sqlalchemy.exc
+
     optuna = _optuna()
-    if plan.storage.startswith("sqlite"):
-        return optuna.storages.RDBStorage(plan.storage, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.storages.RDBStorage(plan.storage)
+    kwargs = {"engine_kwargs": {"connect_args": {"timeout": 60}}} if plan.storage.startswith("sqlite") else {}
+    for _ in range(2):
+        try:
+            return optuna.storages.RDBStorage(plan.storage, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            time.sleep(0.5)
+    return optuna.storages.RDBStorage(plan.storage, **kwargs)  # a third error is the one reported
 
 
 def open_study(plan: Plan, worker: int = 0) -> Any:
