@@ -225,13 +225,61 @@ def show(
         Path, typer.Option("--runs-root", metavar="DIR", help="Where study names are found.")
     ] = Path("runs"),
     top: Annotated[int, typer.Option("--top", min=1, help="Trials shown, best first.")] = 10,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="PNG",
+            show_default=False,
+            help="Also draw the optimisation history into PNG (needs `pip install 'neurenix[plot]'`).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with every trial.")] = False,
 ) -> None:
     """Print a study's best trials, its counts and (with enough trials) Optuna's parameter importances."""
     from neurenix_cli import tuning
 
     the_study, directory = tuning.load(study, storage, runs_root)
+    if plot is not None:
+        _plot_history(tuning.trials_table(the_study), the_study.study_name, plot)
     _render(the_study, directory, as_json, top=top)
+    if plot is not None and not as_json:
+        typer.echo(f"wrote {plot}", err=True)
+
+
+def _plot_history(rows: list[dict], name: str, path: Path) -> None:
+    """Each complete trial's value by trial number, pruned ones at their last report, and the best so far."""
+    from neurenix_cli.extras import require
+
+    require("matplotlib", "plot", "neurenix tune show --plot")
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never a window, and no display needed on a server
+    import matplotlib.pyplot as plt
+
+    complete = sorted((r["number"], r["value"]) for r in rows if r["state"] == "COMPLETE")
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    try:
+        if complete:
+            numbers, values = zip(*complete)
+            ax.scatter(numbers, values, s=18, label="complete trial")
+            best = [max(values[: i + 1]) for i in range(len(values))]
+            ax.step(numbers, best, where="post", color="C3", label="best so far")
+        pruned = [r["number"] for r in rows if r["state"] == "PRUNED"]
+        for number in pruned:
+            ax.axvline(number, color="0.85", lw=1, zorder=0)
+        if pruned:
+            ax.plot([], [], color="0.85", lw=1, label="pruned trial")
+        ax.set_xlabel("trial")
+        ax.set_ylabel("value (mean final evaluation)")
+        ax.set_title(f"study {name}: optimisation history")
+        ax.legend(loc="lower right")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
 
 
 def _outcome_line(outcome: dict) -> str:

@@ -60,8 +60,9 @@ def test_a_study_of_6_trials_writes_a_best_yaml_that_train_accepts(cli, tmp_path
     assert data["best"]["value"] == max(row["value"] for row in data["trials"])
     check = cli("train", study_dir / "best.yaml", "--check")
     assert check.exit_code == 0, check.output
-    shown = cli("tune", "show", study_dir)
+    shown = cli("tune", "show", study_dir, "--plot", tmp_path / "history.png")
     assert shown.exit_code == 0 and "6 complete" in shown.stdout and "learning_rate" in shown.stdout
+    assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "the optimisation history"
     listed = cli("list", "runs", "--runs-root", tmp_path / "runs", "--json")
     assert len(json.loads(listed.stdout)["runs"]) == 6, "list runs finds the trials"
     again = cli("tune", config, "--trials", 6, "--runs-root", tmp_path / "runs", "--json")
