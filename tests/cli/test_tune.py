@@ -74,7 +74,7 @@ def _values(values: dict) -> dict:
 
 
 def test_kill_9_mid_study_then_the_same_command_ends_with_exactly_n_trials(tmp_path):
-    config = tune_config(tmp_path, total_steps=1500, eval_every=500, checkpoint_every=500)
+    config = tune_config(tmp_path, total_steps=3000, eval_every=1000, checkpoint_every=1000)
     args = ["tune", config, "--trials", 4, "--runs-root", tmp_path / "runs", "--quiet"]
     study_dir = tmp_path / "runs" / "tune-study"
     proc = subprocess.Popen([*NEURENIX, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -89,7 +89,7 @@ def test_kill_9_mid_study_then_the_same_command_ends_with_exactly_n_trials(tmp_p
             time.sleep(0.1)
         else:
             pytest.fail("no trial finished in time")
-        time.sleep(0.3)
+        # At once: a trial seen running has most of its 3000 steps to go (a shorter one could end before the kill).
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
