@@ -10,7 +10,7 @@ import numpy as np
 from neurenix._accel import Product, ScatteredProduct, exact_skipping, loops_for, relu_backward, units_to_keep
 from neurenix.nn.init import uniform_fan_in
 from neurenix.nn.module import Module, Parameter
-from neurenix.tensor import Tensor, from_op
+from neurenix.tensor import Tensor, from_op, no_grad
 
 
 def ensemble_linear(
@@ -110,6 +110,10 @@ class QEnsemble(Module):
 
     Each layer holds all K critics' weights and runs as one batched matmul, so twin critics (TD3, SAC) cost one
     pass of the engine instead of two, and both read the one concatenated input. K = 1 is DDPG's critic.
+
+    With an `encoder` (images; `obs_dim` is then its output width) the input is [encoder(s), a], the encoder run
+    once per batch and read by all K members, as SB3's ContinuousCritic shares one features extractor among its
+    Q heads. Its parameters are `encoder.*`; it learns from the critic loss only (see `forward`'s `frozen`).
     """
 
     def __init__(
@@ -119,8 +123,10 @@ class QEnsemble(Module):
         hidden_dims: Sequence[int],
         members: int,
         rng: np.random.Generator,
+        encoder: Module | None = None,
     ) -> None:
         super().__init__()
+        self.encoder = encoder
         sizes = [obs_dim + action_dim, *hidden_dims, 1]
         layers = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -131,7 +137,17 @@ class QEnsemble(Module):
     def forward(
         self, obs: np.ndarray, actions: np.ndarray | Tensor, frozen: bool = False, members: int | None = None
     ) -> Tensor:
-        if isinstance(actions, Tensor):
+        if self.encoder is not None:
+            # `frozen` (an actor loss through the critic) reads the features as constants: the gradient goes to
+            # the actions only, so the actor loss never reaches the critic's encoder (SB3 gets the same numbers
+            # by zeroing the critic's gradients before each critic step, and TD3's q1_forward by no_grad).
+            if frozen:
+                with no_grad():
+                    features = self.encoder(obs)
+            else:
+                features = self.encoder(obs)
+            x = Tensor.cat([features, actions if isinstance(actions, Tensor) else Tensor(actions)], dim=1)
+        elif isinstance(actions, Tensor):
             x = Tensor.cat([Tensor(obs), actions], dim=1)
         else:
             x = Tensor(np.concatenate([obs, actions], axis=1))

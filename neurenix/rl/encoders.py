@@ -136,6 +136,12 @@ class EncodedNetwork(nn.Module):
         return self.head(self.encoder(x))
 
 
+def encoded(encoder: nn.Module | None, x: Any) -> Tensor:
+    """What a network's first layer reads: `encoder(x)` for images, the front-end's rows `x` as they are when
+    there is no encoder (None)."""
+    return Tensor(x) if encoder is None else encoder(x)
+
+
 def resolve(front_end: ObservationFrontEnd, name: str) -> str:
     """The encoder `name` stands for on this front-end's observations (`auto` resolved); a CNN asked for on
     observations that are not an image, or an image too small for it, is a ConfigError at `encoder`."""

@@ -6,7 +6,7 @@ spec keeps) or a Tuple concatenates its parts' encodings, as SB3's `MultiInputPo
 extractor.
 
 Images (a 3-D uint8 box, or a 3-D box of bounds 0-255 with 1, 3 or 4 channels) are taken when the algorithm
-builds a CNN encoder (`images=True`: DQN, A2C, PPO; see `rl.encoders`), as the whole observation only. They are
+builds a CNN encoder (`images=True`: every built-in algorithm; see `rl.encoders`), as the whole observation only. They are
 not flattened and not scaled here: `encode` gives them as (*L, C, H, W) in their storage dtype (uint8 stays
 uint8), a channels-last image (H, W, C) transposed once, as a view (SB3's VecTransposeImage), and the network's
 first op divides by 255. Which axis holds the channels follows SB3: the smallest of the three (the first on a
@@ -122,10 +122,10 @@ class _Leaf:
         if image is not None and (where or not images):
             refusal = (
                 "Images inside a Dict or Tuple are not yet supported: only a plain image observation is, "
-                "through the CNN encoder of DQN, A2C and PPO (agent.encoder)."
+                "through the CNN encoder of DQN, A2C, PPO, DDPG, TD3 and SAC (agent.encoder)."
                 if where
-                else "This algorithm does not take images (not yet supported): DQN, A2C and PPO do, through a "
-                "CNN encoder (agent.encoder)."
+                else "This algorithm does not take images (not yet supported): DQN, A2C, PPO, DDPG, TD3 and SAC "
+                "do, through a CNN encoder (agent.encoder)."
             )
             raise ConfigError(
                 f"The observation space{where} is {image}, which looks like an image. {refusal} Give the agent "

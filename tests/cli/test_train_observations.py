@@ -1,6 +1,6 @@
 """`neurenix train --check`, `train` and `eval` on observation spaces beyond a flat box: Discrete (FrozenLake,
-Taxi), a Dict, a frame stack; images taken by DQN and PPO (their CNN encoder) and refused by SAC at `--check`
-with one paragraph and exit 2, as a bogus `agent.encoder` is."""
+Taxi), a Dict, a frame stack; images taken by every algorithm (its CNN encoders, DDPG, TD3 and SAC on a pixel
+env with box actions) at `--check`, and a bogus `agent.encoder` refused with one paragraph and exit 2."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ class PixelsEnv(gym.Env):
         return self.observation_space.sample(), 0.0, False, False, {}
 
 
+class PixelsBoxEnv(PixelsEnv):
+    """The camera image, with box actions (for DDPG, TD3 and SAC)."""
+
+    action_space = Box(-1.0, 1.0, (2,), np.float32)
+
+
 class DictEnv(gym.Env):
     """A Dict of a box and a goal id, ended after 5 steps."""
 
@@ -47,9 +53,11 @@ class DictEnv(gym.Env):
 @pytest.fixture(scope="module", autouse=True)
 def registered_envs():
     gym.register("NeurenixTestPixels-v0", entry_point=PixelsEnv)
+    gym.register("NeurenixTestPixelsBox-v0", entry_point=PixelsBoxEnv)
     gym.register("NeurenixTestDict-v0", entry_point=DictEnv)
     yield
-    del gym.registry["NeurenixTestPixels-v0"], gym.registry["NeurenixTestDict-v0"]
+    for name in ("NeurenixTestPixels-v0", "NeurenixTestPixelsBox-v0", "NeurenixTestDict-v0"):
+        del gym.registry[name]
 
 
 def config(algorithm: str, env: dict) -> dict:
@@ -87,14 +95,13 @@ def test_check_accepts_images_for_the_algorithms_with_a_cnn_encoder(cli, tmp_pat
     assert result.exit_code == 0, result.output
 
 
-def test_images_are_refused_at_check_by_an_algorithm_without_an_encoder(cli, tmp_path):
-    data = config("sac", {"id": "NeurenixTestPixels-v0"})
-    data["algorithm"], data["agent"] = "sac", {}
+@pytest.mark.parametrize("algorithm", ["ddpg", "td3", "sac"])
+def test_check_accepts_images_for_the_box_action_algorithms_too(cli, tmp_path, algorithm):
+    data = config(algorithm, {"id": "NeurenixTestPixelsBox-v0"})
+    data["algorithm"] = algorithm
+    data["agent"] = {"actor_hidden_dims": [16], "critic_hidden_dims": [16], "encoder_features": 16}
     result = cli("train", write_config(tmp_path, data), "--check")
-    assert result.exit_code == 2
-    message = result.stderr.strip()
-    assert "env.id" in message and "looks like an image" in message and "not yet supported" in message
-    assert "DQN, A2C and PPO" in message and "Traceback" not in message and "\n" not in message
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("algorithm", ["dqn", "ppo"])

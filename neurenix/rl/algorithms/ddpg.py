@@ -9,6 +9,11 @@ env steps after `learning_starts`, `gradient_steps` minibatches of `batch_size` 
 
 Exploration adds Gaussian or Ornstein-Uhlenbeck noise of scale `exploration_noise` to mu(s) in the unit action
 space, then clips to [-1, 1] (SB3's convention: 0.1 is a tenth of the half-range whatever the env's bounds).
+
+Images (`agent.encoder`, SB3's CnnPolicy with share_features_extractor=False): mu(s) = tanh(MLP(enc_mu(s))) and
+Q(s, a) = MLP([enc_Q(s), a]), two encoders; enc_Q (one for all critics, TD3's twins included) learns from the
+critic loss only, since the actor loss reads its features as constants (`QEnsemble`'s `frozen`). The targets
+are copies of the whole networks, encoders included, and the Polyak update covers them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
+from neurenix.rl.encoders import EncodedNetwork, build_encoder
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
 from neurenix.rl.noise import NOISE_TYPES, make_noise
 from neurenix.rl.returns import polyak_update, td_target
@@ -52,6 +58,7 @@ class DDPG(OffPolicyAgent):
 
     algorithm = "ddpg"
     action_space_types = ("box",)
+    takes_images = True
     Hyperparameters = DDPGHyperparameters
     n_critics = 1  # TD3 learns two
     _parts = (
@@ -68,12 +75,21 @@ class DDPG(OffPolicyAgent):
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-        obs_dim, action_dim = self.front_end.dim, flat_dim(self.action_space)
+        action_dim = flat_dim(self.action_space)
         self._continuous_replay()
+        # Images (SB3's CnnPolicy, share_features_extractor=False): the actor and the critic each have their own
+        # encoder, the actor's trained by the actor loss and the critic's by the critic loss; None otherwise.
+        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
         self.actor = nn.mlp(
             [obs_dim, *self.actor_hidden_dims, action_dim], output_activation="tanh", rng=self.rng
         )
-        self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, self.n_critics, self.rng)
+        if encoder is not None:
+            self.actor = EncodedNetwork(encoder, self.actor)
+        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        self.critic = QEnsemble(
+            obs_dim, action_dim, self.critic_hidden_dims, self.n_critics, self.rng, encoder=encoder
+        )
+        # The targets are whole copies, encoders included, and Polyak averaging covers every parameter.
         self.actor_target, self.critic_target = self.actor.clone(), self.critic.clone()
         self.actor_optimizer = Adam(self.actor.parameters(), lr=self.actor_learning_rate)
         self.critic_optimizer = Adam(self.critic.parameters(), lr=self.critic_learning_rate)

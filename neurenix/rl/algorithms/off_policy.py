@@ -27,6 +27,7 @@ from neurenix.errors import ConfigError
 from neurenix.nn import Module
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
+from neurenix.rl.encoders import encoder_features_field, encoder_field
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.hyperparameters import hyperparameter, lr_schedule_field, step_size
 from neurenix.rl.normalize import NormalizationHyperparameters
@@ -103,6 +104,9 @@ class ContinuousHyperparameters(ReplayHyperparameters):
     critic_hidden_dims: list[int] = hyperparameter(
         (64, 64), "Widths of each critic's hidden layers (its input is the observation and the action)."
     )
+    # Images: the actor and the critic each read their own encoder (SB3's share_features_extractor=False).
+    encoder: str = encoder_field()
+    encoder_features: int | None = encoder_features_field()
     actor_learning_rate: float = step_size(0.001, "the actor's Adam")
     critic_learning_rate: float = step_size(0.001, "the critics' Adam")
     tau: float = hyperparameter(

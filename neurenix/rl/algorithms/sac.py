@@ -16,6 +16,10 @@ tanh(mean).
 With `use_sde` (gSDE, Raffin et al. 2021) the actor's log-std is a learned matrix over its last hidden features
 instead of a head: u = mean(s) + z(s) W, W held for a collection chunk while acting and drawn once per gradient
 step (for a and a' alike) in the update; the mean is clipped to [-SDE_CLIP_MEAN, SDE_CLIP_MEAN] first.
+
+Images (`agent.encoder`, SB3's CnnPolicy with share_features_extractor=False): the actor reads its own encoder,
+trained by the actor loss; the twin critics share one encoder of their own, trained by the critic loss only (the
+actor loss reads its features as constants, `QEnsemble`'s `frozen`), and the target critics copy it.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
 from neurenix.rl.distributions import SquashedGaussian, StateDependentGaussian, sde_std
+from neurenix.rl.encoders import build_encoder, encoded
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
 from neurenix.rl.returns import polyak_update, td_target
 from neurenix.rl.spaces import flat_dim
-from neurenix.tensor import Tensor, no_grad
+from neurenix.tensor import no_grad
 
 # exp(-20) is a point mass for float32 purposes and exp(2) ~ 7.4 already covers [-1, 1] after the tanh; outside
 # this range log_std only produces saturated tanh samples and exploding log-probabilities.
@@ -48,14 +53,23 @@ SDE_CLIP_MEAN = 2.0
 class GaussianActor(nn.Module):
     """pi(.|s) = tanh(N(mean(s), exp(log_std(s))^2)): a ReLU trunk and two linear heads, (B, obs) -> (B, A) each."""
 
-    def __init__(self, obs_dim: int, hidden_dims: list[int], action_dim: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        obs_dim: int,
+        hidden_dims: list[int],
+        action_dim: int,
+        rng: np.random.Generator,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
+        # Images: the actor's own encoder (obs_dim is its width); None reads the front-end's rows as they are.
+        self.encoder = encoder
         self.trunk = nn.mlp([obs_dim, *hidden_dims], output_activation="relu", rng=rng)
         self.mean = nn.Linear(hidden_dims[-1], action_dim, rng=rng)
         self.log_std = nn.Linear(hidden_dims[-1], action_dim, rng=rng)
 
     def forward(self, obs: np.ndarray) -> SquashedGaussian:
-        features = self.trunk(Tensor(obs))
+        features = self.trunk(encoded(self.encoder, obs))
         return SquashedGaussian(self.mean(features), self.log_std(features).clamp(LOG_STD_MIN, LOG_STD_MAX))
 
 
@@ -71,15 +85,17 @@ class StateDependentActor(nn.Module):
         log_std_init: float,
         use_expln: bool,
         rng: np.random.Generator,
+        encoder: nn.Module | None = None,
     ):
         super().__init__()
+        self.encoder = encoder
         self.trunk = nn.mlp([obs_dim, *hidden_dims], output_activation="relu", rng=rng)
         self.mean = nn.Linear(hidden_dims[-1], action_dim, rng=rng)
         self.log_std = nn.Parameter(np.full((hidden_dims[-1], action_dim), log_std_init, dtype=np.float32))
         self.use_expln = use_expln
 
     def forward(self, obs: np.ndarray) -> StateDependentGaussian:
-        features = self.trunk(Tensor(obs))
+        features = self.trunk(encoded(self.encoder, obs))
         std = sde_std(self.log_std, self.use_expln)
         mean = self.mean(features).clamp(-SDE_CLIP_MEAN, SDE_CLIP_MEAN)
         return StateDependentGaussian(mean, features.numpy(), std, squash=True)
@@ -127,27 +143,38 @@ class SAC(OffPolicyAgent):
     Hyperparameters = SACHyperparameters
     algorithm = "sac"
     action_space_types = ("box",)
+    takes_images = True
 
     def __init__(
         self, observation_space: Any, action_space: Any, *, seed: int | None = None, **hyperparameters: Any
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
-        obs_dim, action_dim = self.front_end.dim, flat_dim(self.action_space)
+        action_dim = flat_dim(self.action_space)
         # Haarnoja et al.'s heuristic: one nat less per action dimension than a unit Gaussian's ~1.4.
         auto = self.target_entropy == "auto"
         self.entropy_target = -float(action_dim) if auto else float(self.target_entropy)
         self._continuous_replay()
+        # Images (SB3's CnnPolicy, share_features_extractor=False): the actor and the critic each have their own
+        # encoder, the actor's trained by the actor loss and the critic's by the critic loss; None otherwise.
+        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
         if self.use_sde:
             self.actor = StateDependentActor(
-                obs_dim, self.actor_hidden_dims, action_dim, self.log_std_init, self.use_expln, self.rng
+                obs_dim,
+                self.actor_hidden_dims,
+                action_dim,
+                self.log_std_init,
+                self.use_expln,
+                self.rng,
+                encoder,
             )
             self.exploration = ExplorationMatrices(
                 self.actor_hidden_dims[-1], action_dim, self.sde_sample_freq, self.rng
             )
         else:
-            self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng)
-        self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, 2, self.rng)
-        self.critic_target = self.critic.clone()
+            self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng, encoder)
+        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, 2, self.rng, encoder=encoder)
+        self.critic_target = self.critic.clone()  # encoder included; Polyak averaging covers it
         self.temperature = Temperature(self.alpha)  # self.alpha stays the initial value; see `temperature`
         self.actor_optimizer = Adam(self.actor.parameters(), lr=self.actor_learning_rate)
         self.critic_optimizer = Adam(self.critic.parameters(), lr=self.critic_learning_rate)
