@@ -1,4 +1,5 @@
-"""A tiny image env for the pixels tests: a uint8 grid seen from above, where the agent must walk to a goal.
+"""Tiny image envs for the pixels tests: `GridGoal`, a uint8 grid seen from above, where the agent must walk to a
+goal (discrete actions), and `BrightnessTarget`, a bandit whose target is drawn in pixels (box actions).
 
 `GridGoal` shows a SIZE x SIZE x 3 uint8 image, channels last as MiniGrid's ImgObsWrapper gives them: channel 0
 is 255 where the agent stands, channel 1 where the goal is (channel 2 stays 0). Agent and goal start on random,
@@ -18,6 +19,7 @@ import numpy as np
 SIZE = 5
 MAX_STEPS = 30
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+BANDIT_STEPS = 4
 
 
 class GridGoal(gym.Env):
@@ -43,4 +45,37 @@ class GridGoal(gym.Env):
         image = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
         image[self.agent][0] = 255
         image[self.goal][1] = 255
+        return image
+
+
+class BrightnessTarget(gym.Env):
+    """A contextual bandit seen in pixels, for the box-action algorithms (DDPG, TD3, SAC).
+
+    Each step draws a target t ~ U(-1, 1) and shows it as a 1 x 8 x 8 uint8 image (channels first): the top half
+    has brightness b = round(255 (1 + t) / 2), the bottom half 255 - b, so the mean brightness is the same for
+    every t and only the pattern tells t. The action is one number in [-1, 1] and the reward -|a - t|; an
+    episode is BANDIT_STEPS steps, then terminates.
+
+    What scores what, per step: reading t exactly 0; the best constant action (0) -E|t| = -0.5; uniform random
+    actions -2/3.
+    """
+
+    observation_space = gym.spaces.Box(0, 255, (1, 8, 8), np.uint8)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._draw(), {}
+
+    def step(self, action):
+        reward = -abs(float(np.asarray(action).reshape(-1)[0]) - self.target)
+        self.t += 1
+        return self._draw(), reward, self.t >= BANDIT_STEPS, False, {}
+
+    def _draw(self) -> np.ndarray:
+        self.target = float(self.np_random.uniform(-1.0, 1.0))
+        bright = int(round(255 * (1.0 + self.target) / 2))
+        image = np.empty((1, 8, 8), dtype=np.uint8)
+        image[:, :4], image[:, 4:] = bright, 255 - bright
         return image
