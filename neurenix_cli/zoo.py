@@ -114,7 +114,7 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Keys with no counterpart here, and why (the error shows the reason).
 GSDE_ALGORITHMS = ("sac", "a2c", "ppo")  # SB3's takers of use_sde, and ours
-IMAGE_ALGORITHMS = ("dqn", "a2c", "ppo")  # those with a CNN encoder (`agent.encoder`)
+IMAGE_ALGORITHMS = ("dqn", "a2c", "ppo", "ddpg", "td3", "sac")  # those with a CNN encoder (`agent.encoder`)
 UNSUPPORTED = {
     "vec_env_wrapper": "vectorised-env wrappers",
     "frame_stack": "frame stacking (add gymnasium.wrappers.FrameStackObservation to env.wrappers by hand)",
@@ -341,10 +341,16 @@ class Translation:
         policy = self.take("policy", "MlpPolicy")
         if policy == "CnnPolicy" and self.algorithm in IMAGE_ALGORITHMS:
             self.agent["encoder"] = "nature_cnn"  # SB3's CnnPolicy reads images with NatureCNN
-            self.notes.append(
-                "CnnPolicy is NatureCNN here too, but Neurenix keeps hidden layers (hidden_dims, or "
-                "actor_hidden_dims and critic_hidden_dims) between its features and the heads, where SB3 has none."
-            )
+            if self.algorithm in ("ddpg", "td3", "sac"):
+                # SB3's TD3Policy (DDPG's too) widens to [400, 300] only over flat features; over NatureCNN its
+                # default net_arch is SAC's [256, 256]. A policy_kwargs net_arch still overrides it.
+                self.agent["actor_hidden_dims"] = self.agent["critic_hidden_dims"] = [256, 256]
+            else:
+                self.notes.append(
+                    "CnnPolicy is NatureCNN here too, but Neurenix keeps hidden layers (hidden_dims, or "
+                    "actor_hidden_dims and critic_hidden_dims) between its features and the heads, where SB3 has "
+                    "none."
+                )
         elif policy == "CnnPolicy":
             self.refuse(
                 "policy", f"CnnPolicy: images for {self.algorithm} (Neurenix's CNNs serve dqn, a2c, ppo)"

@@ -1,6 +1,7 @@
 """Image encoders: what turns a batch of pixels into the feature row an algorithm's MLP heads read.
 
-`agent.encoder` picks one (DQN, A2C and PPO declare it with `encoder_field()`):
+`agent.encoder` picks one (every algorithm declares it with `encoder_field()`: DQN and A2C/PPO in their records,
+DDPG, TD3 and SAC in `ContinuousHyperparameters`):
 
 - `nature_cnn`: SB3's NatureCNN (Mnih et al. 2015): Conv 32 8x8 stride 4, Conv 64 4x4 stride 2, Conv 64 3x3
   stride 1, each followed by ReLU, Flatten, Linear `encoder_features` (default 512) + ReLU. Needs images of at
@@ -16,6 +17,11 @@
 Every image encoder's first op is `ScaleImage`: pixels reach the network in their storage dtype (uint8 stays
 uint8 in buffers and up to here, channels-first as the front-end's `encode` gives them) and are divided by 255
 there, as SB3's `preprocess_obs` does, so nothing unscaled meets a weight.
+
+Who reads which encoder follows SB3's CnnPolicy: DQN's Q-network is `EncodedNetwork(encoder, head)`; A2C/PPO's
+actor and critic share one; DDPG, TD3 and SAC (share_features_extractor=False) give the actor its own (trained by
+the actor loss) and the critic one read by all its Q-networks (`nn.ensemble.QEnsemble`, trained by the critic
+loss only). Target networks are clones, with their own copies of the encoders.
 """
 
 from __future__ import annotations

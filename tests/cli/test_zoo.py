@@ -355,8 +355,12 @@ def test_cnn_and_multi_input_policies_import_where_neurenix_has_them(cli, tmp_pa
     assert config["agent"].get("encoder") == encoder
 
 
-def test_a_cnn_policy_for_sac_is_refused_naming_the_algorithms_with_cnns(cli, tmp_path):
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+def test_a_cnn_policy_for_the_box_action_algorithms_is_nature_cnn_over_sb3s_256_256(cli, tmp_path, algo):
     entry = "Pendulum-v1:\n  n_timesteps: 4096\n  policy: CnnPolicy\n"
-    result = cli("zoo", "import", write_entry(tmp_path, entry, "sac.yml"), "Pendulum-v1")
-    assert result.exit_code == 2 and "cannot translate policy" in result.stderr
-    assert "dqn, a2c, ppo" in result.stderr
+    config = imported(cli, write_entry(tmp_path, entry, f"{algo}.yml"), "Pendulum-v1")
+    assert config["agent"]["encoder"] == "nature_cnn"
+    assert config["agent"]["actor_hidden_dims"] == config["agent"]["critic_hidden_dims"] == [256, 256]
+    entry += "  policy_kwargs: dict(net_arch=[64, 64])\n"
+    config = imported(cli, write_entry(tmp_path, entry, f"{algo}.yml"), "Pendulum-v1")
+    assert config["agent"]["actor_hidden_dims"] == config["agent"]["critic_hidden_dims"] == [64, 64]
