@@ -28,7 +28,7 @@ from neurenix.nn import functional as F
 from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
-from neurenix.rl.encoders import EncodedNetwork, build_encoder
+from neurenix.rl.encoders import EncodedNetwork
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared
 from neurenix.rl.noise import NOISE_TYPES, make_noise
 from neurenix.rl.returns import polyak_update, td_target
@@ -77,15 +77,13 @@ class DDPG(OffPolicyAgent):
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
         action_dim = flat_dim(self.action_space)
         self._continuous_replay()
-        # Images (SB3's CnnPolicy, share_features_extractor=False): the actor and the critic each have their own
-        # encoder, the actor's trained by the actor loss and the critic's by the critic loss; None otherwise.
-        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        encoder, obs_dim = self._network_encoder()  # the actor's (images; None otherwise)
         self.actor = nn.mlp(
             [obs_dim, *self.actor_hidden_dims, action_dim], output_activation="tanh", rng=self.rng
         )
         if encoder is not None:
             self.actor = EncodedNetwork(encoder, self.actor)
-        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        encoder, obs_dim = self._network_encoder()  # the critic's, shared by its Q-networks
         self.critic = QEnsemble(
             obs_dim, action_dim, self.critic_hidden_dims, self.n_critics, self.rng, encoder=encoder
         )

@@ -27,7 +27,7 @@ from neurenix.errors import ConfigError
 from neurenix.nn import Module
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import ReplayBuffer, replay_update_due
-from neurenix.rl.encoders import encoder_features_field, encoder_field
+from neurenix.rl.encoders import build_encoder, encoder_features_field, encoder_field
 from neurenix.rl.environment import StepResult, VecEnv
 from neurenix.rl.hyperparameters import hyperparameter, lr_schedule_field, step_size
 from neurenix.rl.normalize import NormalizationHyperparameters
@@ -198,6 +198,12 @@ class OffPolicyAgent(BaseAgent):
             reward_scaler=self.reward_scaler,
             optimize_memory_usage=self.optimize_memory_usage,
         )
+
+    def _network_encoder(self) -> tuple[Module | None, int]:
+        """A new encoder for one network and its output width (`rl.encoders.build_encoder`): None and the
+        front-end's width without images. DDPG, TD3 and SAC call it once for the actor and once for the critic:
+        SB3's CnnPolicy with share_features_extractor=False, each encoder trained by its own network's loss."""
+        return build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
 
     def _continuous_replay(self) -> None:
         """Unit-action replay (observations through `front_end`) and its warm-up, for box action spaces."""

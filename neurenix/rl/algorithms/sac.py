@@ -36,7 +36,7 @@ from neurenix.nn.ensemble import QEnsemble
 from neurenix.optim import Adam
 from neurenix.rl.algorithms.off_policy import ContinuousHyperparameters, OffPolicyAgent
 from neurenix.rl.distributions import SquashedGaussian, StateDependentGaussian, sde_std
-from neurenix.rl.encoders import build_encoder, encoded
+from neurenix.rl.encoders import encoded
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.noise import ExplorationMatrices, sde_sample_freq_field, use_expln_field, use_sde_field
 from neurenix.rl.returns import polyak_update, td_target
@@ -154,9 +154,7 @@ class SAC(OffPolicyAgent):
         auto = self.target_entropy == "auto"
         self.entropy_target = -float(action_dim) if auto else float(self.target_entropy)
         self._continuous_replay()
-        # Images (SB3's CnnPolicy, share_features_extractor=False): the actor and the critic each have their own
-        # encoder, the actor's trained by the actor loss and the critic's by the critic loss; None otherwise.
-        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        encoder, obs_dim = self._network_encoder()  # the actor's (images; None otherwise)
         if self.use_sde:
             self.actor = StateDependentActor(
                 obs_dim,
@@ -172,7 +170,7 @@ class SAC(OffPolicyAgent):
             )
         else:
             self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng, encoder)
-        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        encoder, obs_dim = self._network_encoder()  # the critic's, shared by its Q-networks
         self.critic = QEnsemble(obs_dim, action_dim, self.critic_hidden_dims, 2, self.rng, encoder=encoder)
         self.critic_target = self.critic.clone()  # encoder included; Polyak averaging covers it
         self.temperature = Temperature(self.alpha)  # self.alpha stays the initial value; see `temperature`
