@@ -1,6 +1,7 @@
 """Image observations: the front-end keeps pixels uint8 and channels-first, the CNN encoders (`rl.encoders`)
 scale them as their first op and pass gradients, DQN and A2C/PPO build on them (PPO's heads sharing one
-encoder), buffers store raw bytes, and a CNN agent survives a checkpoint round trip."""
+encoder), buffers store raw bytes, and a CNN agent survives a checkpoint round trip. DDPG, TD3 and SAC's own
+encoders (actor's and critic's apart) are tested in test_pixels_offpolicy.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from neurenix.rl.registry import load_agent
 from neurenix.tensor import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pixel_envs import GridGoal  # noqa: E402
+from pixel_envs import BrightnessTarget, GridGoal  # noqa: E402
 
 Box, Discrete = gym.spaces.Box, gym.spaces.Discrete
 GRID = Box(0, 255, (5, 5, 3), np.uint8)  # channels last, as MiniGrid's ImgObsWrapper
@@ -210,7 +211,7 @@ def test_the_flat_path_builds_no_encoder_and_draws_nothing():
     assert rng.random() == np.random.default_rng(0).random()
 
 
-@pytest.mark.parametrize("cls", [DQN, PPO])
+@pytest.mark.parametrize("cls", [DQN, PPO, SAC])
 def test_a_cnn_agent_trains_to_the_same_bits_on_one_core_or_two(cls, monkeypatch):
     """Same seed, same numbers whatever the thread count: a convolution's products are never offered more BLAS
     threads, and its blocks (every product cut here) are computed by one thread or, while the update tuner
@@ -223,17 +224,14 @@ def test_a_cnn_agent_trains_to_the_same_bits_on_one_core_or_two(cls, monkeypatch
     states = []
     for cores in (1, 2):
         monkeypatch.setattr(runtime, "available_cores", lambda cores=cores: cores)
-        agent = cls(
-            GRID,
-            Discrete(4),
-            seed=0,
-            **(
-                {"learning_starts": 16, "batch_size": 16} if cls is DQN else {"n_steps": 32, "batch_size": 16}
-            ),
-        )
+        env = VecEnv([BrightnessTarget() if cls is SAC else GridGoal()], seed=0)
+        small = {"n_steps": 32, "batch_size": 16} if cls is PPO else {"learning_starts": 16, "batch_size": 16}
+        if cls is SAC:  # its three encoders (actor, critic, target critic) at a width that keeps this quick
+            small |= {"encoder_features": 16, "actor_hidden_dims": [16], "critic_hidden_dims": [16]}
+        agent = cls(env.observation_space, env.action_space, seed=0, **small)
         tuner = runtime.update_threads(agent._networks(), agent._minibatch_rows())
         assert tuner.switch is runtime.block_threads and tuner.choices == ((1,) if cores == 1 else (1, 2))
-        agent.train(VecEnv([GridGoal()], seed=0), total_steps=160)
+        agent.train(env, total_steps=160)
         states.append(
             {
                 f"{i}.{name}": p.numpy().copy()
