@@ -228,12 +228,24 @@ def test_pixels_reach_every_encoder_scaled_and_nowhere_unscaled(cls):
     env = VecEnv([BrightnessTarget()], seed=0)
     agent = cls(env.observation_space, env.action_space, seed=0, **SMALL)
     seen = {name: _record_first_conv(encoder) for name, encoder in encoders(agent).items()}
+    raw: list[np.dtype] = []  # what each ScaleImage is given: the stored bytes themselves
+
+    def recording(scale):
+        def forward(x):
+            raw.append((x.numpy() if isinstance(x, Tensor) else np.asarray(x)).dtype)
+            return scale(x)
+
+        return forward
+
+    for encoder in encoders(agent).values():
+        encoder.scale.forward = recording(encoder.scale.forward)
     full = np.full((1, 1, 8, 8), 255, np.uint8)
     agent.predict(full, deterministic=True)
     assert seen["actor"][-1].dtype == np.float32 and np.all(seen["actor"][-1] == 1.0), "255 arrives as 1.0"
     agent.train(env, total_steps=48)
     assert agent.updates > 0
     assert agent.buffer.sample(4).observations.dtype == np.uint8, "the replay buffer serves raw bytes"
+    assert raw and set(raw) == {np.dtype(np.uint8)}, "uint8 up to every encoder's ScaleImage"
     for name, inputs in seen.items():
         assert inputs, f"{name}'s encoder was used"
         assert all(x.dtype == np.float32 for x in inputs)
