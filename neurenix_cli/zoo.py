@@ -114,7 +114,6 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Keys with no counterpart here, and why (the error shows the reason).
 GSDE_ALGORITHMS = ("sac", "a2c", "ppo")  # SB3's takers of use_sde, and ours
-IMAGE_ALGORITHMS = ("dqn", "a2c", "ppo", "ddpg", "td3", "sac")  # those with a CNN encoder (`agent.encoder`)
 UNSUPPORTED = {
     "vec_env_wrapper": "vectorised-env wrappers",
     "frame_stack": "frame stacking (add gymnasium.wrappers.FrameStackObservation to env.wrappers by hand)",
@@ -339,7 +338,7 @@ class Translation:
     # ------------------------------------------------------------------------------------------ keys
     def common(self) -> None:
         policy = self.take("policy", "MlpPolicy")
-        if policy == "CnnPolicy" and self.algorithm in IMAGE_ALGORITHMS:
+        if policy == "CnnPolicy":
             self.agent["encoder"] = "nature_cnn"  # SB3's CnnPolicy reads images with NatureCNN
             if self.algorithm in ("ddpg", "td3", "sac"):
                 # SB3's TD3Policy (DDPG's too) widens to [400, 300] only over flat features; over NatureCNN its
@@ -351,10 +350,6 @@ class Translation:
                     "actor_hidden_dims and critic_hidden_dims) between its features and the heads, where SB3 has "
                     "none."
                 )
-        elif policy == "CnnPolicy":
-            self.refuse(
-                "policy", f"CnnPolicy: images for {self.algorithm} (Neurenix's CNNs serve dqn, a2c, ppo)"
-            )
         elif policy not in (
             "MlpPolicy",
             "MultiInputPolicy",
