@@ -23,6 +23,7 @@ from neurenix.tensor import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pixel_envs import BrightnessTarget  # noqa: E402
+from test_pixels import _record_first_conv  # noqa: E402
 
 Box = gym.spaces.Box
 IMAGE = Box(0, 255, (3, 6, 6), np.uint8)
@@ -208,19 +209,6 @@ def test_the_critic_loss_gradient_of_a_conv_weight_matches_finite_differences(cl
         lo = loss().item()
         data[idx] = kept
         np.testing.assert_allclose(analytic[idx], (hi - lo) / 2e-6, rtol=1e-5, atol=1e-9)
-
-
-def _record_first_conv(encoder: CNNEncoder) -> list[np.ndarray]:
-    seen: list[np.ndarray] = []
-    conv = encoder.cnn[0]
-    original = conv.forward
-
-    def forward(x):
-        seen.append(x.numpy().copy())
-        return original(x)
-
-    conv.forward = forward
-    return seen
 
 
 @pytest.mark.parametrize("cls", ALGORITHMS)
