@@ -69,6 +69,10 @@ class BaseAgent:
         depends on what happens in training; a step budget below it trains nothing."""
         return None
 
+    def check_n_envs(self, n_envs: int) -> None:
+        """Refuse (ConfigError) settings that cannot train on `n_envs` env copies at all; `train` and the CLI's
+        `--check` call it once the copies are known."""
+
     def no_update_before(self, n_envs: int) -> int | None:
         """The env step before which no update can run, also where the exact first one depends on training;
         `first_update_step` where that is known. A step budget below it trains nothing (`--check` refuses it)."""
@@ -211,6 +215,7 @@ class BaseAgent:
         for label, value in (("episodes", episodes), ("total_steps", total_steps), ("max_steps", max_steps)):
             if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
                 raise ConfigError(f"{label} must be a positive integer, got {value!r}")
+        self.check_n_envs(vec.num_envs)
         if max_steps is not None:
             vec.max_episode_steps = max_steps
         step_target = None if total_steps is None else self.total_steps + total_steps

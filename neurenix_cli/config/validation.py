@@ -392,7 +392,9 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
     if any(field.name == "n_envs" for field in cls.Hyperparameters.declared()):
         kwargs["n_envs"] = config["env"]["n_envs"]
     try:
-        return cls(observation_space, action_space, seed=config["seed"], **kwargs)
+        agent = cls(observation_space, action_space, seed=config["seed"], **kwargs)
+        agent.check_n_envs(config["env"]["n_envs"])
+        return agent
     except MemoryError as exc:
         check = check or Checker("<config>")
         raise check.error(

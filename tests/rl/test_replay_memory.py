@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from neurenix.checkpoint import flatten_state
+from neurenix.errors import ConfigError
 from neurenix.rl import DQN, SAC, load_agent, make_env
 from neurenix.rl.buffers import ReplayBuffer
 from neurenix.rl.observations import ObservationFrontEnd
@@ -112,3 +113,12 @@ def test_an_agent_trains_to_the_same_bits_with_the_option(cls, env_id, tmp_path)
         np.testing.assert_array_equal(weights[0][name], weights[1][name], err_msg=name)
     resumed = load_agent(tmp_path / "True")
     assert resumed.buffer.optimize_memory_usage and len(resumed.buffer) == 1200
+
+
+def test_train_refuses_an_in_place_buffer_no_larger_than_one_row_per_env():
+    env = make_env("CartPole-v1", seed=0, n_envs=4)
+    agent = DQN(
+        env.observation_space, env.action_space, buffer_size=4, batch_size=4, optimize_memory_usage=True
+    )
+    with pytest.raises(ConfigError, match=r"buffer_size \(4\) above the number of env copies \(4\)"):
+        agent.train(env, total_steps=100, configure_runtime=False)

@@ -235,6 +235,15 @@ class OffPolicyAgent(BaseAgent):
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
         return actions if self.replay is None else self.replay.scaler.to_box(actions)
 
+    def check_n_envs(self, n_envs: int) -> None:
+        # optimize_memory_usage reads a transition's next observation n_envs rows on: the ring must hold more.
+        if self.optimize_memory_usage and self.buffer_size <= n_envs:
+            raise ConfigError(
+                f"optimize_memory_usage needs buffer_size ({self.buffer_size}) above the number of env copies "
+                f"({n_envs}), which each write a row per step; raise buffer_size or switch the option off",
+                key="buffer_size",
+            )
+
     # -------------------------------------------------------------------------------------- loop hooks
     def _on_train_start(self, env: VecEnv) -> None:
         self._n_envs = env.num_envs

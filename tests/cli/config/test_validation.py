@@ -94,6 +94,18 @@ BAD_CONFIGS = {
         "agent.batch_size",
         ["batch_size (2001) is larger than buffer_size (2000)", "no gradient step", "raise buffer_size"],
     ),
+    "in-place replay no larger than one row per env": (
+        with_(
+            "agent.optimize_memory_usage",
+            True,
+            with_("agent.buffer_size", 4, with_("agent.batch_size", 4, with_("env.n_envs", 4))),
+        ),
+        "agent.buffer_size",
+        [
+            "optimize_memory_usage needs buffer_size (4) above the number of env copies (4)",
+            "raise buffer_size",
+        ],
+    ),
     "step budget below one rollout": (
         with_("train.total_steps", 252, TINY_PPO),
         "train.total_steps",
