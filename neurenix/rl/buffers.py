@@ -84,6 +84,7 @@ class ReplayBuffer:
         self._rows_per_add = 0
         self._last_rows: np.ndarray | None = None
         self._last_observations: dict[int, Any] = {}
+        self._ended = np.zeros(buffer_size if optimize_memory_usage else 0, dtype=bool)  # rows in that dict
         self.actions = np.zeros(
             (buffer_size, *action_shape), dtype=np.int64 if discrete_actions else np.float32
         )
@@ -155,8 +156,10 @@ class ReplayBuffer:
                 ended |= (old != np.asarray(new)).reshape(n, -1).any(axis=1)
             for i in np.flatnonzero(ended):
                 self._last_observations[int(self._last_rows[i])] = map_batch(lambda a, i=i: a[i].copy(), held)
-        for row in rows:
-            self._last_observations.pop(int(row), None)  # these rows now start new transitions
+            self._ended[self._last_rows[ended]] = True
+        for row in rows[self._ended[rows]]:
+            del self._last_observations[int(row)]  # these rows now start new transitions
+        self._ended[rows] = False
         put(self.observations, where, obs)
         put(self.observations, (rows + n) % self.buffer_size, next_obs)
         self._last_rows = rows
@@ -178,10 +181,8 @@ class ReplayBuffer:
             idx = (first + self.rng.integers(0, count, size=shape)) % self.buffer_size
             obs = take(self.observations, idx)
             next_obs = take(self.observations, (idx + n) % self.buffer_size)
-            if self._last_observations:
-                ended = np.isin(idx, np.fromiter(self._last_observations, np.int64))
-                for at in zip(*np.nonzero(ended)):
-                    put(next_obs, at, self._last_observations[int(idx[at])])
+            for at in zip(*np.nonzero(self._ended[idx])):
+                put(next_obs, at, self._last_observations[int(idx[at])])
         rewards = self.rewards[idx]
         if self.obs_normalizer is not None:
             obs, next_obs = self.obs_normalizer(obs), self.obs_normalizer(next_obs)
@@ -278,6 +279,8 @@ class ReplayBuffer:
             int(row): map_batch(lambda a, i=i: a[i].copy(), ended)
             for i, row in enumerate(state["ended_rows"])
         }
+        self._ended[:] = False
+        self._ended[list(self._last_observations)] = True
 
 
 def _load_rows(store: Any, saved: Any) -> None:
