@@ -118,13 +118,13 @@ def run(
     if worker:
         _work(plan, trials, worker, quiet)
         return
+    on_ray = ray or ray_address is not None
     the_study = tuning.open_study(plan)
     abandoned = tuning.mark_abandoned(the_study)
     done = sum(tuning.counted(t) for t in the_study.get_trials(deepcopy=False))
     if not quiet:
         resumed = f", resuming at {done}" if done else ""
-        processes = f", {workers} processes" if (workers or 1) > 1 and not (ray or ray_address) else ""
-        processes = ", on Ray" if ray or ray_address else processes
+        processes = ", on Ray" if on_ray else f", {workers} processes" if (workers or 1) > 1 else ""
         typer.echo(
             f"study {plan.name}: {trials} trials{resumed}{processes} -> {plan.directory} ({plan.storage})",
             err=True,
@@ -135,7 +135,6 @@ def run(
                 "FAIL, not counted",
                 err=True,
             )
-    on_ray = ray or ray_address is not None
     helpers = [] if on_ray else [_start_worker(plan, trials, i, quiet) for i in range(1, workers or 1)]
     try:
         if on_ray:

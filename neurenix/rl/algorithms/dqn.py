@@ -23,7 +23,7 @@ from neurenix import nn
 from neurenix.nn import functional as F
 from neurenix.optim import Adam, LinearSchedule, clip_grad_norm_
 from neurenix.rl.algorithms.off_policy import OffPolicyAgent, ReplayHyperparameters
-from neurenix.rl.encoders import EncodedNetwork, build_encoder, encoder_features_field, encoder_field
+from neurenix.rl.encoders import EncodedNetwork, encoder_features_field, encoder_field
 from neurenix.rl.environment import VecEnv
 from neurenix.rl.hyperparameters import Hyperparameters, hyperparameter, redeclared, step_size
 from neurenix.rl.policy import EpsilonGreedyPolicy, masked_argmax
@@ -98,7 +98,7 @@ class DQN(OffPolicyAgent):
     ) -> None:
         super().__init__(observation_space, action_space, seed=seed, **hyperparameters)
         # Images: Q = MLP head over a CNN encoder (rl.encoders); the target network, a clone, has its own copy.
-        encoder, obs_dim = build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
+        encoder, obs_dim = self._network_encoder()
         n_actions = int(self.action_space.n)
         if self.dueling:
             self.q_network = DuelingQNetwork(obs_dim, n_actions, list(self.hidden_dims), rng=self.rng)

@@ -201,8 +201,9 @@ class OffPolicyAgent(BaseAgent):
 
     def _network_encoder(self) -> tuple[Module | None, int]:
         """A new encoder for one network and its output width (`rl.encoders.build_encoder`): None and the
-        front-end's width without images. DDPG, TD3 and SAC call it once for the actor and once for the critic:
-        SB3's CnnPolicy with share_features_extractor=False, each encoder trained by its own network's loss."""
+        front-end's width without images. DQN calls it for its Q-network; DDPG, TD3 and SAC once for the actor
+        and once for the critic: SB3's CnnPolicy with share_features_extractor=False, each encoder trained by its
+        own network's loss."""
         return build_encoder(self.front_end, self.encoder, self.encoder_features, rng=self.rng)
 
     def _continuous_replay(self) -> None:
