@@ -25,7 +25,8 @@ NUMERIC = {  # CMA-ES draws numbers only
 
 
 def test_two_workers_share_the_study_and_run_exactly_n_trials(cli, tmp_path):
-    config = tune_config(tmp_path)
+    # Trials of a few seconds: the second process needs ~1-2 s to start, and must find trials left to claim.
+    config = tune_config(tmp_path, total_steps=10000, eval_every=5000, checkpoint_every=5000)
     result = cli("tune", config, "--trials", 6, "--workers", 2, "--runs-root", tmp_path / "runs", "--json")
     assert result.exit_code == 0, result.output
     trials = trials_of(tmp_path / "runs" / "tune-study")
