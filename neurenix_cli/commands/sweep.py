@@ -11,6 +11,18 @@ if TYPE_CHECKING:
     from neurenix_cli.sweeps import Sweep
 
 
+# --ray-address, which `sweep` and `tune` share.
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="ADDRESS",
+        show_default=False,
+        help="The Ray cluster to run on, e.g. ray://head:10001 or auto (implies --ray).",
+    ),
+]
+
+
 def sweep(
     config: Annotated[
         Path,
@@ -50,15 +62,7 @@ def sweep(
             "instance (needs `pip install 'neurenix[ray]'`).",
         ),
     ] = False,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            metavar="ADDRESS",
-            show_default=False,
-            help="The Ray cluster to run on, e.g. ray://head:10001 or auto (implies --ray).",
-        ),
-    ] = None,
+    ray_address: RayAddress = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per finished run.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only one JSON object with every point and run.")

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from neurenix_cli.commands.sweep import RayAddress
+
 
 def run(
     config: Annotated[
@@ -76,15 +78,7 @@ def run(
             "if set, else on a new local Ray instance (needs `pip install 'neurenix[ray]'`; no pruning).",
         ),
     ] = False,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            metavar="ADDRESS",
-            show_default=False,
-            help="The Ray cluster to run on, e.g. ray://head:10001 or auto (implies --ray).",
-        ),
-    ] = None,
+    ray_address: RayAddress = None,
     runs_root: Annotated[
         Path, typer.Option("--runs-root", metavar="DIR", help="Create the study directory under DIR.")
     ] = Path("runs"),
