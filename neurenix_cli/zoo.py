@@ -340,16 +340,14 @@ class Translation:
         policy = self.take("policy", "MlpPolicy")
         if policy == "CnnPolicy":
             self.agent["encoder"] = "nature_cnn"  # SB3's CnnPolicy reads images with NatureCNN
-            if self.algorithm in ("ddpg", "td3", "sac"):
-                # SB3's TD3Policy (DDPG's too) widens to [400, 300] only over flat features; over NatureCNN its
-                # default net_arch is SAC's [256, 256]. A policy_kwargs net_arch still overrides it.
-                self.agent["actor_hidden_dims"] = self.agent["critic_hidden_dims"] = [256, 256]
+            # SB3's defaults over NatureCNN, which a policy_kwargs net_arch still overrides: no hidden layer for
+            # DQN, A2C and PPO (the heads read the 512 features), and SAC's [256, 256] for the box-action three
+            # (TD3Policy, DDPG's too, widens to [400, 300] only over flat features).
+            if self.algorithm == "dqn":
+                self.agent["hidden_dims"] = []
             else:
-                self.notes.append(
-                    "CnnPolicy is NatureCNN here too, but Neurenix keeps hidden layers (hidden_dims, or "
-                    "actor_hidden_dims and critic_hidden_dims) between its features and the heads, where SB3 has "
-                    "none."
-                )
+                widths = [256, 256] if self.algorithm in ("ddpg", "td3", "sac") else []
+                self.agent["actor_hidden_dims"] = self.agent["critic_hidden_dims"] = widths
         elif policy not in (
             "MlpPolicy",
             "MultiInputPolicy",

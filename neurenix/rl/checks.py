@@ -26,12 +26,14 @@ def check_int(name: str, value: Any, low: float = 1, high: float = float("inf"))
 
 
 def check_hidden_dims(name: str, value: Any) -> None:
-    if (
-        not isinstance(value, (list, tuple))
-        or not value
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value
     ):
-        raise ConfigError(f"{name} must be a non-empty list of positive integers, got {value!r}", key=name)
+        raise ConfigError(
+            f"{name} must be a list of positive integers (empty: the output layer reads the inputs or the encoder's "
+            f"features directly), got {value!r}",
+            key=name,
+        )
 
 
 def check_choice(name: str, value: Any, choices: Any) -> None:

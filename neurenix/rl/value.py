@@ -122,8 +122,9 @@ class DuelingQNetwork(nn.Module):
     ):
         super().__init__()
         self.trunk = nn.mlp([obs_dim, *hidden_dims], output_activation="relu", rng=rng)
-        self.value_head = nn.Linear(hidden_dims[-1], 1, rng=rng)
-        self.advantage_head = nn.Linear(hidden_dims[-1], n_actions, rng=rng)
+        width = [obs_dim, *hidden_dims][-1]
+        self.value_head = nn.Linear(width, 1, rng=rng)
+        self.advantage_head = nn.Linear(width, n_actions, rng=rng)
 
     def forward(self, x: Tensor) -> Tensor:
         features = self.trunk(x)

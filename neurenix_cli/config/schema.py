@@ -282,7 +282,7 @@ def _field_schema(field: Field) -> dict:
         if kind == "string" and spec.choices is not None:
             return {**schema, "enum": list(spec.choices)}
         if kind == "array":  # the widths of hidden layers
-            return {**schema, "items": {"type": "integer", "minimum": 1}, "minItems": 1}
+            return {**schema, "items": {"type": "integer", "minimum": 1}}
         return schema
 
     return narrowed(type_schema(field.annotation))

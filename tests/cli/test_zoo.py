@@ -347,12 +347,16 @@ def test_dqn_acrobot_takes_gradient_steps_minus_one_and_sac_a_linear_learning_ra
 
 
 @pytest.mark.parametrize(
-    ("algo", "policy", "encoder"), [("ppo", "CnnPolicy", "nature_cnn"), ("dqn", "MultiInputPolicy", None)]
+    ("algo", "policy", "encoder"),
+    [("ppo", "CnnPolicy", "nature_cnn"), ("dqn", "CnnPolicy", "nature_cnn"), ("dqn", "MultiInputPolicy", None)],
 )
 def test_cnn_and_multi_input_policies_import_where_neurenix_has_them(cli, tmp_path, algo, policy, encoder):
     entry = f"CartPole-v1:\n  n_timesteps: 4096\n  policy: {policy}\n"
     config = imported(cli, write_entry(tmp_path, entry, f"{algo}.yml"), "CartPole-v1")
     assert config["agent"].get("encoder") == encoder
+    if policy == "CnnPolicy":  # SB3's heads read NatureCNN's features directly
+        widths = ("hidden_dims",) if algo == "dqn" else ("actor_hidden_dims", "critic_hidden_dims")
+        assert [config["agent"][key] for key in widths] == [[]] * len(widths)
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])

@@ -129,7 +129,7 @@ def test_loading_never_unpickles(tmp_path):
     [
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"gamma": 1.5}, "gamma"),
-        ({"hidden_dims": []}, "hidden_dims"),
+        ({"hidden_dims": [64, 0]}, "hidden_dims"),
         ({"batch_size": 0}, "batch_size"),
         ({"epsilon_decay": 0.0}, "epsilon_decay"),
         ({"loss": "l3"}, "loss"),

@@ -55,7 +55,7 @@ def test_td3_extends_ddpg_and_changes_only_what_it_adds():
     ("name", "key", "value", "words"),
     [
         ("dqn", "learning_rate", 0.0, "(0.0, 1.0]"),
-        ("dqn", "hidden_dims", [], "non-empty list"),
+        ("dqn", "hidden_dims", [0], "list of positive integers"),
         ("dqn", "loss", "l1", "'huber', 'mse'"),
         ("dqn", "double_q", 1, "true or false"),
         ("dqn", "batch_size", 0, "integer >= 1"),

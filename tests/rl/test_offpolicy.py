@@ -440,7 +440,7 @@ def test_the_documented_ddpg_and_sac_usage_runs_as_written():
     "cls, kwargs, name",
     [
         (DDPG, {"tau": 0.0}, "tau"),
-        (DDPG, {"actor_hidden_dims": []}, "actor_hidden_dims"),
+        (DDPG, {"actor_hidden_dims": [-1]}, "actor_hidden_dims"),
         (DDPG, {"noise_type": "pink"}, "noise_type"),
         (DDPG, {"exploration_noise": -0.1}, "exploration_noise"),
         (TD3, {"policy_delay": 0}, "policy_delay"),

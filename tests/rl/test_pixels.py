@@ -183,6 +183,47 @@ def test_actor_and_critic_share_one_encoder_and_both_losses_reach_it(cls):
     assert not np.allclose(grads[0], grads[1])
 
 
+@pytest.mark.parametrize("cls", [DQN, PPO, SAC])
+def test_empty_hidden_layers_put_the_heads_on_the_encoder_features_as_sb3s_cnn_policy(cls):
+    """SB3's CnnPolicy maps NatureCNN's features to Q-values, logits and values with one linear layer each."""
+    width, replay = 16, {"learning_starts": 8, "batch_size": 8}
+    if cls is DQN:
+        env = GridGoal()
+        agent = DQN(
+            env.observation_space, env.action_space, seed=0, encoder_features=width, hidden_dims=[], **replay
+        )
+        assert [p.shape for p in agent.q_network.head.parameters()] == [(4, width), (4,)]
+    elif cls is PPO:
+        env = GridGoal()
+        agent = PPO(
+            env.observation_space,
+            env.action_space,
+            seed=0,
+            encoder_features=width,
+            actor_hidden_dims=[],
+            critic_hidden_dims=[],
+            n_steps=8,
+        )
+        assert [p.shape for p in agent.actor.parameters()] == [(4, width), (4,)]
+        assert [p.shape for p in agent.critic.parameters()] == [(1, width), (1,)]
+    else:
+        env = BrightnessTarget()
+        agent = SAC(
+            env.observation_space,
+            env.action_space,
+            seed=0,
+            encoder="small_cnn",
+            encoder_features=width,
+            actor_hidden_dims=[],
+            critic_hidden_dims=[],
+            **replay,
+        )
+        assert [p.shape for p in agent.actor.mean.parameters()] == [(1, width), (1,)]
+        assert not agent.actor.trunk.parameters()
+    agent.train(VecEnv([env], seed=0), total_steps=24)
+    assert agent.total_steps == 24
+
+
 @pytest.mark.parametrize("cls", [DQN, PPO])
 def test_a_cnn_agent_round_trips_through_a_checkpoint(cls, tmp_path):
     small = {"hidden_dims": [8], "learning_starts": 16, "batch_size": 8} if cls is DQN else {"n_steps": 16}

@@ -274,7 +274,7 @@ def test_same_seed_same_numbers_and_different_seed_differs(case):
         (A2C, {"n_steps": 0}),
         (A2C, {"lr_schedule": "exponential"}),
         (A2C, {"optimizer": "sgd"}),
-        (A2C, {"actor_hidden_dims": []}),
+        (A2C, {"actor_hidden_dims": [0]}),
         (A2C, {"gae_lambda": 1.5}),
         (A2C, {"std": 0.0}),
         (A2C, {"activation": "gelu"}),

@@ -14,8 +14,9 @@ gradient norm is clipped jointly over both, as SB3 does.
 Images: actor and critic are heads over ONE shared CNN encoder (`rl.encoders`, `agent.encoder`), as SB3's
 CnnPolicy shares its features extractor: each forward computes the features once, both heads read them, and the
 total loss's gradient reaches the encoder from the policy and the value terms. The encoder's parameters are
-stepped by the actor's optimizer (at `actor_learning_rate`) and clipped with the rest. The heads keep their
-hidden layers (`actor_hidden_dims`, `critic_hidden_dims`) on top of the features, where SB3's CnnPolicy has none.
+stepped by the actor's optimizer (at `actor_learning_rate`) and clipped with the rest. The heads' hidden layers
+(`actor_hidden_dims`, `critic_hidden_dims`) sit on top of the features; empty lists make each head one linear
+layer over them, SB3's CnnPolicy.
 
 Continuous actions: the Gaussian lives in the unit box [-1, 1]^d; the env gets the sample clipped and mapped to
 [low, high] (`BoxScaler`), while the buffer keeps the *unclipped* sample, whose log-probability is the one the
@@ -192,7 +193,7 @@ class ActorCritic(BaseAgent):
                     key="std",
                 )
             if self.use_sde:  # gSDE: one log-std per last hidden feature and action dimension
-                latent_dim = self.actor_hidden_dims[-1]
+                latent_dim = [obs_dim, *self.actor_hidden_dims][-1]
                 self.log_std = nn.Parameter(
                     np.full((latent_dim, action_dim), self.log_std_init, dtype=np.float32)
                 )

@@ -109,7 +109,7 @@ class DQN(OffPolicyAgent):
         # Rows per target forward (see update): an image's activations fill the cache budget with a few rows, so
         # images go a minibatch at a time, as the online network's forward does.
         self._target_rows = (
-            max(1, TARGET_CHUNK_BYTES // (4 * max(self.hidden_dims)))
+            max(1, TARGET_CHUNK_BYTES // (4 * max(self.hidden_dims, default=obs_dim)))
             if self.front_end.image_shape is None
             else self.batch_size
         )

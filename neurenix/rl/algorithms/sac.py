@@ -65,8 +65,9 @@ class GaussianActor(nn.Module):
         # Images: the actor's own encoder (obs_dim is its width); None reads the front-end's rows as they are.
         self.encoder = encoder
         self.trunk = nn.mlp([obs_dim, *hidden_dims], output_activation="relu", rng=rng)
-        self.mean = nn.Linear(hidden_dims[-1], action_dim, rng=rng)
-        self.log_std = nn.Linear(hidden_dims[-1], action_dim, rng=rng)
+        width = [obs_dim, *hidden_dims][-1]
+        self.mean = nn.Linear(width, action_dim, rng=rng)
+        self.log_std = nn.Linear(width, action_dim, rng=rng)
 
     def forward(self, obs: np.ndarray) -> SquashedGaussian:
         features = self.trunk(encoded(self.encoder, obs))
@@ -90,8 +91,9 @@ class StateDependentActor(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.trunk = nn.mlp([obs_dim, *hidden_dims], output_activation="relu", rng=rng)
-        self.mean = nn.Linear(hidden_dims[-1], action_dim, rng=rng)
-        self.log_std = nn.Parameter(np.full((hidden_dims[-1], action_dim), log_std_init, dtype=np.float32))
+        width = [obs_dim, *hidden_dims][-1]
+        self.mean = nn.Linear(width, action_dim, rng=rng)
+        self.log_std = nn.Parameter(np.full((width, action_dim), log_std_init, dtype=np.float32))
         self.use_expln = use_expln
 
     def forward(self, obs: np.ndarray) -> StateDependentGaussian:
@@ -166,7 +168,7 @@ class SAC(OffPolicyAgent):
                 encoder,
             )
             self.exploration = ExplorationMatrices(
-                self.actor_hidden_dims[-1], action_dim, self.sde_sample_freq, self.rng
+                self.actor.log_std.shape[0], action_dim, self.sde_sample_freq, self.rng
             )
         else:
             self.actor = GaussianActor(obs_dim, self.actor_hidden_dims, action_dim, self.rng, encoder)

@@ -73,7 +73,7 @@ BROKEN = {
     "wrong item type": ("agent", {"hidden_dims": [16, "x"]}),
     "out of bounds": ("agent", {"learning_rate": 0.0}),
     "not a choice": ("agent", {"loss": "l1"}),
-    "empty hidden layers": ("agent", {"hidden_dims": []}),
+    "zero-width hidden layer": ("agent", {"hidden_dims": [16, 0]}),
     "unknown top key": ("agnet", {}),
     "unknown algorithm": ("algorithm", "dqm"),
     "no budget": ("train", {"max_steps": 100}),
