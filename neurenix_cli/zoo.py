@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -116,7 +117,6 @@ SB3_DEFAULTS: dict[str, dict[str, Any]] = {
 GSDE_ALGORITHMS = ("sac", "a2c", "ppo")  # SB3's takers of use_sde, and ours
 UNSUPPORTED = {
     "vec_env_wrapper": "vectorised-env wrappers",
-    "frame_stack": "frame stacking (add gymnasium.wrappers.FrameStackObservation to env.wrappers by hand)",
     "callback": "RL Zoo callbacks (Python classes)",
     "replay_buffer_class": "other replay buffers (HER)",
     "replay_buffer_kwargs": "replay buffer options",
@@ -196,8 +196,44 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def read_entry(path: Path, env_id: str) -> dict:
-    """The entry `env_id` of the Zoo file at `path`; a missing file or entry is a ConfigError."""
+SB3_ATARI_WRAPPER = "stable_baselines3.common.atari_wrappers.AtariWrapper"
+# SB3's AtariWrapper's keyword arguments and their defaults.
+ATARI_WRAPPER_DEFAULTS = {
+    "noop_max": 30,
+    "frame_skip": 4,
+    "screen_size": 84,
+    "terminal_on_life_loss": True,
+    "clip_reward": True,
+    "action_repeat_probability": 0.0,
+}
+
+
+def is_atari(env_id: str) -> bool:
+    """RL Zoo's test: the id is registered with ALE's AtariEnv (ale-py's ids, once it is installed)."""
+    import gymnasium as gym
+
+    try:
+        import ale_py
+
+        gym.register_envs(ale_py)
+    except ImportError:
+        return False
+    spec = gym.envs.registry.get(env_id)
+    return spec is not None and "AtariEnv" in str(spec.entry_point)
+
+
+def entry_name(data: dict, env_id: str) -> str:
+    """Which entry RL Zoo trains `env_id` with: its own, else `atari` for an Atari game, else `default`."""
+    if env_id in data:
+        return env_id
+    if "atari" in data and is_atari(env_id):
+        return "atari"
+    return "default" if "default" in data else env_id
+
+
+def read_entry(path: Path, env_id: str) -> tuple[str, dict]:
+    """The name and the entry RL Zoo trains `env_id` with in the Zoo file at `path` (`entry_name`); a missing
+    file or entry is a ConfigError."""
     from neurenix_cli.config.reading import read_yaml
 
     if not path.is_file() and not path.is_dir():
@@ -205,16 +241,22 @@ def read_entry(path: Path, env_id: str) -> dict:
             f"{path}: no such file. Give the path of an RL Zoo file such as hyperparams/ppo.yml."
         )
     data = read_yaml(path)
-    if env_id not in data:
+    name = entry_name(data, env_id)
+    if name not in data:
         names = [str(name) for name in data]
         close = difflib.get_close_matches(env_id, names, n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+        if "atari" in data and importlib.util.find_spec("ale_py") is None:
+            hint += (
+                " RL Zoo trains Atari games with its `atari` entry, and ale-py, which registers their ids, is not "
+                "installed: pip install 'neurenix[atari]'."
+            )
         shown = ", ".join(names[:40]) + (", ..." if len(names) > 40 else "")
         raise ConfigError(f"{path} has no entry {env_id!r}.{hint} Its entries: {shown}.")
-    entry = data[env_id]
+    entry = data[name]
     if not isinstance(entry, dict):
-        raise ConfigError(f"{path}: entry {env_id!r} is not a mapping of hyperparameters.")
-    return entry
+        raise ConfigError(f"{path}: entry {name!r} is not a mapping of hyperparameters.")
+    return name, entry
 
 
 def algorithm_of(path: Path, algo: str | None) -> str:
@@ -249,10 +291,11 @@ def import_entry(path: Path, env_id: str, algo: str | None = None) -> str:
     from neurenix_cli.config.reading import dump_yaml
 
     algorithm = algorithm_of(path, algo)
-    entry = read_entry(path, env_id)
-    config, notes = Translation(entry, algorithm, env_id, f"{path}: {env_id}").config()
+    name, entry = read_entry(path, env_id)
+    config, notes = Translation(entry, algorithm, env_id, f"{path}: {name}").config()
+    shown = env_id if name == env_id else f"{name}, for {env_id}"
     header = [
-        f"# Imported by `neurenix zoo import` from {path}, entry {env_id} ({algorithm}).",
+        f"# Imported by `neurenix zoo import` from {path}, entry {shown} ({algorithm}).",
         "# Keys the entry leaves out are SB3's defaults, written out: they differ from Neurenix's in places.",
         *(f"# {note}" for note in notes),
     ]
@@ -366,6 +409,11 @@ class Translation:
             self.env["kwargs"] = kwargs
         if "env_wrapper" in self.left:
             self.env_wrapper(self.expression("env_wrapper", self.take("env_wrapper")))
+        if "frame_stack" in self.left:  # RL Zoo's VecFrameStack, over every other wrapper
+            stack = self.count("frame_stack", self.take("frame_stack"))
+            self.env.setdefault("wrappers", []).append(
+                {"gymnasium.wrappers.FrameStackObservation": {"stack_size": stack}}
+            )
         if "gamma" in self.left:
             self.put("gamma", self.take("gamma"))
         lr = self.take("learning_rate")
@@ -391,7 +439,65 @@ class Translation:
             if not named:
                 self.refuse("env_wrapper", f"{entry!r} is not a class name or {{name: {{keyword: value}}}}")
                 return
-        self.env["wrappers"] = [plain(entry) for entry in entries]
+        self.env["wrappers"] = wrappers = []
+        for entry in entries:
+            name = entry if isinstance(entry, str) else next(iter(entry))
+            if name != SB3_ATARI_WRAPPER:
+                wrappers.append(plain(entry))
+                continue
+            kwargs = {} if isinstance(entry, str) else dict(entry[name] or {})
+            wrappers.extend(self.atari_wrapper(kwargs))
+
+    def atari_wrapper(self, kwargs: dict) -> list:
+        """SB3's AtariWrapper as gymnasium's AtariPreprocessing (no-op reset, frame skip with max-pooling, 84x84
+        grayscale) and Neurenix's FireReset (where the game has FIRE, as SB3 checks); its life-loss episodes
+        and reward clipping go to env.training_wrappers, as RL Zoo's evaluation scores the real game."""
+        unknown = sorted(set(kwargs) - set(ATARI_WRAPPER_DEFAULTS))
+        if unknown:
+            self.refuse("env_wrapper", f"AtariWrapper takes no {', '.join(unknown)}")
+            return []
+        options = {**ATARI_WRAPPER_DEFAULTS, **kwargs}
+        if options["action_repeat_probability"]:
+            self.env.setdefault("kwargs", {})["repeat_action_probability"] = options[
+                "action_repeat_probability"
+            ]
+        self.env["imports"] = ["ale_py"]
+        wrappers: list = [
+            {
+                "gymnasium.wrappers.AtariPreprocessing": {
+                    "noop_max": options["noop_max"],
+                    "frame_skip": options["frame_skip"],
+                    "screen_size": options["screen_size"],
+                    "grayscale_obs": True,
+                    "terminal_on_life_loss": False,
+                }
+            }
+        ]
+        if "FIRE" in self.action_meanings():
+            wrappers.append("neurenix.rl.atari.FireReset")
+        training = []
+        if options["terminal_on_life_loss"]:
+            training.append("neurenix.rl.atari.EpisodicLife")
+        if options[
+            "clip_reward"
+        ]:  # SB3 takes the sign; Atari's rewards are whole numbers, so clipping is the same
+            training.append({"gymnasium.wrappers.ClipReward": {"min_reward": -1.0, "max_reward": 1.0}})
+        if training:
+            self.env["training_wrappers"] = training
+        return wrappers
+
+    def action_meanings(self) -> list[str]:
+        """The game's actions, which decide whether SB3's AtariWrapper presses FIRE; [] if it cannot be made."""
+        import gymnasium as gym
+
+        if not is_atari(self.env_id):
+            self.refuse("env_wrapper", f"AtariWrapper wraps Atari games, and {self.env_id} is not one")
+            return []
+        env = gym.make(self.env_id)
+        try:
+            return list(env.unwrapped.get_action_meanings())
+        finally:
+            env.close()
 
     def gsde(self) -> None:
         """use_sde and its options; SB3 reads sde_sample_freq and use_sde_at_warmup only with use_sde."""

@@ -13,13 +13,16 @@ from neurenix.errors import ConfigError
 from neurenix_cli.zoo import parse_expression
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zoo"
+# RL Zoo trains every Atari game with a file's `atari` entry: imported here for Breakout, which needs FIRE.
+ATARI_GAME = "BreakoutNoFrameskip-v4"
 ENTRIES = [
-    (path.stem, env_id)
+    (path.stem, ATARI_GAME if name == "atari" else name)
     for path in sorted(FIXTURES.glob("*.yml"))
-    for env_id in yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name in yaml.safe_load(path.read_text(encoding="utf-8"))
 ]
-# The entries that need what Neurenix lacks, and the key the error must name.
-REFUSED = {}
+# The entries that need what Neurenix lacks, and the key the error must name: A2C's Atari entry asks for SB3's
+# TF-style RMSprop (epsilon inside the square root), which our rmsprop is not.
+REFUSED = {("a2c", ATARI_GAME): "policy_kwargs.optimizer_class"}
 
 
 def imported(cli, *args) -> dict:
@@ -36,7 +39,7 @@ def write_entry(tmp_path: Path, entry: str, name: str = "ppo.yml") -> Path:
 
 def test_the_fixtures_hold_every_algorithm_and_env():
     assert {algo for algo, _ in ENTRIES} == {"a2c", "ppo", "dqn", "sac", "td3", "ddpg"}
-    assert len(ENTRIES) == 27 and set(REFUSED) <= set(ENTRIES)
+    assert len(ENTRIES) == 30 and set(REFUSED) <= set(ENTRIES)
 
 
 @pytest.mark.parametrize(("algo", "env_id"), ENTRIES)
@@ -46,12 +49,14 @@ def test_every_zoo_entry_imports_to_a_config_train_accepts_or_names_what_it_lack
     result = cli("zoo", "import", FIXTURES / f"{algo}.yml", env_id)
     if (algo, env_id) in REFUSED:
         assert result.exit_code == 2, result.output
-        assert f"{env_id}: cannot translate {REFUSED[algo, env_id]}" in result.stderr
+        name = "atari" if env_id == ATARI_GAME else env_id
+        assert f"{name}: cannot translate {REFUSED[algo, env_id]}" in result.stderr
         assert result.stdout == "" and "Traceback" not in result.output
         return
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"# Imported by `neurenix zoo import` from {FIXTURES / f'{algo}.yml'}, ")
-    assert f"entry {env_id} ({algo})" in result.stdout.splitlines()[0]
+    shown = f"atari, for {env_id}" if env_id == ATARI_GAME else env_id
+    assert f"entry {shown} ({algo})" in result.stdout.splitlines()[0]
     config = tmp_path / "config.yaml"
     config.write_text(result.stdout, encoding="utf-8")
     checked = cli("train", config, "--check")
@@ -189,7 +194,7 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
         ("ppo.yml", "ent_coef: lin_0.01", "ent_coef", "no schedule"),
         ("dqn.yml", 'train_freq: [1, "minute"]', "train_freq", "[n, 'episode']"),
         ("dqn.yml", "tau: 0.5", "tau", "copied whole"),
-        ("ppo.yml", "frame_stack: 4", "frame_stack", "frame stacking"),
+        ("ppo.yml", "frame_stack: 0", "frame_stack", "not a positive whole number"),
         ("ppo.yml", "env_wrapper: [3]", "env_wrapper", "not a class name"),
         (
             "ppo.yml",
@@ -348,7 +353,11 @@ def test_dqn_acrobot_takes_gradient_steps_minus_one_and_sac_a_linear_learning_ra
 
 @pytest.mark.parametrize(
     ("algo", "policy", "encoder"),
-    [("ppo", "CnnPolicy", "nature_cnn"), ("dqn", "CnnPolicy", "nature_cnn"), ("dqn", "MultiInputPolicy", None)],
+    [
+        ("ppo", "CnnPolicy", "nature_cnn"),
+        ("dqn", "CnnPolicy", "nature_cnn"),
+        ("dqn", "MultiInputPolicy", None),
+    ],
 )
 def test_cnn_and_multi_input_policies_import_where_neurenix_has_them(cli, tmp_path, algo, policy, encoder):
     entry = f"CartPole-v1:\n  n_timesteps: 4096\n  policy: {policy}\n"
@@ -368,3 +377,59 @@ def test_a_cnn_policy_for_the_box_action_algorithms_is_nature_cnn_over_sb3s_256_
     entry += "  policy_kwargs: dict(net_arch=[64, 64])\n"
     config = imported(cli, write_entry(tmp_path, entry, f"{algo}.yml"), "Pendulum-v1")
     assert config["agent"]["actor_hidden_dims"] == config["agent"]["critic_hidden_dims"] == [64, 64]
+
+
+@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+def test_an_atari_game_takes_the_atari_entry_with_sb3s_atari_wrapper_in_gymnasiums_and_ours(cli, algo):
+    config = imported(cli, FIXTURES / f"{algo}.yml", ATARI_GAME)
+    env = config["env"]
+    assert env["id"] == ATARI_GAME and env["imports"] == ["ale_py"]
+    assert env["wrappers"] == [
+        {
+            "gymnasium.wrappers.AtariPreprocessing": {
+                "noop_max": 30,
+                "frame_skip": 4,
+                "screen_size": 84,
+                "grayscale_obs": True,
+                "terminal_on_life_loss": False,
+            }
+        },
+        "neurenix.rl.atari.FireReset",
+        {"gymnasium.wrappers.FrameStackObservation": {"stack_size": 4}},  # frame_stack: 4
+    ]
+    # life-loss episodes and clipped rewards in training only: RL Zoo's evaluations score whole games
+    assert env["training_wrappers"] == [
+        "neurenix.rl.atari.EpisodicLife",
+        {"gymnasium.wrappers.ClipReward": {"min_reward": -1.0, "max_reward": 1.0}},
+    ]
+    assert config["agent"]["encoder"] == "nature_cnn"
+
+
+def test_a_game_without_fire_gets_no_fire_press_and_atari_wrapper_options_carry_over(cli, tmp_path):
+    entry = (
+        "atari:\n  n_timesteps: 1000\n  policy: CnnPolicy\n  env_wrapper:\n"
+        "    - stable_baselines3.common.atari_wrappers.AtariWrapper:\n"
+        "        terminal_on_life_loss: False\n        clip_reward: False\n        frame_skip: 2\n"
+    )
+    env = imported(cli, write_entry(tmp_path, entry, "dqn.yml"), "FreewayNoFrameskip-v4")["env"]
+    assert env["wrappers"] == [
+        {
+            "gymnasium.wrappers.AtariPreprocessing": {
+                "noop_max": 30,
+                "frame_skip": 2,
+                "screen_size": 84,
+                "grayscale_obs": True,
+                "terminal_on_life_loss": False,
+            }
+        }
+    ]
+    assert "training_wrappers" not in env
+
+
+def test_atari_wrapper_on_a_game_that_is_not_atari_is_refused(cli, tmp_path):
+    entry = (
+        "CartPole-v1:\n  n_timesteps: 1000\n  env_wrapper:\n"
+        "    - stable_baselines3.common.atari_wrappers.AtariWrapper\n"
+    )
+    result = cli("zoo", "import", write_entry(tmp_path, entry, "dqn.yml"), "CartPole-v1")
+    assert result.exit_code == 2 and "not one" in result.stderr and "Traceback" not in result.output
