@@ -11,14 +11,17 @@ steps (~5 s each on this machine) and 0.79-0.85 after 30,000; DQN reached 0.90 o
 with these settings, stay far below: the encoder left out of the optimizer (heads over fixed random features)
 0.14, pixels fed to the first convolution unscaled 0.46.
 
-SAC and TD3 (box actions) read a target t in [-1, 1] off a 1x8x8 uint8 image (`tests/pixel_envs.BrightnessTarget`,
+SAC, TD3 and DDPG (box actions) read a target t in [-1, 1] off a 1x8x8 uint8 image (`tests/pixel_envs.BrightnessTarget`,
 top half brightness (1 + t) / 2, bottom half its complement, so the mean brightness says nothing) and are paid
 -|a - t|. The threshold, a mean reward per step of -0.15 over 50 evaluation episodes, is far above the best a
 policy blind to the image can do (the constant 0: -0.5). With these settings (1,500 steps, ~10 s each on this
 machine under load) SAC reached -0.044 and -0.025 on seeds 0 and 1, TD3 -0.040 and -0.015. Broken variants at
 the same settings stay below it: the critic's encoder untrained (left out of the critic's optimizer, or its
 features computed without a graph: its Q-networks over fixed random features) SAC -0.38 and -0.42 (seeds 0, 1),
-TD3 -0.43 and -0.46; the actor's encoder fed zeros (actions that do not depend on the image) SAC -0.48.
+TD3 -0.43 and -0.46; the actor's encoder fed zeros (actions that do not depend on the image) SAC -0.48. DDPG
+needs a slower actor (1e-4): at 3e-4 its tanh actor saturated on seed 0 (-0.48; seeds 1, 2 -0.006, -0.013); at
+1e-4 seeds 0-2 reached -0.021, -0.048, -0.035, and with its critic's encoder left out of the critic's optimizer
+-0.41 and -0.48 (seeds 0, 1).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurenix.rl import DQN, PPO, SAC, TD3
+from neurenix.rl import DDPG, DQN, PPO, SAC, TD3
 from neurenix.rl.environment import VecEnv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -91,7 +94,9 @@ def test_dqn_with_small_cnn_walks_to_a_goal_it_sees_in_pixels():
 
 
 @pytest.mark.learning
-@pytest.mark.parametrize(("cls", "actor_learning_rate"), [(SAC, 1e-3), (TD3, 3e-4)], ids=["sac", "td3"])
+@pytest.mark.parametrize(
+    ("cls", "actor_learning_rate"), [(SAC, 1e-3), (TD3, 3e-4), (DDPG, 1e-4)], ids=["sac", "td3", "ddpg"]
+)
 def test_box_action_agents_with_small_cnn_read_a_target_off_pixels(cls, actor_learning_rate):
     env = VecEnv([BrightnessTarget()], seed=0)
     agent = cls(
@@ -102,7 +107,7 @@ def test_box_action_agents_with_small_cnn_read_a_target_off_pixels(cls, actor_le
         encoder_features=8,
         actor_hidden_dims=[64],
         critic_hidden_dims=[64],
-        actor_learning_rate=actor_learning_rate,  # TD3's tanh actor saturates at 1e-3 here
+        actor_learning_rate=actor_learning_rate,  # TD3's tanh actor saturates at 1e-3 here, DDPG's at 3e-4
         critic_learning_rate=1e-3,
         buffer_size=2_000,
         batch_size=64,
