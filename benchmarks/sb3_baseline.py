@@ -54,6 +54,25 @@ DQN_TASKS = {
 }
 
 
+# RL Zoo's `atari` entries, on the game each shipped config plays: SB3's AtariWrapper (make_atari_env) and
+# VecFrameStack of 4, CnnPolicy. Evaluated over 5 games, as the configs' final evaluation (train.eval_episodes).
+ATARI_TASKS = {
+    "ppo_breakout": ("BreakoutNoFrameskip-v4", 8),
+    "dqn_pong": ("PongNoFrameskip-v4", 1),
+}
+ATARI_EVAL_EPISODES = 5
+
+
+def atari_env(env_id: str, n_envs: int, seed: int):
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    return VecFrameStack(make_atari_env(env_id, n_envs=n_envs, seed=seed), n_stack=4)
+
+
 def linear(start: float):
     return lambda progress_remaining: progress_remaining * start
 
@@ -119,6 +138,39 @@ def build(task: str, seed: int, library: str):
             **common,
         )
         return model, 20_000, "Pendulum-v1"
+    if task == "ppo_breakout":
+        env_id, n_envs = ATARI_TASKS[task]
+        model = cls("PPO")(
+            "CnnPolicy",
+            atari_env(env_id, n_envs, seed),
+            n_steps=128,
+            n_epochs=4,
+            batch_size=256,
+            learning_rate=linear(2.5e-4),
+            clip_range=linear(0.1),
+            vf_coef=0.5,
+            ent_coef=0.01,
+            **common,
+        )
+        return model, 10_000_000, env_id
+    if task == "dqn_pong":
+        env_id, n_envs = ATARI_TASKS[task]
+        model = cls("DQN")(
+            "CnnPolicy",
+            atari_env(env_id, n_envs, seed),
+            buffer_size=100_000,
+            learning_rate=1e-4,
+            batch_size=32,
+            learning_starts=100_000,
+            target_update_interval=1000,
+            train_freq=4,
+            gradient_steps=1,
+            exploration_fraction=0.1,
+            exploration_final_eps=0.01,
+            optimize_memory_usage=False,
+            **common,
+        )
+        return model, 10_000_000, env_id
     if task == "sac_halfcheetah":  # RL Zoo's HalfCheetah entry: SB3's defaults and 1e4 random steps first
         return (
             cls("SAC")("MlpPolicy", "HalfCheetah-v5", learning_starts=10_000, **common),
@@ -154,7 +206,11 @@ def main() -> None:
     start = time.perf_counter()
     model.learn(total_timesteps=total_steps)
     learn_s = time.perf_counter() - start
-    mean_reward, _ = evaluate_policy(model, gym.make(env_id), n_eval_episodes=10, deterministic=True)
+    if args.task in ATARI_TASKS:  # the wrapped game; its Monitor gives whole games' returns, not lives'
+        eval_env, episodes = atari_env(env_id, 1, args.seed + 10_000), ATARI_EVAL_EPISODES
+    else:
+        eval_env, episodes = gym.make(env_id), 10
+    mean_reward, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=True)
     result = {"learn_s": learn_s, "mean_reward": float(mean_reward), "total_steps": total_steps}
     print(json.dumps({**result, "library": args.library}))
 

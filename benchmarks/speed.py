@@ -46,6 +46,7 @@ class Task:
     goal: float  # the speed-up over SB3 we promise
     sbx_goal: float | None = None  # over SBX; None where SBX has no such algorithm (A2C)
     learning_starts: int | None = None  # the config's unless set, on every side
+    atari: bool = False  # the env is an ALE game behind the configs' preprocessing and frame stack
 
 
 TASKS = [
@@ -71,6 +72,29 @@ TASKS = [
             learning_starts=100,
         )
         for algo in ("SAC", "TD3", "DDPG")
+    ),
+    # Pixels: RL Zoo's atari entries with NatureCNN, 5e4 steps. DQN updates from step 1000 (its config waits 1e5
+    # steps, this whole budget, before the first); SBX is left out (its CNN policies are not SB3's).
+    Task(
+        "PPO Breakout 5e4",
+        "configs/ppo_breakout.yaml",
+        "ppo_breakout",
+        "BreakoutNoFrameskip-v4",
+        8,
+        50_000,
+        1.5,
+        atari=True,
+    ),
+    Task(
+        "DQN Pong 5e4 from 1000",
+        "configs/dqn_pong.yaml",
+        "dqn_pong",
+        "PongNoFrameskip-v4",
+        1,
+        50_000,
+        1.5,
+        learning_starts=1000,
+        atari=True,
     ),
 ]
 PEERS = ("sb3", "sbx")
@@ -144,7 +168,18 @@ def time_gymnasium(task: Task) -> float:
     import gymnasium as gym
     import numpy as np
 
-    envs = [gym.make(task.env_id, disable_env_checker=True) for _ in range(task.n_envs)]
+    def make(env_id: str):
+        env = gym.make(env_id, disable_env_checker=True)
+        if not task.atari:
+            return env
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, terminal_on_life_loss=False)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    if task.atari:
+        import ale_py
+
+        gym.register_envs(ale_py)
+    envs = [make(task.env_id) for _ in range(task.n_envs)]
     for i, env in enumerate(envs):
         env.reset(seed=i)
     space = envs[0].action_space
