@@ -17,7 +17,8 @@ Rows with an `sb3_task` (the MuJoCo ones) are judged against Stable-Baselines3 i
 hyperparameters and budget in the same run: given `--sb3-python` (an interpreter that has SB3, torch and
 MuJoCo), each seed also runs `benchmarks/sb3_baseline.py`, both sides are scored on their final policy
 (deterministic, 10 episodes on both sides unless `--episodes` changes ours), and the row passes when our median is at least 90 %
-of SB3's. Without `--sb3-python` such a row is reported, not judged.
+of SB3's. Without `--sb3-python` such a row is reported, not judged. A row with a `curve` (PPO Breakout) also
+prints its run's periodic evaluations and the return of uniform random actions on the same evaluation env.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Row:
     sb3_task: str | None = None  # benchmarks/sb3_baseline.py's task: judged on the final policy against SB3's
     seeds: tuple[int, ...] = (0, 1, 2)
     episodes: int = 20
+    curve: bool = False  # print the run's periodic evaluations and a random policy's return beside them
 
 
 MUJOCO_SHORT = {"train.total_steps": "30000", "train.eval_every": "0"}
@@ -70,6 +72,19 @@ ROWS = [
         for budget, overrides, seeds in (("3e4", MUJOCO_SHORT, (0, 1, 2, 3)), ("1e5", {}, (0, 1)))
         for name, task in (("SAC", "sac_halfcheetah"), ("TD3", "td3_halfcheetah"))
     ),
+    # Pixels: RL Zoo's atari entry for PPO on Breakout at a budget this machine trains in ~20 minutes a side (Zoo
+    # trains 1e7), with the evaluation curve every 5e4 steps against random play; 5 games per evaluation.
+    Row(
+        "PPO Breakout 3e5",
+        "configs/ppo_breakout.yaml",
+        0,
+        None,
+        {"train.total_steps": "300000", "train.eval_every": "50000", "train.checkpoint_every": "50000"},
+        "ppo_breakout",
+        (0,),
+        5,
+        curve=True,
+    ),
 ]
 
 
@@ -93,8 +108,13 @@ def run_seed(row: Row, seed: int, episodes: int, runs_root: Path) -> dict:
         )
         for checkpoint in ("best", "last")
     }
+    curve = [
+        (int(line.split(",")[0]), float(line.split(",")[1]))
+        for line in (Path(train["run_dir"]) / "evals.csv").read_text().splitlines()[1:]
+    ]
     return {
         "seed": seed,
+        "curve": curve,
         "mean_reward": evals["best"]["mean_reward"],
         "std_reward": evals["best"]["std_reward"],
         "last_mean_reward": evals["last"]["mean_reward"],
@@ -113,6 +133,43 @@ def run_sb3(row: Row, seed: int, sb3_python: str) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"sb3_baseline.py {row.sb3_task} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def random_play(config: str, episodes: int) -> float:
+    """The mean return of uniform random actions over `episodes` evaluation episodes of the config's env (its
+    evaluation wrappers, no training ones), measured in a child process as the rows are."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--random-play",
+        config,
+        "--episodes",
+        str(episodes),
+    ]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"random play on {config} failed:\n{proc.stderr[-2000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def play_randomly(config: str, episodes: int) -> float:
+    """The child's side of `random_play`."""
+    import numpy as np
+
+    from neurenix_cli import envs
+    from neurenix_cli.config.reading import load_config
+
+    env = envs.make(load_config(config)["env"], config, n_envs=1, seed=0)
+    env.action_space.seed(0)
+    env.reset()
+    returns, episode_return = [], 0.0
+    while len(returns) < episodes:
+        step = env.step(np.array([env.action_space.sample()]))
+        episode_return += float(step.rewards[0])
+        if step.terminated[0] or step.truncated[0]:
+            returns.append(episode_return)
+            episode_return = 0.0
+    return float(np.mean(returns))
 
 
 def median(values: list[float]) -> float:
@@ -134,7 +191,11 @@ def main() -> None:
     parser.add_argument(
         "--sb3-python", default=None, help="an interpreter with SB3 (for the rows with an SB3 task)"
     )
+    parser.add_argument("--random-play", default=None, help=argparse.SUPPRESS)  # random_play's child
     args = parser.parse_args()
+    if args.random_play is not None:
+        print(play_randomly(args.random_play, args.episodes))
+        return
     chosen_seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
     rows = [r for r in ROWS if args.only is None or args.only.lower() in r.name.lower()]
     results = []
@@ -160,6 +221,13 @@ def main() -> None:
                     f"{r['steps_per_s']:8.0f}{sb3}",
                     flush=True,
                 )
+            if row.curve:
+                for r in per_seed:
+                    points = "  ".join(f"{step}: {value:.1f}" for step, value in r["curve"])
+                    print(f"{'':26s} seed {r['seed']} evaluations  {points}", flush=True)
+                baseline = random_play(row.config, args.episodes or row.episodes)
+                print(f"{'':26s} random play: {baseline:.1f}", flush=True)
+                per_seed[0]["random_play"] = baseline
             if row.sb3_task:
                 ours = median([r["last_mean_reward"] for r in per_seed])
                 theirs = [r["sb3"]["mean_reward"] for r in per_seed if "sb3" in r]
