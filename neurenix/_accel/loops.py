@@ -73,5 +73,10 @@ def col2im(blocks: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int,
     faster for NatureCNN's layers (the figures are in _fused.c's header).
     """
     grad = np.zeros(padded_shape, dtype=blocks.dtype)
-    loops_for(blocks, grad).col2im(blocks, grad, *stride)
+    add_windows(blocks, grad, stride)
     return grad
+
+
+def add_windows(blocks: np.ndarray, grad: np.ndarray, stride: tuple[int, int]) -> None:
+    """grad (n, hp, wp, c) += the window gradients (n, oh, ow, kh, kw, c), each where its window read."""
+    loops_for(blocks, grad).col2im(blocks, grad, *stride)

@@ -10,7 +10,6 @@ from neurenix._accel import (
     Product,
     ScatteredProduct,
     blocks,
-    col2im,
     exact_skipping,
     loops_for,
     relu_backward,
@@ -167,13 +166,13 @@ def _im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad
 
 
 def _col2im(
-    blocks: np.ndarray, shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int]
+    windows: np.ndarray, shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int]
 ) -> np.ndarray:
     """The gradient of x (N, C, H, W) from its windows' gradients (N, OH, OW, kh, kw, C): the sum, at each
     input position, of every window that covers it (im2col's adjoint), computed channels last and seen as NCHW.
     """
     (ph, pw), (n, c, h, w) = padding, shape
-    grad = col2im(blocks, (n, h + 2 * ph, w + 2 * pw, c), stride)
+    grad = blocks.col2im(windows, (n, h + 2 * ph, w + 2 * pw, c), stride)
     return grad[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2)
 
 

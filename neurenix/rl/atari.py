@@ -71,7 +71,9 @@ class FireReset(gym.Wrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        meanings = env.unwrapped.get_action_meanings() if hasattr(env.unwrapped, "get_action_meanings") else []
+        meanings = (
+            env.unwrapped.get_action_meanings() if hasattr(env.unwrapped, "get_action_meanings") else []
+        )
         if len(meanings) <= SECOND_PRESS or meanings[FIRE] != "FIRE":
             raise ValueError(
                 f"FireReset presses FIRE, and this game's actions are {meanings}; leave it out for games "

@@ -68,16 +68,29 @@ def encoder_features_field() -> Any:
 
 class ScaleImage(nn.Module):
     """Pixels -> floats in [0, 1], x / 255: an image encoder's first op. float32 out (float64 in, float64 out,
-    for gradient checks); no gradient flows to the input, which is data."""
+    for gradient checks); no gradient flows to the input, which is data.
+
+    With `channels_last` a (N, C, H, W) batch comes out as the NCHW view of channels-last memory, what the first
+    convolution's im2col reads without a transposing copy: the scaling pass does the transposition (Atari's
+    frame stacks arrive channels first)."""
+
+    def __init__(self, channels_last: bool = False) -> None:
+        super().__init__()
+        self.channels_last = channels_last
 
     def forward(self, x: Any) -> Tensor:
         pixels = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
         dtype = np.float64 if pixels.dtype == np.float64 else np.float32
+        if self.channels_last and pixels.ndim == 4:
+            n, c, h, w = pixels.shape
+            scaled = np.empty((n, h, w, c), dtype=dtype)
+            np.divide(pixels.transpose(0, 2, 3, 1), 255.0, out=scaled)
+            return Tensor(scaled.transpose(0, 3, 1, 2))
         # order K (numpy's default) keeps a channels-last batch channels last in memory, which im2col reads as is.
         return Tensor(np.divide(pixels, 255.0, dtype=dtype))
 
     def __repr__(self) -> str:
-        return "ScaleImage()"
+        return f"ScaleImage(channels_last={self.channels_last})" if self.channels_last else "ScaleImage()"
 
 
 class FlatImage(nn.Module):
@@ -112,7 +125,7 @@ class CNNEncoder(nn.Module):
         for out_channels, kernel, stride in convolutions:
             layers += [nn.Conv2d(channels, out_channels, kernel, stride, rng=rng), nn.ReLU()]
             channels, h, w = out_channels, (h - kernel) // stride + 1, (w - kernel) // stride + 1
-        self.scale = ScaleImage()
+        self.scale = ScaleImage(channels_last=True)
         self.cnn = nn.Sequential(*layers, nn.Flatten())
         self.linear = nn.Sequential(nn.Linear(channels * h * w, features, rng=rng), nn.ReLU())
         self.features = features

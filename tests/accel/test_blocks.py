@@ -31,6 +31,15 @@ def test_a_cut_product_has_the_same_bits_on_any_number_of_threads(op, a, b):
     np.testing.assert_allclose(one, a @ b, rtol=1e-4, atol=1e-3)
 
 
+def test_a_cut_col2im_is_the_one_call_sum_on_any_number_of_threads():
+    """NatureCNN's second layer's input gradient: (32, 9, 9, 4, 4, 32) windows onto (32, 20, 20, 32)."""
+    windows = random(32, 9, 9, 4, 4, 32)
+    whole = _accel.loops.col2im(windows, (32, 20, 20, 32), (2, 2))
+    for threads in (1, 2):
+        with _accel.block_threads(threads):
+            assert np.array_equal(blocks.col2im(windows, (32, 20, 20, 32), (2, 2)), whole)
+
+
 def test_small_products_and_copies_are_not_cut(monkeypatch):
     calls = []
     monkeypatch.setattr(blocks, "_run", lambda tasks: calls.append(len(tasks)))

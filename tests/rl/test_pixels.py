@@ -16,7 +16,7 @@ from neurenix import nn
 from neurenix.errors import ConfigError
 from neurenix.rl import A2C, DQN, PPO, SAC
 from neurenix.rl.buffers import ReplayBuffer, RolloutBuffer
-from neurenix.rl.encoders import CNNEncoder, EncodedNetwork, FlatImage, build_encoder
+from neurenix.rl.encoders import CNNEncoder, EncodedNetwork, FlatImage, ScaleImage, build_encoder
 from neurenix.rl.environment import VecEnv
 from neurenix.rl.observations import ObservationFrontEnd
 from neurenix.rl.registry import load_agent
@@ -147,6 +147,16 @@ def test_pixels_reach_the_first_convolution_scaled_and_nowhere_unscaled():
     target_seen = _record_first_conv(agent.target_network.encoder)
     agent.update()
     assert target_seen and max(float(x.max()) for x in target_seen) == 1.0
+
+
+def test_a_cnn_scales_channels_first_frames_into_channels_last_memory_with_the_same_values():
+    """What the first im2col reads without a transposing copy; the values are x / 255 either way."""
+    frames = np.random.default_rng(0).integers(0, 256, (3, 4, 10, 12)).astype(np.uint8)
+    scaled = ScaleImage(channels_last=True)(frames).numpy()
+    assert scaled.shape == (3, 4, 10, 12) and scaled.transpose(0, 2, 3, 1).flags.c_contiguous
+    assert np.array_equal(scaled, ScaleImage()(frames).numpy())
+    assert np.array_equal(scaled, (frames / 255.0).astype(np.float32))
+    assert CNNEncoder((4, 10, 12), [(8, 3, 1)], 16, rng=np.random.default_rng(0)).scale.channels_last
 
 
 def test_buffers_store_raw_bytes():
