@@ -71,15 +71,13 @@ class FireReset(gym.Wrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        meanings = (
-            env.unwrapped.get_action_meanings() if hasattr(env.unwrapped, "get_action_meanings") else []
-        )
+        self.lives = _lives(env)  # first: an env that is no Atari game is told so
+        meanings = env.unwrapped.get_action_meanings()
         if len(meanings) <= SECOND_PRESS or meanings[FIRE] != "FIRE":
             raise ValueError(
                 f"FireReset presses FIRE, and this game's actions are {meanings}; leave it out for games "
                 "that start without FIRE"
             )
-        self.lives = _lives(env)
 
     def reset(self, **kwargs: Any):
         self.env.reset(**kwargs)

@@ -72,8 +72,9 @@ def test_episodic_life_reports_a_lost_life_as_terminated_not_truncated():
 def test_a_game_without_fire_and_a_non_atari_env_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="FIRE"):
         FireReset(gym.make("FreewayNoFrameskip-v4"))
-    with pytest.raises(ValueError, match="not an Atari game"):
-        EpisodicLife(gym.make("CartPole-v1"))
+    for wrapper in (EpisodicLife, FireReset):
+        with pytest.raises(ValueError, match="not an Atari game"):
+            wrapper(gym.make("CartPole-v1"))
 
 
 def test_the_shipped_breakout_config_trains_on_lives_and_evaluates_whole_games():
