@@ -487,7 +487,8 @@ class Translation:
         return wrappers
 
     def action_meanings(self) -> list[str]:
-        """The game's actions, which decide whether SB3's AtariWrapper presses FIRE; [] if it cannot be made."""
+        """The game's actions, which decide whether SB3's AtariWrapper presses FIRE; an id that is no Atari game
+        is refused (and gets none)."""
         import gymnasium as gym
 
         if not is_atari(self.env_id):
