@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurenix._accel.blocks import dense_matmul
 from neurenix._accel.loops import put_columns
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class Product:
         self.a, self.b = a, b
 
     def compute(self) -> np.ndarray:
-        return np.matmul(self.a, self.b)
+        return dense_matmul(self.a, self.b)
 
     def compute_into(self, leaf: Tensor) -> bool:
         """Write into the leaf's empty gradient storage if it has some of the product's type; False otherwise."""
@@ -57,7 +58,7 @@ class Product:
         return dtype == self.a.dtype == self.b.dtype
 
     def _write(self, out: np.ndarray) -> None:
-        np.matmul(self.a, self.b, out=out)
+        dense_matmul(self.a, self.b, out)
 
 
 class ScatteredProduct(Product):
@@ -85,10 +86,10 @@ class ScatteredProduct(Product):
         for member, axis, index, a, b in self.blocks:
             target = out if member is None else out[member]
             if index is None:
-                np.matmul(a, b, out=target)
+                dense_matmul(a, b, target)
                 continue
             if axis == 0:
                 target.fill(0)
-                target[index] = np.matmul(a, b)
+                target[index] = dense_matmul(a, b)
             else:
-                put_columns(np.matmul(a, b), index, target)
+                put_columns(dense_matmul(a, b), index, target)

@@ -50,7 +50,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: st
         if x.requires_grad:
             # A one-output head (a critic's Q, a value): (B, 1) @ (1, in) is an outer product, which a broadcast
             # multiply computes ~4x faster than matmul.
-            grad_x = g * w_used if w_used.shape[0] == 1 else g @ w_used
+            grad_x = g * w_used if w_used.shape[0] == 1 else blocks.dense_matmul(g, w_used)
         grad_w = None
         if weight.requires_grad:
             grad_w = (
@@ -70,7 +70,7 @@ def linear_values(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: str | None
 ) -> np.ndarray:
     """The forward of `linear` on plain arrays: what acting uses, where no graph is recorded."""
-    out = x @ weight.T
+    out = blocks.dense_matmul(x, weight.T)
     if activation == "relu":
         loops_for(out, bias).add_bias_relu(out, bias, 1, out.shape[-1])
         return out

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from neurenix import nn
+from neurenix._accel import blocks
 from neurenix.errors import ConfigError
 from neurenix.rl.hyperparameters import hyperparameter
 from neurenix.rl.observations import ObservationFrontEnd
@@ -82,10 +83,7 @@ class ScaleImage(nn.Module):
         pixels = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
         dtype = np.float64 if pixels.dtype == np.float64 else np.float32
         if self.channels_last and pixels.ndim == 4:
-            n, c, h, w = pixels.shape
-            scaled = np.empty((n, h, w, c), dtype=dtype)
-            np.divide(pixels.transpose(0, 2, 3, 1), 255.0, out=scaled)
-            return Tensor(scaled.transpose(0, 3, 1, 2))
+            return Tensor(blocks.divided_channels_last(pixels, 255.0, dtype).transpose(0, 3, 1, 2))
         # order K (numpy's default) keeps a channels-last batch channels last in memory, which im2col reads as is.
         return Tensor(np.divide(pixels, 255.0, dtype=dtype))
 

@@ -20,6 +20,8 @@ def random(*shape, seed=0):
     [
         (blocks.matmul, random(12800, 256), random(256, 32, seed=1)),
         (blocks.matmul, random(12800, 256).T, random(12800, 32, seed=1)),  # a weight gradient's cols.T @ g
+        (blocks.matmul, random(32, 3136), random(512, 3136, seed=1).T),  # a dense forward: column blocks
+        (blocks.matmul, random(32, 512), random(512, 3136, seed=1)),  # its input gradient
     ],
 )
 def test_a_cut_product_has_the_same_bits_on_any_number_of_threads(op, a, b):
@@ -64,7 +66,9 @@ def test_blocks_run_on_the_pool_threads_when_several_are_set(monkeypatch):
     a, b = random(12800, 256), random(256, 32, seed=1)
     with _accel.block_threads(2):
         blocks.matmul(a, b)
-    assert names and all(name.startswith("neurenix-blocks") for name in names)
+    # one block on the pool's thread, the other on the caller's, which would otherwise only wait
+    assert len(names) == 2 and any(name.startswith("neurenix-blocks") for name in names)
+    assert threading.current_thread().name in names
     names.clear()
     blocks.matmul(a, b)  # back to one thread: this one
     assert names == {threading.current_thread().name}
@@ -89,3 +93,41 @@ def test_a_convolutional_step_has_the_same_bits_on_one_thread_and_two():
         results.append([out.numpy().copy()] + [p.grad.numpy().copy() for p in net.parameters()])
     for one, two in zip(*results):
         assert np.array_equal(one, two)
+
+
+def test_the_longer_side_of_a_product_is_cut(monkeypatch):
+    """Row blocks for a convolution's many windows, column blocks for a dense layer at a minibatch's few rows:
+    each block reads a share of the larger operand."""
+    seen = []
+    real = np.matmul
+
+    def recording(a, b, out=None):
+        seen.append((a.shape, b.shape))
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(blocks.np, "matmul", recording)
+    blocks.matmul(random(12800, 256), random(256, 32))
+    assert seen == [((6400, 256), (256, 32))] * 2
+    seen.clear()
+    blocks.matmul(random(32, 3136), random(3136, 512))
+    assert seen == [((32, 3136), (3136, 256))] * 2
+
+
+def test_dense_products_are_cut_only_inside_a_blocked_step(monkeypatch):
+    calls = []
+    monkeypatch.setattr(blocks, "_run", lambda tasks: calls.append(len(tasks)) or [t() for t in tasks])
+    x, w = random(32, 3136), random(3136, 512, seed=1)
+    whole = blocks.dense_matmul(x, w)
+    assert calls == []
+    with _accel.block_threads(1):
+        cut = blocks.dense_matmul(x, w)
+    assert calls == [blocks.BLOCKS] and np.array_equal(cut, whole)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pixels_divided_into_channels_last_memory_are_numpys_quotients(threads):
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 4, 84, 84), dtype=np.uint8)
+    with _accel.block_threads(threads):
+        scaled = blocks.divided_channels_last(pixels, 255.0, np.float32)
+    assert scaled.dtype == np.float32 and scaled.shape == (32, 84, 84, 4)
+    assert np.array_equal(scaled, np.divide(pixels, 255.0).astype(np.float32).transpose(0, 2, 3, 1))
