@@ -16,6 +16,10 @@ engine / hand-written:
   what the engine costs over the floor of these kernels for an arithmetic-bound step. Blocks of 100 steps
   alternate between the sides, so that a slow minute of the host falls on both; the times are medians over the
   blocks and the ratio the median of each round's ratio.
+- a SAC gradient step with RL Zoo's Pendulum networks (256-256, batch 256, twin critics) against its matmul
+  floor: the textbook step's products (`sac_step_matmuls`, 0.55 GFLOP) each timed alone on the faster of one
+  and every BLAS thread, summed. Not a twin written by hand: what the arithmetic costs on this machine with
+  nothing between the products. The speed issue's goal is a step within 1.3x of it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from neurenix import Tensor, _accel, configure_runtime, nn, optim
 from neurenix.nn import functional as F
 from neurenix.rl.algorithms.ddpg import DDPG
+from neurenix.rl.algorithms.sac import SAC
 from neurenix.rl.returns import td_target
 
 CASES = [
@@ -478,6 +483,92 @@ def bench_ddpg_step(threads: int, rounds: int, steps_per_block: int = 100) -> tu
     return statistics.median(times["engine"]), statistics.median(times["floor"]), ratio
 
 
+def sac_step_matmuls(
+    obs_dim: int, act_dim: int, hidden: tuple[int, int], batch: int
+) -> list[tuple[int, int, int]]:
+    """The (m, k, n) products of one textbook SAC gradient step (Haarnoja et al. 2018, SB3's update) with twin
+    critics and `hidden`-wide ReLU MLPs: what any implementation must multiply, whatever it fuses.
+
+    Critic loss: the actor on the next observations, both target critics on (s', a'), both critics on (s, a)
+    forward and backward (weight gradients of all three layers, input gradients of the upper two). Actor loss:
+    the actor on s forward and backward, both critics on (s, a~) forward and back to a~ (input gradients of all
+    three layers; their weights get no step)."""
+    h1, h2 = hidden
+    actor = [(batch, obs_dim, h1), (batch, h1, h2), (batch, h2, 2 * act_dim)]  # mean and log-std heads as one
+    critic = [(batch, obs_dim + act_dim, h1), (batch, h1, h2), (batch, h2, 1)]
+    critic_input_grads = [(batch, 1, h2), (batch, h2, h1), (batch, h1, obs_dim + act_dim)]
+    actor_weight_grads = [(k, batch, n) for _, k, n in actor]
+    actor_input_grads = [(batch, 2 * act_dim, h2), (batch, h2, h1)]
+    critic_weight_grads = [(k, batch, n) for _, k, n in critic]
+    products = actor + 2 * critic  # target: the next action, both target critics
+    products += 2 * (critic + critic_weight_grads + critic_input_grads[:2])  # both critics' regression
+    products += actor + 2 * (critic + critic_input_grads) + actor_weight_grads + actor_input_grads
+    return products
+
+
+def matmul_floor_us(
+    products: list[tuple[int, int, int]], thread_counts: tuple[int, ...], repeats: int
+) -> float:
+    """The sum over `products` of each one's fastest time (µs) on the best of `thread_counts` BLAS threads: what
+    the step's arithmetic alone costs here, with nothing between the products."""
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for m, k, n in products:
+        a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        out = np.empty((m, n), np.float32)
+        best = math.inf
+        for threads in thread_counts:
+            with _accel.blas_threads(threads):
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    for _ in range(20):
+                        np.matmul(a, b, out=out)
+                    best = min(best, (time.perf_counter() - start) / 20)
+        total += best * 1e6
+    return total
+
+
+def bench_sac_step(repeats: int, steps_per_block: int = 100) -> list[dict]:
+    """RL Zoo's SAC on Pendulum (256-256, batch 256) per gradient step on each thread count training may pick,
+    against the matmul floor of its products on both cores (issue 27's goal: within 1.3x)."""
+    agent = SAC(
+        gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+        gym.spaces.Box(-2.0, 2.0, (1,), np.float32),
+        actor_hidden_dims=[256, 256],
+        critic_hidden_dims=[256, 256],
+        buffer_size=10000,
+        batch_size=256,
+        gradient_steps=steps_per_block,
+        seed=0,
+    )
+    rng, rows = np.random.default_rng(0), agent.buffer.buffer_size
+    obs, next_obs = rng.standard_normal((2, rows, 3), dtype=np.float32)
+    actions = rng.uniform(-1.0, 1.0, (rows, 1)).astype(np.float32)
+    agent.buffer.add(obs, actions, rng.standard_normal(rows, dtype=np.float32), next_obs, np.zeros(rows))
+    cores = _accel.available_cores()
+    floor_us = matmul_floor_us(sac_step_matmuls(3, 1, (256, 256), 256), (1, cores), repeats)
+    products = _accel.gradient_matmuls([agent.actor, agent.critic], agent.batch_size)
+    rows_out = []
+    for threads in _accel.training_blas_threads(products):
+        with _accel.blas_threads(threads):
+            agent.update()  # warm caches, threads and the allocator
+            times = []
+            for _ in range(4 * repeats):
+                start = time.perf_counter()
+                agent.update()
+                times.append((time.perf_counter() - start) / steps_per_block * 1e6)
+        engine_us = statistics.median(times)
+        rows_out.append(
+            {
+                "case": f"sac step 256-256, batch 256, {threads} thr",
+                "engine_us": engine_us,
+                "matmul_floor_us": floor_us,
+                "ratio": engine_us / floor_us,
+            }
+        )
+    return rows_out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -513,6 +604,14 @@ def main() -> None:
         engine_us, floor_us, ratio = bench_ddpg_step(threads, rounds=4 * args.repeats)
         rows.append({"case": name, "engine_us": engine_us, "hand_us": floor_us, "ratio": ratio})
         print(f"{name:36s} {engine_us:10.1f} {floor_us:10.1f} {ratio:6.2f}")
+    print(
+        f"{'case':36s} {'engine µs':>10s} {'floor µs':>10s} {'ratio':>6s}  (floor: its products alone, both cores)"
+    )
+    for row in bench_sac_step(args.repeats):
+        rows.append(row)
+        print(
+            f"{row['case']:36s} {row['engine_us']:10.1f} {row['matmul_floor_us']:10.1f} {row['ratio']:6.2f}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

@@ -2,12 +2,13 @@
 
 `benchmarks/engine.py` times DDPG's update against `HandWrittenDDPG`, and NatureCNN against `NumpyNatureCNN`, and
 stops if the two sides disagree, but `make bench` is not run in CI; this runs the same checks, so a change to
-either side is caught by `make test`.
+either side is caught by `make test`. Its SAC row divides by a matmul floor whose product list must be the step's.
 """
 
 import importlib.util
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -50,3 +51,34 @@ def test_the_nature_cnn_check_sees_a_floor_that_computes_something_else(engine, 
         engine.NumpyNatureCNN, "_col2im", staticmethod(lambda cols, shape, *_: np.zeros(shape, cols.dtype))
     )
     assert gap() > 1e-2
+
+
+def test_the_sac_floor_counts_the_products_the_agent_multiplies(engine, monkeypatch):
+    """The floor's textbook list against the multiply-adds our SAC update hands to np.matmul (its first update:
+    no dead units yet). A pass left out or counted twice moves the total by >= 6%."""
+    agent = engine.SAC(
+        gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+        gym.spaces.Box(-2.0, 2.0, (1,), np.float32),
+        actor_hidden_dims=[256, 256],
+        critic_hidden_dims=[256, 256],
+        buffer_size=1000,
+        batch_size=256,
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    obs, next_obs = rng.standard_normal((2, 1000, 3), dtype=np.float32)
+    actions = rng.uniform(-1.0, 1.0, (1000, 1)).astype(np.float32)
+    agent.buffer.add(obs, actions, rng.standard_normal(1000, dtype=np.float32), next_obs, np.zeros(1000))
+    macs = []
+    real = np.matmul
+
+    def counting(a, b, *args, **kwargs):
+        stacked = int(np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])))
+        macs.append(stacked * a.shape[-2] * a.shape[-1] * b.shape[-1])
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", counting)
+    agent.update()
+    monkeypatch.undo()
+    textbook = sum(m * k * n for m, k, n in engine.sac_step_matmuls(3, 1, (256, 256), 256))
+    assert abs(sum(macs) - textbook) / textbook < 0.01
