@@ -147,3 +147,39 @@ def divided_channels_last(x: np.ndarray, divisor: float, dtype: type) -> np.ndar
 
     in_blocks(n, out.nbytes, divide)
     return out
+
+
+def add_bias_relu(rows: np.ndarray, bias: np.ndarray | None) -> None:
+    """rows = relu(rows + bias) in place, `loops`' fused pass in row blocks: a convolution's (windows, channels)
+    output and its ReLU, as one op."""
+    cols = rows.shape[1]
+    in_blocks(
+        len(rows),
+        rows.nbytes,
+        lambda s, e: loops.loops_for(rows, bias).add_bias_relu(rows[s:e], bias, 1, cols),
+    )
+
+
+def relu_backward(
+    grad: np.ndarray, rows: np.ndarray, with_bias: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The gradient through `add_bias_relu` (whose output was `rows`) and the bias's, in row blocks: each block
+    sums its rows, and the blocks' sums are added in order (fixed by the shape, whatever the threads)."""
+    grad = np.ascontiguousarray(grad)
+    grad_in = np.empty_like(grad)
+    cols = rows.shape[1]
+    edges = [(0, len(rows))] if rows.nbytes < BLOCK_BYTES or len(rows) < 2 else _edges(len(rows))
+    sums = np.empty((len(edges), 1, cols), grad.dtype) if with_bias else None
+    module = loops.relu_loops(grad, rows, grad_in, sums)
+
+    def block(i: int) -> None:
+        (s, e), part = edges[i], None if sums is None else sums[i]
+        module.relu_backward(grad[s:e], rows[s:e], grad_in[s:e], part, None, 1, cols)
+
+    _run([lambda i=i: block(i) for i in range(len(edges))])
+    if sums is None:
+        return grad_in, None
+    total = sums[0, 0]
+    for part in sums[1:, 0]:
+        total = total + part
+    return grad_in, total

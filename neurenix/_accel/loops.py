@@ -59,9 +59,15 @@ def relu_backward(
     rows = grad_out.size // (members * cols)
     skippable = track_live and rows >= SKIP_MIN_ROWS and len(skipped_widths(cols)) > 0
     activity = np.empty((members, cols), dtype=grad_out.dtype) if skippable else None
-    loops = loops_for(grad_out, out, grad_in, grad_bias, activity) if cols > 1 else _fused_numpy
-    loops.relu_backward(grad_out, out, grad_in, grad_bias, activity, members, cols)
+    relu_loops(grad_out, out, grad_in, grad_bias, activity).relu_backward(
+        grad_out, out, grad_in, grad_bias, activity, members, cols
+    )
     return grad_in, grad_bias, activity
+
+
+def relu_loops(grad_out: np.ndarray, out: np.ndarray, *outputs: np.ndarray | None):
+    """The module whose `relu_backward` to run: `loops_for` the arrays, but numpy's for one column (its sum)."""
+    return loops_for(grad_out, out, *outputs) if out.shape[-1] > 1 else _fused_numpy
 
 
 def col2im(blocks: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:

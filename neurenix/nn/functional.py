@@ -89,9 +89,11 @@ def conv2d(
     bias: Tensor | None = None,
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
+    activation: str | None = None,
 ) -> Tensor:
     """torch's conv2d (a cross-correlation): x (N, C, H, W), weight (O, C, kh, kw), bias (O,) give
-    (N, O, OH, OW) with OH = (H + 2 padding - kh) // stride + 1, and OW likewise.
+    (N, O, OH, OW) with OH = (H + 2 padding - kh) // stride + 1, and OW likewise; `activation` "relu" applies
+    a ReLU in the same op (as `linear` does), on the cores the products use.
 
     im2col: each receptive field is one row of a (N*OH*OW, kh*kw*C) matrix, so the forward and the weight's
     gradient are one BLAS product each, and the input's gradient is one product scattered back (col2im). Rows
@@ -105,18 +107,25 @@ def conv2d(
     out_channels, channels, kh, kw = w.shape
     if xd.shape[1] != channels:
         raise ValueError(f"conv2d: the input has {xd.shape[1]} channels, the weight expects {channels}")
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d() fuses 'relu', not {activation!r}")
     stride, padding = _pair(stride), _pair(padding)
     cols = _im2col(xd, (kh, kw), stride, padding)
     n, oh, ow = cols.shape[:3]
     cols = cols.reshape(n * oh * ow, -1)
     w_rows = w.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # (O, kh*kw*C), the order of a row of cols
     rows = blocks.matmul(cols, w_rows.T)
-    if bias is not None:
+    if activation == "relu":
+        blocks.add_bias_relu(rows, None if bias is None else bias.numpy())
+    elif bias is not None:
         rows += bias.numpy()
     out = rows.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)
 
     def backward(g):
         g_rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
+        grad_bias = None
+        if activation == "relu":
+            g_rows, grad_bias = blocks.relu_backward(g_rows, rows, bias is not None)
         grad_x = grad_w = None
         if x.requires_grad:
             grad_x = _col2im(
@@ -130,7 +139,7 @@ def conv2d(
             )
         if bias is None:
             return grad_x, grad_w
-        return grad_x, grad_w, g_rows.sum(axis=0)
+        return grad_x, grad_w, g_rows.sum(axis=0) if grad_bias is None else grad_bias
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return from_op(out, parents, backward)

@@ -43,7 +43,11 @@ class Linear(Module):
         self.bias = Parameter(b) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x if isinstance(x, Tensor) else Tensor(x), self.weight, self.bias)
+        return self.activated(x, None)
+
+    def activated(self, x: Tensor, activation: str | None) -> Tensor:
+        """The layer and the activation after it (a Sequential's fused step) as one op."""
+        return F.linear(x if isinstance(x, Tensor) else Tensor(x), self.weight, self.bias, activation)
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features})"
@@ -75,9 +79,12 @@ class Conv2d(Module):
         self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(
-            x if isinstance(x, Tensor) else Tensor(x), self.weight, self.bias, self.stride, self.padding
-        )
+        return self.activated(x, None)
+
+    def activated(self, x: Tensor, activation: str | None) -> Tensor:
+        """The convolution and the activation after it (a Sequential's fused step) as one op."""
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, activation)
 
     def __repr__(self) -> str:
         return (
@@ -157,10 +164,7 @@ class Sequential(Module):
         if not is_grad_enabled() and self._plain:
             return Tensor(self._values(x.numpy()))
         for layer, activation in self._steps:
-            if activation is None:
-                x = layer(x)
-            else:
-                x = F.linear(x, layer.weight, layer.bias, activation)
+            x = layer(x) if activation is None else layer.activated(x, activation)
         return x
 
     def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -168,12 +172,8 @@ class Sequential(Module):
         (gSDE's noise reads the features)."""
         *body, (last, activation) = self._steps
         for layer, layer_activation in body:
-            x = (
-                layer(x)
-                if layer_activation is None
-                else F.linear(x, layer.weight, layer.bias, layer_activation)
-            )
-        out = last(x) if activation is None else F.linear(x, last.weight, last.bias, activation)
+            x = layer(x) if layer_activation is None else layer.activated(x, layer_activation)
+        out = last(x) if activation is None else last.activated(x, activation)
         return x, out
 
     def _values(self, x: np.ndarray) -> np.ndarray:
@@ -201,14 +201,16 @@ _FUSABLE = {ReLU: "relu", Tanh: "tanh"}
 
 
 def _fuse_activations(modules: Sequence[Module]) -> tuple[tuple[Module, str | None], ...]:
-    """(module, None) steps, except that a Linear followed by a ReLU or Tanh becomes one (linear, name) step."""
+    """(module, None) steps, except that a Linear followed by a ReLU or Tanh, or a Conv2d followed by a ReLU,
+    becomes one (layer, name) step, run by `layer.activated`."""
     steps: list[tuple[Module, str | None]] = []
     i = 0
     while i < len(modules):
         module = modules[i]
         following = type(modules[i + 1]) if i + 1 < len(modules) else None
-        if type(module) is Linear and following in _FUSABLE:
-            steps.append((module, _FUSABLE[following]))
+        fusable = _FUSABLE if type(module) is Linear else {ReLU: "relu"} if type(module) is Conv2d else {}
+        if following in fusable:
+            steps.append((module, fusable[following]))
             i += 2
         else:
             steps.append((module, None))

@@ -242,3 +242,33 @@ def test_gradients_have_the_same_bits_with_the_c_col2im_and_its_numpy_twin(monke
     assert np.abs(with_c[0]).max() > 0
     for a, b in zip(with_c, with_numpy):
         np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_a_fused_conv2d_relu_has_the_gradients_of_the_two_ops(check_grad):
+    rng = _rng(5)
+    x, w, b = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    check_grad(lambda x, w, b: F.conv2d(x, w, b, 2, 1, activation="relu"), x, w, b)
+    with pytest.raises(ValueError, match="fuses 'relu'"):
+        F.conv2d(Tensor(x), Tensor(w), Tensor(b), activation="tanh")
+
+
+def test_a_fused_conv2d_relu_cut_into_blocks_computes_conv_then_relu():
+    """NatureCNN's first layer at batch 32: the fused ReLU and its backward run in row blocks (1.6 MB of
+    output), the bias gradient summed per block; the values are the unfused ops', the bias gradient to float32
+    rounding."""
+    rng = _rng(6)
+    frames = rng.uniform(0, 1, (32, 4, 84, 84)).astype(np.float32)
+    w, b = (rng.standard_normal(s).astype(np.float32) * 0.1 for s in ((32, 4, 8, 8), (32,)))
+    g = rng.standard_normal((32, 32, 20, 20)).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        weight, bias = Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+        x = Tensor(frames)
+        out = (
+            F.conv2d(x, weight, bias, 4, activation="relu") if fused else F.conv2d(x, weight, bias, 4).relu()
+        )
+        (out * Tensor(g)).sum().backward()
+        results.append((out.numpy().copy(), weight.grad.numpy().copy(), bias.grad.numpy().copy()))
+    (out_f, w_f, b_f), (out_u, w_u, b_u) = results
+    assert np.array_equal(out_f, out_u) and np.array_equal(w_f, w_u)
+    np.testing.assert_allclose(b_f, b_u, rtol=1e-5, atol=1e-3)

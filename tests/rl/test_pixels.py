@@ -124,13 +124,13 @@ def _record_first_conv(encoder: CNNEncoder) -> list[np.ndarray]:
     """What the first convolution is given, call by call."""
     seen: list[np.ndarray] = []
     conv = encoder.cnn[0]
-    original = conv.forward
+    original = conv.activated  # the Sequential's fused conv + ReLU step
 
-    def forward(x):
+    def activated(x, activation):
         seen.append(x.numpy().copy())
-        return original(x)
+        return original(x, activation)
 
-    conv.forward = forward
+    conv.activated = activated
     return seen
 
 
