@@ -8,7 +8,9 @@ engine / hand-written:
   of classic control pay on every step. Each side's best of --repeats timed runs.
 - SB3's NatureCNN (4x84x84 frames, batch 32; forward, mean-square loss, backward) against `NumpyNatureCNN`, the
   textbook numpy im2col (NCHW, rows ordered (C, kh, kw), one product per layer, col2im by slice adds): what
-  the engine's layout and fused col2im give over plain numpy. Rounds alternate between the sides; medians.
+  the engine's layout and fused col2im give over plain numpy. Both sides on every core (ours: its blocks, as
+  training's gradient steps run them on an idle machine; numpy: OpenBLAS's threads), one side's rounds after
+  the other's; medians.
   With `--torch-python` (an interpreter with SB3 and torch) the row also times SB3's own NatureCNN on torch
   (benchmarks/nature_cnn_torch.py, in its own process after ours): the issue's goal is no slower than torch.
 - a DDPG gradient step with RL Zoo's Pendulum networks (400-300, batch 256) against `HandWrittenDDPG`: the same
@@ -380,19 +382,27 @@ def nature_cnn_sides(batch: int = 32):
     return engine_step, lambda: floor.step(frames), gap
 
 
-def bench_nature_cnn(rounds: int) -> tuple[float, float, float]:
-    """Milliseconds of each side's forward and backward, and the median of each round's ratio."""
+def bench_nature_cnn(rounds: int, threads: int) -> tuple[float, float, float]:
+    """Milliseconds (medians) of each side's forward and backward on `threads` cores (ours: its blocks on that
+    many threads, as a training run's gradient steps pick; numpy's: OpenBLAS's threads), and their ratio.
+
+    One side's rounds, then the other's: OpenBLAS's threads spin for a while after each call, and alternating
+    put that spinning on the cores our blocks were computing on (28 ms a step instead of 15)."""
     engine_step, floor_step, gap = nature_cnn_sides()
     if gap() > 1e-4:
         raise SystemExit("NumpyNatureCNN does not compute what the engine does: no figure")
-    times = {"engine": [], "floor": []}
-    for _ in range(rounds):
-        for name, step in (("engine", engine_step), ("floor", floor_step)):
-            start = time.perf_counter()
-            step()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    ratio = statistics.median(e / f for e, f in zip(times["engine"], times["floor"]))
-    return statistics.median(times["engine"]), statistics.median(times["floor"]), ratio
+    medians = []
+    for switch, step in ((_accel.block_threads, engine_step), (_accel.blas_threads, floor_step)):
+        with switch(threads):
+            for _ in range(3):  # warm the threads and the allocator
+                step()
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                step()
+                times.append((time.perf_counter() - start) * 1e3)
+        medians.append(statistics.median(times))
+    return medians[0], medians[1], medians[0] / medians[1]
 
 
 def torch_nature_cnn_ms(python: str, rounds: int) -> dict:
@@ -586,9 +596,10 @@ def main() -> None:
             {"case": name, "engine_us": engine_us, "hand_us": numpy_us, "ratio": engine_us / numpy_us}
         )
         print(f"{name:36s} {engine_us:10.1f} {numpy_us:10.1f} {engine_us / numpy_us:6.2f}")
-    name = "nature cnn 4x84x84, batch 32 (ms)"
-    engine_ms, floor_ms, ratio = bench_nature_cnn(rounds=4 * args.repeats)
-    row = {"case": name, "engine_ms": engine_ms, "hand_ms": floor_ms, "ratio": ratio}
+    cores = _accel.available_cores()
+    name = f"nature cnn 4x84x84, b32, {cores} thr (ms)"
+    engine_ms, floor_ms, ratio = bench_nature_cnn(rounds=4 * args.repeats, threads=cores)
+    row = {"case": name, "engine_ms": engine_ms, "hand_ms": floor_ms, "ratio": ratio, "threads": cores}
     rows.append(row)
     print(f"{name:36s} {engine_ms:10.2f} {floor_ms:10.2f} {ratio:6.2f}")
     if args.torch_python:
