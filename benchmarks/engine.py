@@ -414,25 +414,35 @@ def torch_nature_cnn_ms(python: str, rounds: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ddpg_agent(steps_per_block: int) -> DDPG:
-    """RL Zoo's Pendulum DDPG (actor 3 -> 400-300 -> 1, critic 4 -> 400-300 -> 1, batch 256) with a buffer of
-    random transitions."""
-    agent = DDPG(
+def pendulum_agent(algorithm: type, hidden: list[int], steps_per_block: int, **hyperparameters):
+    """An off-policy agent on Pendulum's spaces (3-D observations, one action), batch 256, `hidden` actor and
+    critic widths, with a buffer of 10,000 random transitions to sample from."""
+    agent = algorithm(
         gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
         gym.spaces.Box(-2.0, 2.0, (1,), np.float32),
-        actor_hidden_dims=[400, 300],
-        critic_hidden_dims=[400, 300],
-        gamma=0.98,
+        actor_hidden_dims=hidden,
+        critic_hidden_dims=hidden,
         buffer_size=10000,
         batch_size=256,
         gradient_steps=steps_per_block,
         seed=0,
+        **hyperparameters,
     )
     rng, rows = np.random.default_rng(0), agent.buffer.buffer_size
     obs, next_obs = rng.standard_normal((2, rows, 3), dtype=np.float32)
     actions = rng.uniform(-1.0, 1.0, (rows, 1)).astype(np.float32)
     agent.buffer.add(obs, actions, rng.standard_normal(rows, dtype=np.float32), next_obs, np.zeros(rows))
     return agent
+
+
+def ddpg_agent(steps_per_block: int) -> DDPG:
+    """RL Zoo's Pendulum DDPG (actor 3 -> 400-300 -> 1, critic 4 -> 400-300 -> 1, batch 256)."""
+    return pendulum_agent(DDPG, [400, 300], steps_per_block, gamma=0.98)
+
+
+def sac_agent(steps_per_block: int) -> SAC:
+    """RL Zoo's Pendulum SAC (256-256, batch 256)."""
+    return pendulum_agent(SAC, [256, 256], steps_per_block)
 
 
 def ddpg_floor_gap(agent: DDPG, floor: HandWrittenDDPG) -> float:
@@ -541,20 +551,7 @@ def matmul_floor_us(
 def bench_sac_step(repeats: int, steps_per_block: int = 100) -> list[dict]:
     """RL Zoo's SAC on Pendulum (256-256, batch 256) per gradient step on each thread count training may pick,
     against the matmul floor of its products on both cores (issue 27's goal: within 1.3x)."""
-    agent = SAC(
-        gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
-        gym.spaces.Box(-2.0, 2.0, (1,), np.float32),
-        actor_hidden_dims=[256, 256],
-        critic_hidden_dims=[256, 256],
-        buffer_size=10000,
-        batch_size=256,
-        gradient_steps=steps_per_block,
-        seed=0,
-    )
-    rng, rows = np.random.default_rng(0), agent.buffer.buffer_size
-    obs, next_obs = rng.standard_normal((2, rows, 3), dtype=np.float32)
-    actions = rng.uniform(-1.0, 1.0, (rows, 1)).astype(np.float32)
-    agent.buffer.add(obs, actions, rng.standard_normal(rows, dtype=np.float32), next_obs, np.zeros(rows))
+    agent = sac_agent(steps_per_block)
     cores = _accel.available_cores()
     floor_us = matmul_floor_us(sac_step_matmuls(3, 1, (256, 256), 256), (1, cores), repeats)
     products = _accel.gradient_matmuls([agent.actor, agent.critic], agent.batch_size)

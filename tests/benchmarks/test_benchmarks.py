@@ -8,7 +8,6 @@ either side is caught by `make test`. Its SAC row divides by a matmul floor whos
 import importlib.util
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -56,19 +55,7 @@ def test_the_nature_cnn_check_sees_a_floor_that_computes_something_else(engine, 
 def test_the_sac_floor_counts_the_products_the_agent_multiplies(engine, monkeypatch):
     """The floor's textbook list against the multiply-adds our SAC update hands to np.matmul (its first update:
     no dead units yet). A pass left out or counted twice moves the total by >= 6%."""
-    agent = engine.SAC(
-        gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
-        gym.spaces.Box(-2.0, 2.0, (1,), np.float32),
-        actor_hidden_dims=[256, 256],
-        critic_hidden_dims=[256, 256],
-        buffer_size=1000,
-        batch_size=256,
-        seed=0,
-    )
-    rng = np.random.default_rng(0)
-    obs, next_obs = rng.standard_normal((2, 1000, 3), dtype=np.float32)
-    actions = rng.uniform(-1.0, 1.0, (1000, 1)).astype(np.float32)
-    agent.buffer.add(obs, actions, rng.standard_normal(1000, dtype=np.float32), next_obs, np.zeros(1000))
+    agent = engine.sac_agent(steps_per_block=1)
     macs = []
     real = np.matmul
 
