@@ -4,8 +4,8 @@ thread or several compute.
 OpenBLAS's own threads are not offered to a convolution's products: whether they give one thread's bits depends
 on shapes that the image size sets (`runtime.update_threads`). Blocks can be: a product is cut into `BLOCKS`
 blocks of its output's longer side, each block one single-threaded BLAS call that writes its own part of the
-output, and the cut depends on the shapes alone. One thread computing the blocks in turn and several computing them at
-once give the same bits; only the wall time differs. numpy releases the GIL in BLAS calls and in copies, so
+output, and the cut depends on the shapes alone. One thread computing the blocks in turn and several computing
+them at once give the same bits; only the wall time differs. numpy releases the GIL in BLAS calls and in copies, so
 Python threads suffice.
 
 How many threads compute them is `block_threads`' setting: one by default, and for a convolutional network's
@@ -16,8 +16,8 @@ What they give, measured on SB3's NatureCNN step (4x84x84 frames, batch 32; Inte
 2026-12-03, two rounds of 30 steps): blocks on two threads 22.7-24.5 ms, on one thread 27.6-32.4 ms, no blocks
 with OpenBLAS's own two threads 26.7-27.5 ms (bits that depend on the thread count), one thread 28.4-28.8 ms.
 torch on its two threads took 11.9 ms in the same sitting (benchmarks/engine.py --torch-python). Since then
-(the dense 3136-512 layer cut by columns, the caller computing a block, the fused conv + ReLU in blocks): 15.0-15.4
-ms on two threads, torch 10.4-12.9 ms in those sittings.
+(the dense 3136-512 layer cut by columns, the caller computing a block, the fused conv + ReLU in blocks):
+15.0-15.4 ms on two threads, torch 10.4-12.9 ms in those sittings.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ BLOCK_MACS = 1 << 22  # multiply-adds from which a product is cut (~1 ms): a blo
 BLOCK_BYTES = 1 << 20  # bytes from which a copy or a col2im is cut (~0.2 ms of copying)
 
 _threads = 1
-_engaged = False
+_engaged = False  # inside block_threads: a blocked gradient step, whose dense products are cut too
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
@@ -43,7 +43,7 @@ _pool_size = 0
 @contextmanager
 def block_threads(threads: int) -> Iterator[None]:
     """Compute the blocks on `threads` threads in the body (a convolutional network's gradient step), then go back
-    to the previous setting. Inside it, the dense layers' large products are cut too (`engaged`)."""
+    to the previous setting. Inside it, the dense layers' large products are cut too (`dense_matmul`)."""
     global _threads, _engaged, _pool, _pool_size
     previous = _threads, _engaged
     helpers = threads - 1  # the calling thread computes a block itself
@@ -57,13 +57,6 @@ def block_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         _threads, _engaged = previous
-
-
-def engaged() -> bool:
-    """Whether a blocked gradient step is running (`block_threads`): a dense layer's products are then cut like
-    a convolution's, to share the cores with the same bits. Outside one (acting, a dense network's step, which
-    has OpenBLAS's threads where they keep the bits) they are one BLAS call."""
-    return _engaged
 
 
 def _run(tasks: list[Callable[[], object]]) -> None:
@@ -85,8 +78,8 @@ def _edges(length: int) -> list[tuple[int, int]]:
 
 def in_blocks(length: int, nbytes: int, task: Callable[[int, int], object]) -> None:
     """task(start, stop) over the fixed blocks of range(length) when the work is `nbytes` or more, else once
-    over all of it: for elementwise passes (copies, scaling, an optimizer's step), whose blocks write disjoint
-    parts of their outputs and so give the bits of one pass."""
+    over all of it: for elementwise passes (copies, scaling, col2im by image), whose blocks write disjoint parts
+    of their outputs and so give the bits of one pass."""
     if nbytes < BLOCK_BYTES or length < 2:
         task(0, length)
         return
@@ -129,8 +122,9 @@ def contiguous(view: np.ndarray) -> np.ndarray:
 
 
 def dense_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """a @ b of a dense layer (a 2-D `a`, or any leading axes): cut as `matmul` in an `engaged` step, where a
-    convolutional network's 3136-512 layer would otherwise hold one core for ~1 ms per product; one call else."""
+    """a @ b of a dense layer (a 2-D `a`, or any leading axes): cut as `matmul` inside `block_threads`, where a
+    convolutional network's 3136-512 layer would otherwise hold one core for ~1 ms per product. Outside (acting,
+    a dense network's step, which has OpenBLAS's threads where they keep the bits) one BLAS call."""
     if _engaged and a.ndim == 2 and b.ndim == 2:
         return matmul(a, b, out)
     return np.matmul(a, b, out=out)
