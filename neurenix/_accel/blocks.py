@@ -76,14 +76,20 @@ def _edges(length: int) -> list[tuple[int, int]]:
     return [(start, stop) for start, stop in zip(cuts[:-1], cuts[1:]) if stop > start]
 
 
+def _pass_edges(length: int, nbytes: int) -> list[tuple[int, int]]:
+    """The blocks of an elementwise pass over `length` rows and `nbytes`: all of it at once below BLOCK_BYTES."""
+    return [(0, length)] if nbytes < BLOCK_BYTES or length < 2 else _edges(length)
+
+
 def in_blocks(length: int, nbytes: int, task: Callable[[int, int], object]) -> None:
-    """task(start, stop) over the fixed blocks of range(length) when the work is `nbytes` or more, else once
-    over all of it: for elementwise passes (copies, scaling, col2im by image), whose blocks write disjoint parts
-    of their outputs and so give the bits of one pass."""
-    if nbytes < BLOCK_BYTES or length < 2:
+    """task(start, stop) over the fixed blocks of range(length) (`_pass_edges`): for elementwise passes (copies,
+    scaling, col2im by image), whose blocks write disjoint parts of their outputs and so give the bits of one
+    pass."""
+    edges = _pass_edges(length, nbytes)
+    if len(edges) == 1:
         task(0, length)
         return
-    _run([lambda s=s, e=e: task(s, e) for s, e in _edges(length)])
+    _run([lambda s=s, e=e: task(s, e) for s, e in edges])
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -114,8 +120,6 @@ def col2im(windows: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int
 
 def contiguous(view: np.ndarray) -> np.ndarray:
     """A C-contiguous copy of `view` (im2col's windows), copied in blocks along its first axis."""
-    if view.nbytes < BLOCK_BYTES or len(view) < 2:
-        return np.ascontiguousarray(view)
     out = np.empty(view.shape, view.dtype)
     in_blocks(len(view), view.nbytes, lambda s, e: np.copyto(out[s:e], view[s:e]))
     return out
@@ -165,7 +169,7 @@ def relu_backward(
     grad = np.ascontiguousarray(grad)
     grad_in = np.empty_like(grad)
     cols = rows.shape[1]
-    edges = [(0, len(rows))] if rows.nbytes < BLOCK_BYTES or len(rows) < 2 else _edges(len(rows))
+    edges = _pass_edges(len(rows), rows.nbytes)
     sums = np.empty((len(edges), 1, cols), grad.dtype) if with_bias else None
     module = loops.relu_loops(grad, rows, grad_in, sums)
 

@@ -197,7 +197,7 @@ class Sequential(Module):
 
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
-_FUSABLE = {ReLU: "relu", Tanh: "tanh"}
+_FUSABLE = {Linear: {ReLU: "relu", Tanh: "tanh"}, Conv2d: {ReLU: "relu"}}  # layer -> activation after it
 
 
 def _fuse_activations(modules: Sequence[Module]) -> tuple[tuple[Module, str | None], ...]:
@@ -208,7 +208,7 @@ def _fuse_activations(modules: Sequence[Module]) -> tuple[tuple[Module, str | No
     while i < len(modules):
         module = modules[i]
         following = type(modules[i + 1]) if i + 1 < len(modules) else None
-        fusable = _FUSABLE if type(module) is Linear else {ReLU: "relu"} if type(module) is Conv2d else {}
+        fusable = _FUSABLE.get(type(module), {})
         if following in fusable:
             steps.append((module, fusable[following]))
             i += 2
