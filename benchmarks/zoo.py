@@ -7,7 +7,8 @@ For every entry of the Zoo files in DIR (default: the RL Zoo 2.9.2 entries the t
 tests/cli/fixtures/zoo/: a2c, ppo, dqn, sac, td3, ddpg on CartPole, Acrobot, MountainCar,
 MountainCarContinuous, Pendulum, LunarLander and LunarLanderContinuous), each seed runs `neurenix zoo import`,
 `neurenix train` at the entry's budget (its own process, as a user runs it) and `neurenix eval --checkpoint last`:
-the final policy, deterministic, over 20 episodes — RL Zoo's protocol. Given `--sb3-python` (an interpreter with
+the final policy, deterministic, over 20 episodes — RL Zoo's protocol — on an env seeded 10000 + seed, the same
+start states for both sides. Given `--sb3-python` (an interpreter with
 SB3 and torch; Box2D too for LunarLander), the same entry is trained by SB3 as RL Zoo trains it
 (benchmarks/zoo_sb3.py) and scored the same way. A row passes when our median return is within 10 % of SB3's
 (of its magnitude, for negative returns) and our median training time is below SB3's. The whole table is hours
@@ -30,6 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 NEURENIX = [sys.executable, "-m", "neurenix_cli"]
 SHARE = 0.10  # a row passes within this share of SB3's median return
+EVAL_SEED_OFFSET = 10_000  # both sides score seed s on one env seeded s + this: the same start states
 
 
 def neurenix(*args: str) -> str:
@@ -48,15 +50,16 @@ def ours(zoo_file: Path, env_id: str, seed: int, episodes: int, work: Path) -> d
         neurenix("train", str(config), "--seed", str(seed), "--run-dir", str(run_dir), "--json")
     )
     process_s = time.perf_counter() - start
-    evaluated = json.loads(
-        neurenix("eval", str(run_dir), "--checkpoint", "last", "--episodes", str(episodes), "--json")
-    )
+    eval_seed = str(seed + EVAL_SEED_OFFSET)
+    scoring = ["--checkpoint", "last", "--episodes", str(episodes), "--seed", eval_seed, "--json"]
+    evaluated = json.loads(neurenix("eval", str(run_dir), *scoring))
     return {"mean_reward": evaluated["mean_reward"], "train_s": train["wall_s"], "process_s": process_s}
 
 
 def theirs(sb3_python: str, zoo_file: Path, env_id: str, seed: int, episodes: int) -> dict:
     command = [sb3_python, str(ROOT / "benchmarks" / "zoo_sb3.py"), str(zoo_file), env_id, str(seed)]
-    proc = subprocess.run([*command, "--episodes", str(episodes)], capture_output=True, text=True)
+    options = ["--episodes", str(episodes), "--eval-seed", str(seed + EVAL_SEED_OFFSET)]
+    proc = subprocess.run([*command, *options], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(
             f"zoo_sb3.py {zoo_file.stem} {env_id} exited {proc.returncode}:\n{proc.stderr[-2000:]}"

@@ -1,6 +1,6 @@
 """The peer's side of benchmarks/zoo.py: one RL Zoo entry trained by Stable-Baselines3 as RL Zoo trains it.
 
-    SB3_PYTHON benchmarks/zoo_sb3.py ALGO.yml ENV_ID SEED [--episodes 20]
+    SB3_PYTHON benchmarks/zoo_sb3.py ALGO.yml ENV_ID SEED [--episodes 20] [--eval-seed N]
         ->  one JSON line: mean_reward (final model, deterministic), learn_s, total_steps
 
 Run in an interpreter that has SB3 and torch (never Neurenix's own venv: neither is ever a dependency). It reads
@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("env_id")
     parser.add_argument("seed", type=int)
     parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument(
+        "--eval-seed", type=int, default=None, help="the evaluation env's seed (SEED + 10000)"
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -102,7 +105,8 @@ def main() -> None:
     model.learn(total_timesteps=total_steps)
     learn_s = time.perf_counter() - start
 
-    eval_env = make_vec_env(args.env_id, n_envs=1, seed=args.seed + 10_000)
+    eval_seed = args.seed + 10_000 if args.eval_seed is None else args.eval_seed
+    eval_env = make_vec_env(args.env_id, n_envs=1, seed=eval_seed)
     if normalize:  # RL Zoo evaluates with the training statistics, frozen, on raw rewards
         eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
         eval_env.obs_rms = env.obs_rms
