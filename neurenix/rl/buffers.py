@@ -14,7 +14,8 @@ transition's next observation is the row the same env's next step fills, `n_envs
 ended, that row holds the new episode's first observation instead; `add` sees the difference when it overwrites
 the row and keeps the true last observation aside (one per episode), so a truncated transition still bootstraps
 from it, which SB3's buffer cannot do (it refuses timeout handling with the option). The rows the newest
-transitions' next observations sit in are not sampled.
+transitions' next observations sit in are not sampled. With `frame_stack` N > 1 (frame-stacked image
+observations: the last N frames on the first axis), that store keeps each frame once (`frames.StackedFrames`).
 
 Invalid-action masks, when the env has them, get preallocated arrays of bools too: a rollout keeps each
 observation's mask (the masked distribution's log-probability needs it at every epoch), the replay buffer each
@@ -29,6 +30,8 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 
+from neurenix.errors import ConfigError
+from neurenix.rl.frames import StackedFrames
 from neurenix.rl.observations import ObservationFrontEnd, leaves, map_batch, put, take
 from neurenix.rl.returns import gae
 
@@ -58,7 +61,8 @@ class ReplayBuffer:
     `obs_normalizer` (a raw batch -> the batch normalised, `normalize.BoxObservationNormalizer`) and
     `reward_scaler` (rewards -> scaled, `normalize.RewardScaler`) are applied to each served batch, with the
     statistics as they are then; what is stored stays raw. `optimize_memory_usage`: see the module docstring;
-    every `add` must then bring the same number of rows (one per env).
+    every `add` must then bring the same number of rows (one per env). `frame_stack` > 1 (one image Box whose
+    first axis holds that many frames) stores each frame once, in place like optimize_memory_usage.
     """
 
     def __init__(
@@ -71,13 +75,27 @@ class ReplayBuffer:
         obs_normalizer: Callable[[Any], Any] | None = None,
         reward_scaler: Callable[[np.ndarray], np.ndarray] | None = None,
         optimize_memory_usage: bool = False,
+        frame_stack: int = 1,
     ) -> None:
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
         self.buffer_size = int(buffer_size)
         self.front_end = as_front_end(observations)
-        self.observations: Any = self.front_end.empty((buffer_size,))
-        self.optimize_memory_usage = bool(optimize_memory_usage)
+        self.frame_stack = int(frame_stack)
+        if self.frame_stack > 1:
+            template = self.front_end.empty((0,))
+            if not isinstance(template, np.ndarray) or template.shape[1:2] != (self.frame_stack,):
+                raise ConfigError(
+                    f"frame_stack={self.frame_stack} needs one Box observation whose first axis holds "
+                    f"{self.frame_stack} frames (gymnasium's FrameStackObservation of that stack_size), got "
+                    f"{self.front_end.space}; set frame_stack to the env's stack size, or to 1",
+                    key="frame_stack",
+                )
+            self.observations: Any = StackedFrames(buffer_size, template.shape[1:], template.dtype)
+        else:
+            self.observations = self.front_end.empty((buffer_size,))
+        optimize_memory_usage = bool(optimize_memory_usage) or self.frame_stack > 1
+        self.optimize_memory_usage = optimize_memory_usage
         self.next_observations: Any = None if optimize_memory_usage else self.front_end.empty((buffer_size,))
         # With optimize_memory_usage: rows per add, the last add's rows, and the true last observation of each
         # row whose episode ended (its next row holds the next episode's first observation).
@@ -123,7 +141,7 @@ class ReplayBuffer:
         )
         where = rows if rows is not None else slice(self.position, self.position + n)
         if self.optimize_memory_usage:
-            self._add_in_place(n, where, obs, next_obs)
+            self._add_in_place(n, obs, next_obs)
         else:
             put(self.observations, where, obs)
             put(self.next_observations, where, next_obs)
@@ -135,7 +153,7 @@ class ReplayBuffer:
         self.position = (self.position + n) % self.buffer_size
         self.size = min(self.size + n, self.buffer_size)
 
-    def _add_in_place(self, n: int, where: Any, obs: Any, next_obs: Any) -> None:
+    def _add_in_place(self, n: int, obs: Any, next_obs: Any) -> None:
         """optimize_memory_usage's add: keep aside the last observation of each episode that ended at the last
         add (its row, about to be overwritten, holds it and the new episode's first observation differs), write
         the observations, and their next ones into the rows the next add fills."""
@@ -150,7 +168,7 @@ class ReplayBuffer:
         self._rows_per_add = n
         rows = np.arange(self.position, self.position + n) % self.buffer_size
         if self._last_rows is not None:
-            held = take(self.observations, rows)
+            held = self._read(rows)
             ended = np.zeros(n, dtype=bool)
             for old, new in zip(leaves(held), leaves(obs), strict=True):
                 ended |= (old != np.asarray(new)).reshape(n, -1).any(axis=1)
@@ -160,9 +178,21 @@ class ReplayBuffer:
         for row in rows[self._ended[rows]]:
             del self._last_observations[int(row)]  # these rows now start new transitions
         self._ended[rows] = False
-        put(self.observations, where, obs)
-        put(self.observations, (rows + n) % self.buffer_size, next_obs)
+        self._write(rows, obs)
+        self._write((rows + n) % self.buffer_size, next_obs)
         self._last_rows = rows
+
+    def _read(self, rows: np.ndarray) -> Any:
+        """The in-place store's observations at `rows`."""
+        if isinstance(self.observations, StackedFrames):
+            return self.observations.read(rows)
+        return take(self.observations, rows)
+
+    def _write(self, rows: np.ndarray, obs: Any) -> None:
+        if isinstance(self.observations, StackedFrames):
+            self.observations.write(rows, np.asarray(obs))
+        else:
+            put(self.observations, rows, obs)
 
     def sample(self, batch_size: int, batches: int | None = None) -> ReplayBatch:
         """Uniform with replacement, as SB3 does: one vectorized draw, no per-item Python.
@@ -179,8 +209,8 @@ class ReplayBuffer:
             first = (self.position + n) % self.buffer_size if self.size + n > self.buffer_size else 0
             count = min(self.size, self.buffer_size - n)
             idx = (first + self.rng.integers(0, count, size=shape)) % self.buffer_size
-            obs = take(self.observations, idx)
-            next_obs = take(self.observations, (idx + n) % self.buffer_size)
+            obs = self._read(idx)
+            next_obs = self._read((idx + n) % self.buffer_size)
             for at in zip(*np.nonzero(self._ended[idx])):
                 put(next_obs, at, self._last_observations[int(idx[at])])
         rewards = self.rewards[idx]
@@ -212,10 +242,13 @@ class ReplayBuffer:
         stacked = self.front_end.empty((len(ended),))
         for i, row in enumerate(ended):
             put(stacked, i, self._last_observations[row])
+        written = min(self.size + self._rows_per_add, self.buffer_size)
+        if isinstance(self.observations, StackedFrames):
+            observations = {"stacked_frames": self.observations.state_dict(written)}
+        else:
+            observations = {"observations": self._saved_observations(self.observations, written)}
         return {
-            "observations": self._saved_observations(
-                self.observations, min(self.size + self._rows_per_add, self.buffer_size)
-            ),
+            **observations,
             "rows_per_add": self._rows_per_add,
             "last_rows": np.asarray([] if self._last_rows is None else self._last_rows, np.int64),
             "ended_rows": np.asarray(ended, np.int64),
@@ -254,6 +287,12 @@ class ReplayBuffer:
                 + ("not " if self.optimize_memory_usage else "")
                 + "stored with optimize_memory_usage; resume with the setting it was trained with"
             )
+        if ("stacked_frames" in state) != isinstance(self.observations, StackedFrames):
+            raise ValueError(
+                "the saved replay buffer was "
+                + ("" if "stacked_frames" in state else "not ")
+                + "stored with frame_stack; resume with the frame_stack it was trained with"
+            )
         if self.optimize_memory_usage:
             self._load_in_place(state)
         else:
@@ -269,7 +308,10 @@ class ReplayBuffer:
         self.position = int(state["position"]) % self.buffer_size
 
     def _load_in_place(self, state: dict) -> None:
-        _load_rows(self.observations, state["observations"])
+        if isinstance(self.observations, StackedFrames):
+            self.observations.load_state_dict(state["stacked_frames"])
+        else:
+            _load_rows(self.observations, state["observations"])
         self._rows_per_add = int(state["rows_per_add"])
         last = np.asarray(state["last_rows"], np.int64)
         self._last_rows = last if len(last) else None

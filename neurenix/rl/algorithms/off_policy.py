@@ -49,6 +49,14 @@ class ReplayHyperparameters(NormalizationHyperparameters):
         "next step (SB3's option; half the memory, for image replay). Episodes' last observations are kept "
         "aside, so truncations still bootstrap from them.",
     )
+    frame_stack: int = hyperparameter(
+        1,
+        "Observations are this many frames stacked on their first axis (gymnasium's FrameStackObservation; a "
+        "config's env.frame_stack sets it): the replay keeps each frame once, in place as optimize_memory_usage "
+        "does, a quarter of that option's memory for Atari's 4 frames.",
+        unit="frames",
+        low=1,
+    )
     learning_starts: int = hyperparameter(
         100,
         "Env steps (over all envs) before the first update; box-action agents act uniformly at random until "
@@ -197,6 +205,7 @@ class OffPolicyAgent(BaseAgent):
             obs_normalizer=self.obs_normalizer,
             reward_scaler=self.reward_scaler,
             optimize_memory_usage=self.optimize_memory_usage,
+            frame_stack=self.frame_stack,
         )
 
     def _network_encoder(self) -> tuple[Module | None, int]:
@@ -237,10 +246,11 @@ class OffPolicyAgent(BaseAgent):
         return actions if self.replay is None else self.replay.scaler.to_box(actions)
 
     def check_n_envs(self, n_envs: int) -> None:
-        # optimize_memory_usage reads a transition's next observation n_envs rows on: the ring must hold more.
-        if self.optimize_memory_usage and self.buffer_size <= n_envs:
+        # The in-place replay reads a transition's next observation n_envs rows on: the ring must hold more.
+        if (self.optimize_memory_usage or self.frame_stack > 1) and self.buffer_size <= n_envs:
+            option = "optimize_memory_usage" if self.optimize_memory_usage else "frame_stack"
             raise ConfigError(
-                f"optimize_memory_usage needs buffer_size ({self.buffer_size}) above the number of env copies "
+                f"{option} needs buffer_size ({self.buffer_size}) above the number of env copies "
                 f"({n_envs}), which each write a row per step; raise buffer_size or switch the option off",
                 key="buffer_size",
             )
