@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/vectorization.py
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/memory.py --optimize-memory-usage
+	$(BIN)/python benchmarks/memory.py --frame-stack
 	$(BIN)/python benchmarks/scaling.py $(if $(SB3_PYTHON),--sb3-python $(SB3_PYTHON)) $(if $(SBX_PYTHON),--sbx-python $(SBX_PYTHON))
 
 lint: $(STAMP)

@@ -19,6 +19,8 @@ from typing import Any
 
 from neurenix_cli.config.messages import Checker
 
+FRAME_STACK = "gymnasium.wrappers.FrameStackObservation"  # env.frame_stack's wrapper
+
 
 @dataclasses.dataclass(frozen=True)
 class Wrapping:
@@ -43,8 +45,9 @@ def names_code(env: dict) -> bool:
 
 
 def load(env: dict, check: Checker, training: bool = False) -> list[Wrapping]:
-    """Import what the env block names (its register calls run) and return its wrappers, in order: with
-    `training`, env.training_wrappers after env.wrappers."""
+    """Import what the env block names (its register calls run) and return its wrappers, in order: env.wrappers,
+    the frame stack of env.frame_stack over them (RL Zoo's VecFrameStack over its env_wrapper), then with
+    `training` env.training_wrappers."""
     path = env.get("import_path")
     if path and path not in sys.path:
         sys.path.insert(0, path)
@@ -54,8 +57,17 @@ def load(env: dict, check: Checker, training: bool = False) -> list[Wrapping]:
         _import(name, "env.imports", env, check)
     if ":" in env["id"]:
         _import(env["id"].split(":", 1)[0], "env.id", env, check)
-    keys = ("wrappers", "training_wrappers") if training else ("wrappers",)
-    return [_wrapping(spec, env, check, f"env.{key}") for key in keys for spec in env.get(key) or ()]
+    wrappers = [_wrapping(spec, env, check) for spec in env.get("wrappers") or ()]
+    if env.get("frame_stack", 1) > 1:
+        wrappers.append(
+            _wrapping({FRAME_STACK: {"stack_size": env["frame_stack"]}}, env, check, "env.frame_stack")
+        )
+    if training:
+        wrappers += [
+            _wrapping(spec, env, check, "env.training_wrappers")
+            for spec in env.get("training_wrappers") or ()
+        ]
+    return wrappers
 
 
 def make(env: dict, source: str, n_envs: int, seed: int | None, training: bool = False) -> Any:

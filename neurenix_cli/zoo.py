@@ -409,11 +409,8 @@ class Translation:
             self.env["kwargs"] = kwargs
         if "env_wrapper" in self.left:
             self.env_wrapper(self.expression("env_wrapper", self.take("env_wrapper")))
-        if "frame_stack" in self.left:  # RL Zoo's VecFrameStack, over every other wrapper
-            stack = self.count("frame_stack", self.take("frame_stack"))
-            self.env.setdefault("wrappers", []).append(
-                {"gymnasium.wrappers.FrameStackObservation": {"stack_size": stack}}
-            )
+        if "frame_stack" in self.left:  # RL Zoo's VecFrameStack, over every other wrapper: env.frame_stack's
+            self.env["frame_stack"] = self.count("frame_stack", self.take("frame_stack"))
         if "gamma" in self.left:
             self.put("gamma", self.take("gamma"))
         lr = self.take("learning_rate")

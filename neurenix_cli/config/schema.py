@@ -151,6 +151,14 @@ def json_schema() -> dict:
                         "episode ends: RL Zoo's Atari clipping and life loss), never to evaluation; they may not "
                         "change the spaces. The same form as env.wrappers.",
                     },
+                    "frame_stack": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "default": 1,
+                        "description": "Observations are the last frame_stack frames, stacked on a new first axis "
+                        "(gymnasium's FrameStackObservation over env.wrappers, RL Zoo's frame_stack). An "
+                        "off-policy agent's replay then keeps each frame once (agent.frame_stack follows it).",
+                    },
                     "import_path": {
                         "type": ["string", "null"],
                         "default": None,

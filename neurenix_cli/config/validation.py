@@ -27,6 +27,7 @@ ENV_KEYS = (
     "imports",
     "wrappers",
     "training_wrappers",
+    "frame_stack",
     "import_path",
     "action_mask_key",
     "vectorization",
@@ -188,6 +189,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         "imports": _imports(env_raw.get("imports"), check),
         "wrappers": _wrappers(env_raw.get("wrappers"), check),
         "training_wrappers": _wrappers(env_raw.get("training_wrappers"), check, "env.training_wrappers"),
+        "frame_stack": check.typed(env_raw.get("frame_stack", 1), int, "env.frame_stack", minimum=1),
         "import_path": check.typed(env_raw.get("import_path"), str | None, "env.import_path"),
         "action_mask_key": check.typed(env_raw.get("action_mask_key"), str | None, "env.action_mask_key"),
         "vectorization": _vectorization(env_raw.get("vectorization", "sync"), check),
@@ -239,6 +241,7 @@ def prepare(raw: dict, source: str = "<config>", origins: dict[str, str] | None 
         else plain(field.default)
         for key, field in params.items()
     }
+    _frame_stack(env["frame_stack"], agent, agent_raw, check)
 
     # train: the budget and the run's schedule
     train_raw = check.mapping(raw.get("train"), "train")
@@ -411,6 +414,20 @@ def make_agent(config: dict, observation_space: Any, action_space: Any, check: C
             f"rejected by {config['algorithm']}: {message.rstrip('.')}.",
             "Change the value under `agent:`." if key else "Change the settings under `agent:` or the env.",
         ) from exc
+
+
+def _frame_stack(stack: int, agent: dict, agent_raw: dict, check: Checker) -> None:
+    """env.frame_stack also tells an off-policy agent's replay (agent.frame_stack) to keep each frame once; an
+    agent.frame_stack written beside it must agree."""
+    if stack == 1 or "frame_stack" not in agent:
+        return
+    if agent_raw.get("frame_stack", stack) != stack:
+        raise check.error(
+            "agent.frame_stack",
+            f"is {agent_raw['frame_stack']}, but env.frame_stack stacks {stack} frames.",
+            "Drop agent.frame_stack: env.frame_stack sets it.",
+        )
+    agent["frame_stack"] = stack
 
 
 def _vectorization(value: Any, check: Checker) -> str:

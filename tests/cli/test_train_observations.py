@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 from clitools import TINY, load_json, write_config
 
+from neurenix.rl import load_agent
+from neurenix.rl.frames import StackedFrames
+
 Box, Discrete = gym.spaces.Box, gym.spaces.Discrete
 
 
@@ -34,6 +37,12 @@ class PixelsBoxEnv(PixelsEnv):
     action_space = Box(-1.0, 1.0, (2,), np.float32)
 
 
+class GrayEnv(PixelsEnv):
+    """A grayscale camera image, (H, W): env.frame_stack makes it (N, H, W), as Atari's preprocessing does."""
+
+    observation_space = Box(0, 255, (16, 16), np.uint8)
+
+
 class DictEnv(gym.Env):
     """A Dict of a box and a goal id, ended after 5 steps."""
 
@@ -55,8 +64,14 @@ def registered_envs():
     gym.register("NeurenixTestPixels-v0", entry_point=PixelsEnv)
     gym.register("NeurenixTestPixelsBox-v0", entry_point=PixelsBoxEnv)
     gym.register("NeurenixTestDict-v0", entry_point=DictEnv)
+    gym.register("NeurenixTestGray-v0", entry_point=GrayEnv)
     yield
-    for name in ("NeurenixTestPixels-v0", "NeurenixTestPixelsBox-v0", "NeurenixTestDict-v0"):
+    for name in (
+        "NeurenixTestPixels-v0",
+        "NeurenixTestPixelsBox-v0",
+        "NeurenixTestDict-v0",
+        "NeurenixTestGray-v0",
+    ):
         del gym.registry[name]
 
 
@@ -124,6 +139,46 @@ def test_an_image_run_trains_and_evaluates(cli, tmp_path):
     meta = load_json(run / "checkpoints" / "last" / "meta.json")
     assert meta["hyperparameters"]["encoder"] == "auto"
     result = cli("eval", run, "--episodes", "1", "--json")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "env, encoder, stacked",
+    [({"id": "NeurenixTestGray-v0"}, "small_cnn", [4, 16, 16]), ({"id": "CartPole-v1"}, "auto", [4, 4])],
+    ids=["images", "vectors"],
+)
+def test_env_frame_stack_stacks_observations_and_dqns_replay_keeps_each_frame_once(
+    cli, tmp_path, env, encoder, stacked
+):
+    run = tmp_path / "run"
+    data = config("dqn", {**env, "frame_stack": 4})
+    data["agent"] |= {"encoder": encoder, "encoder_features": 16}
+    data["train"] |= {"save_replay_buffer": True}
+    result = cli("train", write_config(tmp_path, data), "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    meta = load_json(run / "checkpoints" / "last" / "meta.json")
+    assert meta["observation_space"]["shape"] == stacked
+    assert meta["hyperparameters"]["frame_stack"] == 4, "env.frame_stack told the replay"
+    agent = load_agent(run / "checkpoints" / "last")
+    assert isinstance(agent.buffer.observations, StackedFrames) and len(agent.buffer) > 0
+    evaluated = cli("eval", run, "--episodes", "1", "--no-save", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_an_agent_frame_stack_that_contradicts_env_frame_stack_is_one_paragraph(cli, tmp_path):
+    data = config("dqn", {"id": "NeurenixTestGray-v0", "frame_stack": 4})
+    data["agent"] |= {"encoder": "small_cnn", "frame_stack": 2}
+    result = cli("train", write_config(tmp_path, data), "--check")
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "agent.frame_stack" in message and "env.frame_stack" in message
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_on_policy_agents_take_env_frame_stack_without_a_replay(cli, tmp_path):
+    data = config("ppo", {"id": "NeurenixTestGray-v0", "frame_stack": 3})
+    data["agent"] |= {"encoder": "small_cnn", "encoder_features": 16}
+    result = cli("train", write_config(tmp_path, data), "--check")
     assert result.exit_code == 0, result.output
 
 

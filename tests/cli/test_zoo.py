@@ -395,8 +395,8 @@ def test_an_atari_game_takes_the_atari_entry_with_sb3s_atari_wrapper_in_gymnasiu
             }
         },
         "neurenix.rl.atari.FireReset",
-        {"gymnasium.wrappers.FrameStackObservation": {"stack_size": 4}},  # frame_stack: 4
     ]
+    assert env["frame_stack"] == 4  # stacked over the wrappers, each frame stored once in DQN's replay
     # life-loss episodes and clipped rewards in training only: RL Zoo's evaluations score whole games
     assert env["training_wrappers"] == [
         "neurenix.rl.atari.EpisodicLife",
