@@ -34,7 +34,7 @@ class StackedFrames:
         self.stack = int(shape[0])
         self.frames = np.zeros((rows, *shape[1:]), dtype=dtype)
         # Rows back to the row's head, capped at stack - 1; NEVER_WRITTEN before the row's first write.
-        self.depth = np.full(rows, NEVER_WRITTEN, dtype=np.int8)
+        self.depth = np.full(rows, NEVER_WRITTEN, dtype=np.int16)
         self.heads: dict[int, np.ndarray] = {}
         self.stride = 0  # rows per write: a row's predecessor is `stride` rows before it
 

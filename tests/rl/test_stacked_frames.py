@@ -52,12 +52,11 @@ def _fill(buffers, steps, seed=1, **stream):
             buffer.add(*transition)
 
 
-@pytest.mark.parametrize(
-    "steps", [1, 2, 5, 33, 34, 35, 200, 1000]
-)  # below, at and past full, wrapped many times
+# Below, at and past full, wrapped many times; 7 rows: a stack's chain reaches around the whole ring.
+@pytest.mark.parametrize("steps", [1, 2, 5, 33, 34, 35, 200, 1000])
 @pytest.mark.parametrize("end_rate", [0.0, 0.2, 0.9])
-def test_frames_stored_once_serve_the_same_batches_as_whole_stacks(steps, end_rate):
-    capacity = 100
+@pytest.mark.parametrize("capacity", [100, 7])
+def test_frames_stored_once_serve_the_same_batches_as_whole_stacks(steps, end_rate, capacity):
     stacks = ReplayBuffer(capacity, front_end(), rng=np.random.default_rng(0), optimize_memory_usage=True)
     frames = ReplayBuffer(capacity, front_end(), rng=np.random.default_rng(0), frame_stack=STACK)
     _fill([stacks, frames], steps, end_rate=end_rate)
