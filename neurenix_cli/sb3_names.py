@@ -33,6 +33,12 @@ RENAMES = (
         ALGORITHMS,
         "the same form: a class name, `{name: {kwargs}}`, or a list of those",
     ),
+    Rename(
+        "frame_stack",
+        ("env.frame_stack",),
+        ALGORITHMS,
+        "RL Zoo's VecFrameStack, over the wrappers; DQN, DDPG, TD3 and SAC store each frame once",
+    ),
     Rename("learning_rate", ("agent.learning_rate",), ("dqn",), "`lin_X`: X and `agent.lr_schedule: linear`"),
     Rename(
         "learning_rate",
