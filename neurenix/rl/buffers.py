@@ -84,7 +84,11 @@ class ReplayBuffer:
         self.frame_stack = int(frame_stack)
         if self.frame_stack > 1:
             template = self.front_end.empty((0,))
-            if not isinstance(template, np.ndarray) or template.shape[1:2] != (self.frame_stack,):
+            if (
+                not isinstance(template, np.ndarray)
+                or template.ndim < 3
+                or template.shape[1] != self.frame_stack
+            ):
                 raise ConfigError(
                     f"frame_stack={self.frame_stack} needs one Box observation whose first axis holds "
                     f"{self.frame_stack} frames (gymnasium's FrameStackObservation of that stack_size), got "

@@ -175,6 +175,16 @@ def test_an_agent_frame_stack_that_contradicts_env_frame_stack_is_one_paragraph(
     assert "Traceback" not in message and "\n" not in message
 
 
+def test_an_agent_frame_stack_the_observations_do_not_have_is_one_paragraph(cli, tmp_path):
+    data = config("dqn", {"id": "CartPole-v1"})
+    data["agent"] |= {"frame_stack": 4}  # CartPole's 4 values are not 4 stacked frames
+    result = cli("train", write_config(tmp_path, data), "--check")
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "agent.frame_stack" in message and "FrameStackObservation" in message
+    assert "Traceback" not in message and "bug" not in message and "\n" not in message
+
+
 def test_on_policy_agents_take_env_frame_stack_without_a_replay(cli, tmp_path):
     data = config("ppo", {"id": "NeurenixTestGray-v0", "frame_stack": 3})
     data["agent"] |= {"encoder": "small_cnn", "encoder_features": 16}

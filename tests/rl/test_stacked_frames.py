@@ -104,7 +104,9 @@ def test_the_frame_store_round_trips_through_the_buffers_state():
 
 
 @pytest.mark.parametrize(
-    "space", [gym.spaces.Box(0, 255, (3, *FRAME), np.uint8), gym.spaces.Box(-1, 1, (8,))]
+    "space",
+    [gym.spaces.Box(0, 255, (3, *FRAME), np.uint8), gym.spaces.Box(-1, 1, (8,)), gym.spaces.Box(-1, 1, (4,))],
+    ids=["3 frames", "a vector", "a vector of 4 values, not 4 frames"],
 )
 def test_a_frame_stack_the_observations_do_not_have_is_refused(space):
     with pytest.raises(ConfigError, match="frame_stack=4 needs one Box observation whose first axis holds 4"):
