@@ -1,7 +1,7 @@
 """RL Zoo benchmark: Zoo's own hyperparameter entries, imported by `neurenix zoo import` and trained as they are.
 
     python benchmarks/zoo.py [--zoo-dir DIR] [--only SUBSTRING] [--seeds 0,1] [--episodes 20]
-                             [--sb3-python PATH] [--json PATH]
+                             [--sb3-python PATH] [--jobs N] [--json PATH]
 
 For every entry of the Zoo files in DIR (default: the RL Zoo 2.9.2 entries the tests ship,
 tests/cli/fixtures/zoo/: a2c, ppo, dqn, sac, td3, ddpg on CartPole, Acrobot, MountainCar,
@@ -12,18 +12,23 @@ start states for both sides. Given `--sb3-python` (an interpreter with
 SB3 and torch; Box2D too for LunarLander), the same entry is trained by SB3 as RL Zoo trains it
 (benchmarks/zoo_sb3.py) and scored the same way. A row passes when our median return is within 10 % of SB3's
 (of its magnitude, for negative returns) and our median training time is below SB3's. The whole table is hours
-on two cores; `--only` picks rows (`--only ppo/Pendulum`).
+on two cores; `--only` picks rows (`--only ppo/Pendulum`). `--jobs N` runs a row's trainings N at a time, every
+process on one thread (NEURENIX_BLAS_THREADS=1, torch.set_num_threads(1)), in the order ours seed 0, SB3 seed 0,
+ours seed 1, ...: with `--jobs 2` ours never trains alone (SB3's last run may, which only favours SB3), and the
+400-300 rows at 3e5 steps take about half the time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -34,32 +39,44 @@ SHARE = 0.10  # a row passes within this share of SB3's median return
 EVAL_SEED_OFFSET = 10_000  # both sides score seed s on one env seeded s + this: the same start states
 
 
-def neurenix(*args: str) -> str:
-    proc = subprocess.run([*NEURENIX, *args], cwd=ROOT, capture_output=True, text=True)
+# One thread for every BLAS a process may load: what `--jobs N` gives each of the N processes at a time.
+ONE_THREAD = {
+    name: "1"
+    for name in ("NEURENIX_BLAS_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+}
+
+
+def neurenix(*args: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run([*NEURENIX, *args], cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"neurenix {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return proc.stdout
 
 
-def ours(zoo_file: Path, env_id: str, seed: int, episodes: int, work: Path) -> dict:
-    config = work / f"{zoo_file.stem}-{env_id}.yaml"
+def ours(
+    zoo_file: Path, env_id: str, seed: int, episodes: int, work: Path, env: dict[str, str] | None
+) -> dict:
+    config = work / f"{zoo_file.stem}-{env_id}-{seed}.yaml"
     config.write_text(neurenix("zoo", "import", str(zoo_file), env_id), encoding="utf-8")
     run_dir = work / f"{zoo_file.stem}-{env_id}-{seed}"
     start = time.perf_counter()
-    train = json.loads(
-        neurenix("train", str(config), "--seed", str(seed), "--run-dir", str(run_dir), "--json")
-    )
+    train_args = ["train", str(config), "--seed", str(seed), "--run-dir", str(run_dir), "--json"]
+    train = json.loads(neurenix(*train_args, env=env))
     process_s = time.perf_counter() - start
     eval_seed = str(seed + EVAL_SEED_OFFSET)
     scoring = ["--checkpoint", "last", "--episodes", str(episodes), "--seed", eval_seed, "--json"]
-    evaluated = json.loads(neurenix("eval", str(run_dir), *scoring))
+    evaluated = json.loads(neurenix("eval", str(run_dir), *scoring, env=env))
     return {"mean_reward": evaluated["mean_reward"], "train_s": train["wall_s"], "process_s": process_s}
 
 
-def theirs(sb3_python: str, zoo_file: Path, env_id: str, seed: int, episodes: int) -> dict:
+def theirs(
+    sb3_python: str, zoo_file: Path, env_id: str, seed: int, episodes: int, env: dict[str, str] | None
+) -> dict:
     command = [sb3_python, str(ROOT / "benchmarks" / "zoo_sb3.py"), str(zoo_file), env_id, str(seed)]
     options = ["--episodes", str(episodes), "--eval-seed", str(seed + EVAL_SEED_OFFSET)]
-    proc = subprocess.run([*command, *options], capture_output=True, text=True)
+    if env is not None:
+        options += ["--threads", "1"]
+    proc = subprocess.run([*command, *options], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(
             f"zoo_sb3.py {zoo_file.stem} {env_id} exited {proc.returncode}:\n{proc.stderr[-2000:]}"
@@ -80,9 +97,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--sb3-python", default=None)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="trainings at a time, each on one thread (default 1: every core)"
+    )
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "zoo.json"))
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    env = {**os.environ, **ONE_THREAD} if args.jobs > 1 else None
     rows = [
         (path, env_id)
         for path in sorted(Path(args.zoo_dir).glob("*.yml"))
@@ -98,16 +119,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="neurenix-zoo-") as work:
         for path, env_id in rows:
             name = f"{path.stem}/{env_id}"
-            runs = []
-            for seed in seeds:
-                run = {"seed": seed, **ours(path, env_id, seed, args.episodes, Path(work))}
-                if args.sb3_python:
-                    run["sb3"] = theirs(args.sb3_python, path, env_id, seed, args.episodes)
-                runs.append(run)
-                line = f"{name + f' seed {seed}':38s} {run['mean_reward']:9.1f} {run['train_s']:8.1f}"
-                if "sb3" in run:
-                    line += f" {run['sb3']['mean_reward']:9.1f} {run['sb3']['learn_s']:8.1f}"
-                print(line, flush=True)
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                trainings = {}
+                for seed in seeds:  # submitted in this order, so `--jobs 2` pairs each side with the other
+                    trainings[seed, "ours"] = pool.submit(
+                        ours, path, env_id, seed, args.episodes, Path(work), env
+                    )
+                    if args.sb3_python:
+                        sb3 = (args.sb3_python, path, env_id, seed, args.episodes, env)
+                        trainings[seed, "sb3"] = pool.submit(theirs, *sb3)
+                runs = []
+                for seed in seeds:
+                    run = {"seed": seed, **trainings[seed, "ours"].result()}
+                    if args.sb3_python:
+                        run["sb3"] = trainings[seed, "sb3"].result()
+                    runs.append(run)
+                    line = f"{name + f' seed {seed}':38s} {run['mean_reward']:9.1f} {run['train_s']:8.1f}"
+                    if "sb3" in run:
+                        line += f" {run['sb3']['mean_reward']:9.1f} {run['sb3']['learn_s']:8.1f}"
+                    print(line, flush=True)
             row = {"entry": name, "runs": runs, "median": statistics.median(r["mean_reward"] for r in runs)}
             if args.sb3_python:
                 row["sb3_median"] = statistics.median(r["sb3"]["mean_reward"] for r in runs)

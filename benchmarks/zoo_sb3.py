@@ -1,6 +1,6 @@
 """The peer's side of benchmarks/zoo.py: one RL Zoo entry trained by Stable-Baselines3 as RL Zoo trains it.
 
-    SB3_PYTHON benchmarks/zoo_sb3.py ALGO.yml ENV_ID SEED [--episodes 20] [--eval-seed N]
+    SB3_PYTHON benchmarks/zoo_sb3.py ALGO.yml ENV_ID SEED [--episodes 20] [--eval-seed N] [--threads N]
         ->  one JSON line: mean_reward (final model, deterministic), learn_s, total_steps
 
 Run in an interpreter that has SB3 and torch (never Neurenix's own venv: neither is ever a dependency). It reads
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument(
         "--eval-seed", type=int, default=None, help="the evaluation env's seed (SEED + 10000)"
     )
+    parser.add_argument("--threads", type=int, default=None, help="torch's threads (default: torch's own)")
     args = parser.parse_args()
 
     import numpy as np
@@ -69,6 +70,10 @@ def main() -> None:
     from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
     from stable_baselines3.common.vec_env import VecNormalize
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     algo = Path(args.zoo_file).stem
     entry = dict(yaml.safe_load(Path(args.zoo_file).read_text())[args.env_id])
     settings = {key: value for key, value in entry.items() if key not in ZOO_ONLY}
