@@ -436,11 +436,20 @@ class Translation:
             if not named:
                 self.refuse("env_wrapper", f"{entry!r} is not a class name or {{name: {{keyword: value}}}}")
                 return
+            arguments = {} if isinstance(entry, str) else next(iter(entry.values())) or {}
+            named_arguments = [key for key, value in arguments.items() if isinstance(value, Symbol)]
+            if named_arguments:  # a class or function as an argument: a config holds only its name, as text
+                self.refuse(
+                    "env_wrapper",
+                    f"{next(iter(entry))} takes {', '.join(named_arguments)} as a Python name, which a config "
+                    "cannot pass",
+                )
+                return
         self.env["wrappers"] = wrappers = []
         for entry in entries:
-            name = entry if isinstance(entry, str) else next(iter(entry))
+            name = str(entry if isinstance(entry, str) else next(iter(entry)))  # a Symbol is not YAML
             if name != SB3_ATARI_WRAPPER:
-                wrappers.append(plain(entry))
+                wrappers.append(name if isinstance(entry, str) else {name: plain(entry[name])})
                 continue
             kwargs = {} if isinstance(entry, str) else dict(entry[name] or {})
             wrappers.extend(self.atari_wrapper(kwargs))

@@ -320,6 +320,24 @@ def test_env_wrapper_becomes_env_wrappers_in_order_with_its_arguments(cli, tmp_p
     assert checked.exit_code == 0, checked.output
 
 
+def test_a_bare_env_wrapper_class_name_imports_as_plain_text(cli, tmp_path):
+    # RL Zoo's MiniGrid entries write `env_wrapper: minigrid.wrappers.FlatObsWrapper`, an expression string.
+    entry = "Pendulum-v1:\n  n_timesteps: 4096\n  env_wrapper: gymnasium.wrappers.TimeAwareObservation\n"
+    config = imported(cli, write_entry(tmp_path, entry), "Pendulum-v1")
+    assert config["env"]["wrappers"] == ["gymnasium.wrappers.TimeAwareObservation"]
+
+
+def test_a_wrapper_argument_that_is_a_python_name_is_refused_not_passed_as_text(cli, tmp_path):
+    entry = (
+        "CartPole-v1:\n  n_timesteps: 1000\n"
+        "  env_wrapper: \"{'gymnasium.wrappers.TransformReward': {'func': np.sign}}\"\n"
+    )
+    result = cli("zoo", "import", write_entry(tmp_path, entry), "CartPole-v1")
+    assert result.exit_code == 2, result.output
+    assert "cannot translate env_wrapper" in result.stderr and "takes func as a Python name" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
 def test_train_freq_in_episodes_imports_and_train_check_accepts_it(cli, tmp_path):
     # RL Zoo's TD3/DDPG Pendulum settings: an update at the end of every episode, one gradient step per env step.
     entry = (
