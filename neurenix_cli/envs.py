@@ -152,6 +152,15 @@ def _import(name: str, key: str, env: dict, check: Checker) -> Any:
                 f"module {name} imports {exc.name}, which is not installed.",
                 f"Install {exc.name} into the environment neurenix runs in.",
             ) from None
+        from neurenix.rl.environment import extra_installing
+
+        extra = extra_installing(exc.name) if "." not in exc.name else None  # the package itself is missing
+        if extra is not None:
+            raise check.error(
+                key,
+                f"module {name} cannot be imported: {exc.name} is not installed.",
+                f"pip install 'neurenix[{extra}]'.",
+            ) from None
         raise check.error(
             key,
             f"module {name} cannot be imported: there is no {exc.name} {looked} the installed packages.",

@@ -402,6 +402,7 @@ class Translation:
         else:
             self.train["total_steps"] = self.count("n_timesteps", budget)
         self.env["n_envs"] = self.count("n_envs", self.take("n_envs", 1))
+        self.registering_import()
         kwargs = self.expression("env_kwargs", self.take("env_kwargs", {}))
         if not isinstance(kwargs, dict) or any(isinstance(value, Symbol) for value in kwargs.values()):
             self.refuse("env_kwargs", f"{kwargs!r} is not a mapping of plain values")
@@ -424,6 +425,23 @@ class Translation:
             if key in self.left:
                 self.take(key)
                 self.refuse(key, why)
+
+    def registering_import(self) -> None:
+        """env.imports for an id that a package registers (MiniGrid's, Atari's: RL Zoo imports both when they
+        are installed), imported here too so that probing the env below finds it."""
+        from neurenix.rl.environment import registering_package
+
+        package = registering_package(self.env_id)
+        if package is None:
+            return
+        self.env["imports"] = [package.module]
+        try:
+            importlib.import_module(package.module)
+        except ImportError:
+            self.notes.append(
+                f"{package.module} is not installed here, which {self.env_id} needs: "
+                f"pip install 'neurenix[{package.extra}]'."
+            )
 
     def env_wrapper(self, value: Any) -> None:
         """RL Zoo's env_wrapper (a class name, a one-key mapping of it to keyword arguments, or a list of those)
@@ -467,7 +485,6 @@ class Translation:
             self.env.setdefault("kwargs", {})["repeat_action_probability"] = options[
                 "action_repeat_probability"
             ]
-        self.env["imports"] = ["ale_py"]
         wrappers: list = [
             {
                 "gymnasium.wrappers.AtariPreprocessing": {

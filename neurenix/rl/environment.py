@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -381,17 +382,46 @@ def _wrapped(env: gym.Env, wrappers: Sequence[Callable[[gym.Env], gym.Env]]) -> 
     return env
 
 
+class RegisteringPackage(NamedTuple):
+    module: str  # importing it registers the ids
+    extra: str  # the neurenix extra that installs it
+
+
+# Env ids that gymnasium knows only once a package has registered them, by the id's form.
+_REGISTERING_PACKAGES = (
+    (re.compile(r"(MiniGrid|BabyAI)-"), RegisteringPackage("minigrid", "minigrid")),
+    (re.compile(r"ALE/|.*(NoFrameskip|Deterministic)-v4$"), RegisteringPackage("ale_py", "atari")),
+)
+
+
+def registering_package(env_id: str) -> RegisteringPackage | None:
+    """The package whose import registers `env_id` (MiniGrid's and Atari's ids), or None for any other id."""
+    return next((package for form, package in _REGISTERING_PACKAGES if form.match(env_id)), None)
+
+
+def extra_installing(module: str) -> str | None:
+    """The neurenix extra that installs `module`'s package, for the registering packages above; else None."""
+    top = module.partition(".")[0]
+    return next((package.extra for _, package in _REGISTERING_PACKAGES if package.module == top), None)
+
+
 def _make_one(env_id: str, **kwargs: Any) -> gym.Env:
     try:
         return gym.make(env_id, disable_env_checker=True, **kwargs)
     except gym.error.Error as error:
+        package = registering_package(env_id)
         known = sorted(gym.registry.keys())
         close = difflib.get_close_matches(env_id, known, n=3)
-        hint = (
-            f" Did you mean {', '.join(close)}?"
-            if close
-            else " `python -c 'import gymnasium; print(list(gymnasium.registry))'` lists them."
-        )
+        if package is not None and env_id not in gym.registry:
+            hint = (
+                f" Ids like it are registered by importing {package.module}: list it in env.imports "
+                f"(`imports: [{package.module}]`; from Python, `import {package.module}`), installed by "
+                f"pip install 'neurenix[{package.extra}]'."
+            )
+        elif close:
+            hint = f" Did you mean {', '.join(close)}?"
+        else:
+            hint = " `python -c 'import gymnasium; print(list(gymnasium.registry))'` lists them."
         raise EnvironmentNotFoundError(f"Unknown environment id {env_id!r} ({error}).{hint}") from None
 
 

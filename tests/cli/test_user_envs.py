@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -305,3 +306,19 @@ def test_a_training_wrapper_that_changes_the_spaces_is_refused(cli, tmp_path):
     assert result.exit_code == 2, result.output
     assert "env.training_wrappers" in result.stderr and "observation space" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_missing_registering_package_names_the_extra_that_installs_it(cli, tmp_path, monkeypatch):
+    class NoMiniGrid:  # a venv without `neurenix[minigrid]`
+        def find_spec(self, name, path=None, target=None):
+            if name == "minigrid":
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    monkeypatch.delitem(sys.modules, "minigrid", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [NoMiniGrid(), *sys.meta_path])
+    config = {"algorithm": "ppo", "env": {"id": "MiniGrid-Empty-5x5-v0", "imports": ["minigrid"]}}
+    write_config(tmp_path, config, "grid.yaml")
+    result = cli("train", tmp_path / "grid.yaml", "--check")
+    assert result.exit_code == 2, result.output
+    assert "env.imports: module minigrid cannot be imported: minigrid is not installed" in result.stderr
+    assert "pip install 'neurenix[minigrid]'" in result.stderr and "Traceback" not in result.output

@@ -3,6 +3,7 @@ fail naming the key Neurenix cannot express; expressions are read, never run."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -451,3 +452,53 @@ def test_atari_wrapper_on_a_game_that_is_not_atari_is_refused(cli, tmp_path):
     )
     result = cli("zoo", "import", write_entry(tmp_path, entry, "dqn.yml"), "CartPole-v1")
     assert result.exit_code == 2 and "not one" in result.stderr and "Traceback" not in result.output
+
+
+# RL Zoo 2.9.2's ppo.yml, its first two MiniGrid entries as published (comments left out): a bare class name as
+# the env_wrapper and a YAML merge key.
+MINIGRID_ENTRIES = """\
+MiniGrid-Empty-Random-5x5-v0: &minigrid-defaults
+  env_wrapper: minigrid.wrappers.FlatObsWrapper
+  normalize: true
+  n_envs: 8
+  n_timesteps: !!float 1e5
+  policy: 'MlpPolicy'
+  n_steps: 128
+  batch_size: 64
+  gae_lambda: 0.95
+  gamma: 0.99
+  n_epochs: 10
+  ent_coef: 0.0
+  learning_rate: 2.5e-4
+  clip_range: 0.2
+
+MiniGrid-FourRooms-v0:
+  <<: *minigrid-defaults
+  n_timesteps: !!float 5e6
+  n_steps: 512
+"""
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-Empty-Random-5x5-v0", "MiniGrid-FourRooms-v0"])
+def test_a_minigrid_entry_imports_minigrid_for_its_ids_and_the_check_passes(cli, tmp_path, env_id):
+    result = cli("zoo", "import", write_entry(tmp_path, MINIGRID_ENTRIES), env_id)
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load(result.stdout)
+    assert config["env"]["imports"] == ["minigrid"], "MiniGrid's ids exist once minigrid is imported"
+    assert config["env"]["wrappers"] == ["minigrid.wrappers.FlatObsWrapper"]
+    assert config["agent"]["n_steps"] == (512 if env_id == "MiniGrid-FourRooms-v0" else 128)
+    path = tmp_path / "config.yaml"
+    path.write_text(result.stdout, encoding="utf-8")
+    checked = cli("train", path, "--check")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_an_imported_minigrid_entry_trains(cli, tmp_path):
+    result = cli("zoo", "import", write_entry(tmp_path, MINIGRID_ENTRIES), "MiniGrid-Empty-Random-5x5-v0")
+    path = tmp_path / "config.yaml"
+    path.write_text(result.stdout, encoding="utf-8")
+    budget = ("--set", "train.total_steps=1024", "--set", "train.eval_episodes=2")  # one rollout of 8 x 128
+    trained = cli("train", path, *budget, "--run-dir", tmp_path / "run", "--json")
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout)
+    assert summary["status"] == "completed" and summary["total_steps"] == 1024 and summary["episodes"] > 0

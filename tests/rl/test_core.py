@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from neurenix.errors import EnvironmentNotFoundError
 from neurenix.nn import Linear, Sequential, Tanh
 from neurenix.rl.buffers import ReplayBuffer
-from neurenix.rl.environment import VecEnv, make_env
+from neurenix.rl.environment import VecEnv, make_env, registering_package
 from neurenix.rl.policy import EpsilonGreedyPolicy, GaussianPolicy, RandomPolicy
 from neurenix.rl.spaces import BoxScaler, to_gym_space, to_spec
 
@@ -131,6 +131,18 @@ def test_make_env_seeding_is_reproducible_and_unknown_ids_suggest_names():
     assert not np.array_equal(*a.reset(seed=3))  # each env gets its own seed
     with pytest.raises(EnvironmentNotFoundError, match="CartPole-v1"):
         make_env("CartPol-v1")
+
+
+def test_an_unknown_id_of_a_registering_package_says_which_import_and_extra_bring_it():
+    assert registering_package("MiniGrid-Empty-5x5-v0").module == "minigrid"
+    assert registering_package("BabyAI-GoToLocal-v0").module == "minigrid"
+    assert registering_package("PongNoFrameskip-v4") == ("ale_py", "atari")
+    assert registering_package("ALE/Pong-v5").extra == "atari"
+    assert registering_package("CartPole-v1") is None and registering_package("MyMiniGrid-v0") is None
+    with pytest.raises(
+        EnvironmentNotFoundError, match=r"importing minigrid.*pip install 'neurenix\[minigrid\]'"
+    ):
+        make_env("MiniGrid-NoSuchWorld-v0")
 
 
 # ---------------------------------------------------------------------------------------------------- replay

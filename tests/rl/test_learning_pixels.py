@@ -22,6 +22,13 @@ TD3 -0.43 and -0.46; the actor's encoder fed zeros (actions that do not depend o
 needs a slower actor (1e-4): at 3e-4 its tanh actor saturated on seed 0 (-0.48; seeds 1, 2 -0.006, -0.013); at
 1e-4 seeds 0-2 reached -0.021, -0.048, -0.035, and with its critic's encoder left out of the critic's optimizer
 -0.41 and -0.48 (seeds 0, 1).
+
+The same two learn a real MiniGrid task from its image: MiniGrid-Empty-Random-5x5-v0 under MiniGrid's own
+ImgObsWrapper (the agent's 7x7x3 uint8 view: object, colour and state codes, not pixel intensities), where the
+agent starts on a random cell facing a random way and must reach the corner goal. Walking straight there scores
+~0.96; the threshold is 0.9 over 50 deterministic evaluation episodes. Measured (2 cores shared with a benchmark):
+PPO 0.959 and 0.968 on seeds 0 and 1 after 30,000 steps (12-21 s), DQN 0.969 and 0.970 after 15,000 (19-46 s);
+the same runs with the view replaced by zeros (a blind policy) 0.246 for both, and uniform random actions ~0.18.
 """
 
 from __future__ import annotations
@@ -29,8 +36,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import gymnasium as gym
+import minigrid  # noqa: F401  (registers the MiniGrid ids)
 import numpy as np
 import pytest
+from minigrid.wrappers import ImgObsWrapper
 
 from neurenix.rl import DDPG, DQN, PPO, SAC, TD3
 from neurenix.rl.environment import VecEnv
@@ -39,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pixel_envs import BANDIT_STEPS, BrightnessTarget, GridGoal  # noqa: E402
 
 THRESHOLD = 0.8
+MINIGRID = "MiniGrid-Empty-Random-5x5-v0"
+MINIGRID_THRESHOLD = 0.9
 BANDIT_THRESHOLD = -0.15  # mean reward per step
 
 
@@ -117,3 +129,58 @@ def test_box_action_agents_with_small_cnn_read_a_target_off_pixels(cls, actor_le
     agent.train(env, total_steps=1_500)
     returns = agent.evaluate(VecEnv([BrightnessTarget()]), episodes=50, seed=100)
     assert float(np.mean(returns)) / BANDIT_STEPS >= BANDIT_THRESHOLD
+
+
+def minigrid_view() -> gym.Env:
+    return ImgObsWrapper(gym.make(MINIGRID))
+
+
+def minigrid_evaluation(agent) -> float:
+    return float(np.mean(agent.evaluate(VecEnv([minigrid_view()]), episodes=50, seed=100)))
+
+
+@pytest.mark.learning
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ppo_with_small_cnn_learns_minigrid_from_its_image(seed):
+    env = VecEnv([minigrid_view() for _ in range(8)], seed=seed)
+    agent = PPO(
+        env.observation_space,
+        env.action_space,
+        seed=seed,
+        n_envs=8,
+        encoder="small_cnn",
+        encoder_features=64,
+        n_steps=64,
+        batch_size=128,
+        n_epochs=4,
+        actor_learning_rate=1e-3,
+        critic_learning_rate=1e-3,
+        actor_hidden_dims=[64],
+        critic_hidden_dims=[64],
+        gamma=0.95,
+    )
+    agent.train(env, total_steps=30_000)
+    assert minigrid_evaluation(agent) >= MINIGRID_THRESHOLD
+
+
+@pytest.mark.learning
+def test_dqn_with_small_cnn_learns_minigrid_from_its_image():
+    env = VecEnv([minigrid_view()], seed=0)
+    agent = DQN(
+        env.observation_space,
+        env.action_space,
+        seed=0,
+        encoder="small_cnn",
+        encoder_features=64,
+        hidden_dims=[64],
+        learning_rate=1e-3,
+        buffer_size=10_000,
+        batch_size=64,
+        learning_starts=500,
+        train_freq=4,
+        exploration_fraction=0.3,
+        update_target_every=500,
+        gamma=0.9,
+    )
+    agent.train(env, total_steps=15_000)
+    assert minigrid_evaluation(agent) >= MINIGRID_THRESHOLD
