@@ -54,14 +54,27 @@ MINIGRID_THRESHOLD = 0.9
 BANDIT_THRESHOLD = -0.15  # mean reward per step
 
 
-def evaluation(agent) -> float:
-    return float(np.mean(agent.evaluate(VecEnv([GridGoal()]), episodes=50, seed=100)))
+def minigrid_view() -> gym.Env:
+    return ImgObsWrapper(gym.make(MINIGRID))
+
+
+# (env maker, PPO's steps, DQN's steps, threshold on the mean return over 50 evaluation episodes)
+TASKS = {
+    "grid_goal": (GridGoal, 50_000, 30_000, THRESHOLD),
+    "minigrid": (minigrid_view, 30_000, 15_000, MINIGRID_THRESHOLD),
+}
+
+
+def evaluation(agent, make) -> float:
+    return float(np.mean(agent.evaluate(VecEnv([make()]), episodes=50, seed=100)))
 
 
 @pytest.mark.learning
+@pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_ppo_with_small_cnn_walks_to_a_goal_it_sees_in_pixels(seed):
-    env = VecEnv([GridGoal() for _ in range(8)], seed=seed)
+def test_ppo_with_small_cnn_walks_to_a_goal_it_sees_only_in_an_image(task, seed):
+    make, steps, _, threshold = TASKS[task]
+    env = VecEnv([make() for _ in range(8)], seed=seed)
     agent = PPO(
         env.observation_space,
         env.action_space,
@@ -78,13 +91,15 @@ def test_ppo_with_small_cnn_walks_to_a_goal_it_sees_in_pixels(seed):
         critic_hidden_dims=[64],
         gamma=0.95,
     )
-    agent.train(env, total_steps=50_000)
-    assert evaluation(agent) >= THRESHOLD
+    agent.train(env, total_steps=steps)
+    assert evaluation(agent, make) >= threshold
 
 
 @pytest.mark.learning
-def test_dqn_with_small_cnn_walks_to_a_goal_it_sees_in_pixels():
-    env = VecEnv([GridGoal()], seed=0)
+@pytest.mark.parametrize("task", TASKS)
+def test_dqn_with_small_cnn_walks_to_a_goal_it_sees_only_in_an_image(task):
+    make, _, steps, threshold = TASKS[task]
+    env = VecEnv([make()], seed=0)
     agent = DQN(
         env.observation_space,
         env.action_space,
@@ -101,8 +116,8 @@ def test_dqn_with_small_cnn_walks_to_a_goal_it_sees_in_pixels():
         update_target_every=500,
         gamma=0.9,
     )
-    agent.train(env, total_steps=30_000)
-    assert evaluation(agent) >= THRESHOLD
+    agent.train(env, total_steps=steps)
+    assert evaluation(agent, make) >= threshold
 
 
 @pytest.mark.learning
@@ -129,58 +144,3 @@ def test_box_action_agents_with_small_cnn_read_a_target_off_pixels(cls, actor_le
     agent.train(env, total_steps=1_500)
     returns = agent.evaluate(VecEnv([BrightnessTarget()]), episodes=50, seed=100)
     assert float(np.mean(returns)) / BANDIT_STEPS >= BANDIT_THRESHOLD
-
-
-def minigrid_view() -> gym.Env:
-    return ImgObsWrapper(gym.make(MINIGRID))
-
-
-def minigrid_evaluation(agent) -> float:
-    return float(np.mean(agent.evaluate(VecEnv([minigrid_view()]), episodes=50, seed=100)))
-
-
-@pytest.mark.learning
-@pytest.mark.parametrize("seed", [0, 1])
-def test_ppo_with_small_cnn_learns_minigrid_from_its_image(seed):
-    env = VecEnv([minigrid_view() for _ in range(8)], seed=seed)
-    agent = PPO(
-        env.observation_space,
-        env.action_space,
-        seed=seed,
-        n_envs=8,
-        encoder="small_cnn",
-        encoder_features=64,
-        n_steps=64,
-        batch_size=128,
-        n_epochs=4,
-        actor_learning_rate=1e-3,
-        critic_learning_rate=1e-3,
-        actor_hidden_dims=[64],
-        critic_hidden_dims=[64],
-        gamma=0.95,
-    )
-    agent.train(env, total_steps=30_000)
-    assert minigrid_evaluation(agent) >= MINIGRID_THRESHOLD
-
-
-@pytest.mark.learning
-def test_dqn_with_small_cnn_learns_minigrid_from_its_image():
-    env = VecEnv([minigrid_view()], seed=0)
-    agent = DQN(
-        env.observation_space,
-        env.action_space,
-        seed=0,
-        encoder="small_cnn",
-        encoder_features=64,
-        hidden_dims=[64],
-        learning_rate=1e-3,
-        buffer_size=10_000,
-        batch_size=64,
-        learning_starts=500,
-        train_freq=4,
-        exploration_fraction=0.3,
-        update_target_every=500,
-        gamma=0.9,
-    )
-    agent.train(env, total_steps=15_000)
-    assert minigrid_evaluation(agent) >= MINIGRID_THRESHOLD
