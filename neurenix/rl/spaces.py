@@ -105,9 +105,9 @@ def to_spec(space: Any) -> dict:
     if isinstance(space, gym.spaces.MultiBinary):
         return {"type": "multi_binary", "n": int(space.n) if np.ndim(space.n) == 0 else list(space.shape)}
     if isinstance(space, gym.spaces.Dict):
-        return {"type": "dict", "spaces": {key: to_spec(part) for key, part in space.spaces.items()}}
+        return {"type": "dict", "spaces": {key: _part_spec(key, part) for key, part in space.spaces.items()}}
     if isinstance(space, gym.spaces.Tuple):
-        return {"type": "tuple", "spaces": [to_spec(part) for part in space.spaces]}
+        return {"type": "tuple", "spaces": [_part_spec(i, part) for i, part in enumerate(space.spaces)]}
     spec = {
         "type": "box",
         "shape": list(space.shape),
@@ -117,6 +117,14 @@ def to_spec(space: Any) -> dict:
     if not np.issubdtype(space.dtype, np.floating):
         spec["dtype"] = np.dtype(space.dtype).name
     return spec
+
+
+def _part_spec(key: str | int, part: Any) -> dict:
+    """A Dict's or Tuple's part as a spec; an unsupported part is named by its key (MiniGrid's "mission")."""
+    try:
+        return to_spec(part)
+    except ValueError as exc:
+        raise ValueError(f"at key {key!r}, {exc}") from None
 
 
 def space_type(space: Any) -> str:

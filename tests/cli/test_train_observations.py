@@ -130,6 +130,17 @@ def test_a_bogus_encoder_is_one_paragraph_at_agent_encoder(cli, tmp_path, algori
     assert "Traceback" not in message and "\n" not in message
 
 
+def test_minigrids_own_observation_names_its_text_mission_and_the_wrapper_that_drops_it(cli, tmp_path):
+    env = {"id": "MiniGrid-Empty-5x5-v0", "imports": ["minigrid"]}
+    result = cli("train", write_config(tmp_path, config("ppo", env)), "--check")
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert "at key 'mission', unsupported space MissionSpace" in message
+    assert "minigrid.wrappers.ImgObsWrapper" in message and "Traceback" not in message and "\n" not in message
+    env["wrappers"] = ["minigrid.wrappers.ImgObsWrapper"]
+    assert cli("train", write_config(tmp_path, config("ppo", env)), "--check").exit_code == 0
+
+
 def test_an_image_run_trains_and_evaluates(cli, tmp_path):
     run = tmp_path / "run"
     data = config("ppo", {"id": "NeurenixTestPixels-v0"})
