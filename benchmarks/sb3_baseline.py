@@ -52,6 +52,7 @@ DQN_TASKS = {
         ),
     ),
 }
+DQN_TASKS["dqn_lunarlander"] = ("LunarLander-v3", 100_000, DQN_TASKS["dqn_acrobot"][2])  # Zoo's, the same
 
 
 # RL Zoo's `atari` entries, on the game each shipped config plays: SB3's AtariWrapper (make_atari_env) and

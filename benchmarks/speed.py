@@ -59,6 +59,16 @@ TASKS = [
         "DDPG Pendulum-v1", "configs/ddpg_pendulum.yaml", "ddpg_pendulum", "Pendulum-v1", 1, 20_000, 1.5, 1.5
     ),
     Task("DQN Acrobot-v1", "configs/dqn_acrobot.yaml", "dqn_acrobot", "Acrobot-v1", 1, 30_000, 2.5, 1.5),
+    Task(
+        "DQN LunarLander-v3",
+        "configs/dqn_lunarlander.yaml",
+        "dqn_lunarlander",
+        "LunarLander-v3",
+        1,
+        30_000,
+        2.5,
+        1.5,
+    ),
     *(
         Task(
             f"{algo} Pendulum-v1 from 100",
