@@ -14,6 +14,7 @@ import difflib
 import importlib.util
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,18 @@ ATARI_WRAPPER_DEFAULTS = {
     "clip_reward": True,
     "action_repeat_probability": 0.0,
 }
+
+
+def _named_parts(value: Any, path: str = "") -> Iterator[str]:
+    """The paths (`func`, `funcs[0]`, `options.f`) at which a parsed argument holds a Python name."""
+    if isinstance(value, Symbol):
+        yield path
+    elif isinstance(value, dict):
+        for key, part in value.items():
+            yield from _named_parts(part, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, part in enumerate(value):
+            yield from _named_parts(part, f"{path}[{i}]")
 
 
 def is_atari(env_id: str) -> bool:
@@ -429,9 +442,11 @@ class Translation:
     def registering_import(self) -> None:
         """env.imports for an id that a package registers (MiniGrid's, Atari's: RL Zoo imports both when they
         are installed), imported here too so that probing the env below finds it."""
-        from neurenix.rl.environment import registering_package
+        from neurenix.rl.environment import RegisteringPackage, registering_package
 
         package = registering_package(self.env_id)
+        if package is None and is_atari(self.env_id):  # Pong-v4 and the like: ALE's, but named like any env
+            package = RegisteringPackage("ale_py", "atari")
         if package is None:
             return
         self.env["imports"] = [package.module]
@@ -455,7 +470,10 @@ class Translation:
                 self.refuse("env_wrapper", f"{entry!r} is not a class name or {{name: {{keyword: value}}}}")
                 return
             arguments = {} if isinstance(entry, str) else next(iter(entry.values())) or {}
-            named_arguments = [key for key, value in arguments.items() if isinstance(value, Symbol)]
+            if not isinstance(arguments, dict):
+                self.refuse("env_wrapper", f"{entry!r} is not a class name or {{name: {{keyword: value}}}}")
+                return
+            named_arguments = list(_named_parts(arguments))
             if named_arguments:  # a class or function as an argument: a config holds only its name, as text
                 self.refuse(
                     "env_wrapper",
@@ -481,6 +499,14 @@ class Translation:
             self.refuse("env_wrapper", f"AtariWrapper takes no {', '.join(unknown)}")
             return []
         options = {**ATARI_WRAPPER_DEFAULTS, **kwargs}
+        if is_atari(self.env_id) and self.builtin_frameskip() != 1:
+            self.refuse(
+                "env_wrapper",
+                f"AtariWrapper skips frames itself, and {self.env_id} already skips "
+                f"{self.builtin_frameskip()} (RL Zoo trains the NoFrameskip-v4 ids; a v5 id takes env_kwargs "
+                "frameskip: 1)",
+            )
+            return []
         if options["action_repeat_probability"]:
             self.env.setdefault("kwargs", {})["repeat_action_probability"] = options[
                 "action_repeat_probability"
@@ -508,6 +534,12 @@ class Translation:
         if training:
             self.env["training_wrappers"] = training
         return wrappers
+
+    def builtin_frameskip(self) -> Any:
+        """The frames the ALE env itself repeats each action for (1; 4 for v5 ids; 2-4 at random for v4's)."""
+        import gymnasium as gym
+
+        return {**gym.spec(self.env_id).kwargs, **self.env.get("kwargs", {})}.get("frameskip", 1)
 
     def action_meanings(self) -> list[str]:
         """The game's actions, which decide whether SB3's AtariWrapper presses FIRE; an id that is no Atari game

@@ -329,14 +329,26 @@ def test_a_bare_env_wrapper_class_name_imports_as_plain_text(cli, tmp_path):
 
 
 def test_a_wrapper_argument_that_is_a_python_name_is_refused_not_passed_as_text(cli, tmp_path):
+    for arguments, path in [("{'func': np.sign}", "func"), ("{'f': [1, {'g': np.sign}]}", "f[1].g")]:
+        entry = (
+            "CartPole-v1:\n  n_timesteps: 1000\n"
+            f"  env_wrapper: \"{{'gymnasium.wrappers.TransformReward': {arguments}}}\"\n"
+        )
+        result = cli("zoo", "import", write_entry(tmp_path, entry), "CartPole-v1")
+        assert result.exit_code == 2, result.output
+        assert "cannot translate env_wrapper" in result.stderr
+        assert f"takes {path} as a Python name" in result.stderr
+        assert result.stdout == "" and "Traceback" not in result.output
+
+
+def test_wrapper_arguments_that_are_not_a_mapping_are_refused(cli, tmp_path):
     entry = (
         "CartPole-v1:\n  n_timesteps: 1000\n"
-        "  env_wrapper: \"{'gymnasium.wrappers.TransformReward': {'func': np.sign}}\"\n"
+        "  env_wrapper: \"{'gymnasium.wrappers.TimeAwareObservation': [1, 2]}\"\n"
     )
     result = cli("zoo", "import", write_entry(tmp_path, entry), "CartPole-v1")
-    assert result.exit_code == 2, result.output
-    assert "cannot translate env_wrapper" in result.stderr and "takes func as a Python name" in result.stderr
-    assert result.stdout == "" and "Traceback" not in result.output
+    assert result.exit_code == 2 and "is not a class name or {name: {keyword: value}}" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_train_freq_in_episodes_imports_and_train_check_accepts_it(cli, tmp_path):
@@ -424,6 +436,24 @@ def test_an_atari_game_takes_the_atari_entry_with_sb3s_atari_wrapper_in_gymnasiu
     assert config["agent"]["encoder"] == "nature_cnn"
 
 
+def test_an_atari_id_without_the_usual_suffix_imports_ale_py_and_the_check_passes(cli, tmp_path):
+    result = cli("zoo", "import", FIXTURES / "dqn.yml", "PongNoFrameskip-v0")
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout)["env"]["imports"] == ["ale_py"]
+    config = tmp_path / "config.yaml"
+    config.write_text(result.stdout, encoding="utf-8")
+    checked = cli("train", config, "--check")
+    assert checked.exit_code == 0, checked.output
+
+
+@pytest.mark.parametrize(("game", "skip"), [("Pong-v4", "(2, 5)"), ("ALE/Pong-v5", "4")])
+def test_atari_wrapper_on_a_game_that_skips_frames_itself_is_refused(cli, game, skip):
+    result = cli("zoo", "import", FIXTURES / "dqn.yml", game)
+    assert result.exit_code == 2, result.output
+    assert f"{game} already skips {skip}" in result.stderr and "NoFrameskip-v4" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
 def test_a_game_without_fire_gets_no_fire_press_and_atari_wrapper_options_carry_over(cli, tmp_path):
     entry = (
         "atari:\n  n_timesteps: 1000\n  policy: CnnPolicy\n  env_wrapper:\n"
@@ -495,6 +525,7 @@ def test_a_minigrid_entry_imports_minigrid_for_its_ids_and_the_check_passes(cli,
 
 def test_an_imported_minigrid_entry_trains(cli, tmp_path):
     result = cli("zoo", "import", write_entry(tmp_path, MINIGRID_ENTRIES), "MiniGrid-Empty-Random-5x5-v0")
+    assert result.exit_code == 0, result.output
     path = tmp_path / "config.yaml"
     path.write_text(result.stdout, encoding="utf-8")
     budget = ("--set", "train.total_steps=1024", "--set", "train.eval_episodes=2")  # one rollout of 8 x 128
