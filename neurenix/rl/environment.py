@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -400,9 +401,9 @@ def registering_package(env_id: str) -> RegisteringPackage | None:
 
 
 def extra_installing(module: str) -> str | None:
-    """The neurenix extra that installs `module`'s package, for the registering packages above; else None."""
-    top = module.partition(".")[0]
-    return next((package.extra for _, package in _REGISTERING_PACKAGES if package.module == top), None)
+    """The neurenix extra that installs the package `module` (a top-level name), for the registering packages
+    above; else None."""
+    return next((package.extra for _, package in _REGISTERING_PACKAGES if package.module == module), None)
 
 
 def _make_one(env_id: str, **kwargs: Any) -> gym.Env:
@@ -412,7 +413,9 @@ def _make_one(env_id: str, **kwargs: Any) -> gym.Env:
         package = registering_package(env_id)
         known = sorted(gym.registry.keys())
         close = difflib.get_close_matches(env_id, known, n=3)
-        if package is not None and env_id not in gym.registry:
+        if (
+            package is not None and package.module not in sys.modules
+        ):  # imported: a typo, not a missing import
             hint = (
                 f" Ids like it are registered by importing {package.module}: list it in env.imports "
                 f"(`imports: [{package.module}]`; from Python, `import {package.module}`), installed by "

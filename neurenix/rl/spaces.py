@@ -119,12 +119,22 @@ def to_spec(space: Any) -> dict:
     return spec
 
 
+class _PartError(ValueError):
+    """A Dict's or Tuple's part that has no spec, with its path from the outer space: ['t'][1]['m']."""
+
+    def __init__(self, path: list[str | int], reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"its part {''.join(f'[{key!r}]' for key in path)}: {reason}")
+
+
 def _part_spec(key: str | int, part: Any) -> dict:
-    """A Dict's or Tuple's part as a spec; an unsupported part is named by its key (MiniGrid's "mission")."""
+    """A Dict's or Tuple's part as a spec; an unsupported part is named by its path (MiniGrid's ['mission'])."""
     try:
         return to_spec(part)
+    except _PartError as exc:
+        raise _PartError([key, *exc.path], exc.reason) from None
     except ValueError as exc:
-        raise ValueError(f"at key {key!r}, {exc}") from None
+        raise _PartError([key], str(exc)) from None
 
 
 def space_type(space: Any) -> str:

@@ -595,8 +595,13 @@ def _space_against_env(spec: Any, env_space: Any, path: str, env_id: str, check:
         raise check.error(
             "env.id",
             f"{env_id} has an {label} space Neurenix cannot handle: {exc}.",
-            "Wrap the env (env.wrappers) to give one of those, or to leave out the part Neurenix cannot read: "
-            "MiniGrid's minigrid.wrappers.ImgObsWrapper, for one, keeps the image and drops the text mission."
+            "Wrap the env (env.wrappers) to give a Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple "
+            "observation, or to leave out the part Neurenix cannot read"
+            + (
+                " (minigrid.wrappers.ImgObsWrapper keeps MiniGrid's image and drops its text mission)."
+                if env_id.startswith(("MiniGrid-", "BabyAI-"))
+                else "."
+            )
             if label == "observation"
             else "Neurenix's algorithms take Discrete, Box, MultiDiscrete and MultiBinary action spaces "
             "(`neurenix list algorithms` shows which takes which).",

@@ -135,7 +135,7 @@ def test_minigrids_own_observation_names_its_text_mission_and_the_wrapper_that_d
     result = cli("train", write_config(tmp_path, config("ppo", env)), "--check")
     assert result.exit_code == 2, result.output
     message = result.stderr.strip()
-    assert "at key 'mission', unsupported space MissionSpace" in message
+    assert "its part ['mission']: unsupported space MissionSpace" in message
     assert "minigrid.wrappers.ImgObsWrapper" in message and "Traceback" not in message and "\n" not in message
     env["wrappers"] = ["minigrid.wrappers.ImgObsWrapper"]
     assert cli("train", write_config(tmp_path, config("ppo", env)), "--check").exit_code == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -133,16 +135,27 @@ def test_make_env_seeding_is_reproducible_and_unknown_ids_suggest_names():
         make_env("CartPol-v1")
 
 
-def test_an_unknown_id_of_a_registering_package_says_which_import_and_extra_bring_it():
+def test_an_unknown_id_of_a_registering_package_says_which_import_and_extra_bring_it(monkeypatch):
     assert registering_package("MiniGrid-Empty-5x5-v0").module == "minigrid"
     assert registering_package("BabyAI-GoToLocal-v0").module == "minigrid"
     assert registering_package("PongNoFrameskip-v4") == ("ale_py", "atari")
     assert registering_package("ALE/Pong-v5").extra == "atari"
     assert registering_package("CartPole-v1") is None and registering_package("MyMiniGrid-v0") is None
+    monkeypatch.delitem(
+        sys.modules, "minigrid", raising=False
+    )  # not imported yet: the import is what is missing
     with pytest.raises(
         EnvironmentNotFoundError, match=r"importing minigrid.*pip install 'neurenix\[minigrid\]'"
     ):
         make_env("MiniGrid-NoSuchWorld-v0")
+
+
+def test_a_typo_in_an_id_whose_package_is_imported_gets_a_did_you_mean_not_the_import():
+    import minigrid  # noqa: F401
+
+    with pytest.raises(EnvironmentNotFoundError, match="Did you mean MiniGrid-Empty-5x5-v0") as info:
+        make_env("MiniGrid-Empty-5x5-v1")
+    assert "env.imports" not in str(info.value)
 
 
 # ---------------------------------------------------------------------------------------------------- replay
