@@ -14,8 +14,9 @@ SB3 and torch; Box2D too for LunarLander), the same entry is trained by SB3 as R
 (of its magnitude, for negative returns) and our median training time is below SB3's. The whole table is hours
 on two cores; `--only` picks rows (`--only ppo/Pendulum`). `--jobs N` runs a row's trainings N at a time, every
 process on one thread (NEURENIX_BLAS_THREADS=1, torch.set_num_threads(1)), SB3's seeds first, then ours: with
-`--jobs 2` each side's two seeds train side by side, so each side has its own kind for a neighbour. Two one-thread
-processes do ~1.25x the work of one two-thread process on a 400-300 step, so a 3e5-step row takes ~15 % less time.
+a number of seeds that N divides, each side's seeds train side by side, so each side has its own kind for a
+neighbour. Two one-thread processes do ~1.25x the work of one two-thread process on a 400-300 step, so a
+3e5-step row takes ~15 % less time with `--jobs 2`.
 """
 
 from __future__ import annotations
@@ -84,6 +85,50 @@ def theirs(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def train_row(
+    args: argparse.Namespace,
+    path: Path,
+    env_id: str,
+    seeds: list[int],
+    work: Path,
+    env: dict[str, str] | None,
+) -> list[dict]:
+    """Every seed's run of one entry, both sides, `args.jobs` trainings at a time; printed as they are read."""
+    name = f"{path.stem}/{env_id}"
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        trainings = {}
+        if args.sb3_python:  # SB3's first: the longer runs, so the pool's last slot waits the least
+            for seed in seeds:
+                trainings[seed, "sb3"] = pool.submit(
+                    theirs, args.sb3_python, path, env_id, seed, args.episodes, env
+                )
+        for seed in seeds:
+            trainings[seed, "ours"] = pool.submit(ours, path, env_id, seed, args.episodes, work, env)
+        runs = []
+        for seed in seeds:
+            run = {"seed": seed, **trainings[seed, "ours"].result()}
+            if args.sb3_python:
+                run["sb3"] = trainings[seed, "sb3"].result()
+            runs.append(run)
+            line = f"{name + f' seed {seed}':38s} {run['mean_reward']:9.1f} {run['train_s']:8.1f}"
+            if "sb3" in run:
+                line += f" {run['sb3']['mean_reward']:9.1f} {run['sb3']['learn_s']:8.1f}"
+            print(line, flush=True)
+    except BaseException:  # a failed training: start no other (the running ones finish, unread)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return runs
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of trainings")
+    return value
+
+
 def within(our_median: float, sb3_median: float) -> bool:
     return our_median >= sb3_median - SHARE * abs(sb3_median)
 
@@ -98,7 +143,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--sb3-python", default=None)
     parser.add_argument(
-        "--jobs", type=int, default=1, help="trainings at a time, each on one thread (default 1: every core)"
+        "--jobs",
+        type=positive,
+        default=1,
+        help="trainings at a time, each on one thread (default 1: every core)",
     )
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "zoo.json"))
     args = parser.parse_args()
@@ -119,26 +167,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="neurenix-zoo-") as work:
         for path, env_id in rows:
             name = f"{path.stem}/{env_id}"
-            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-                trainings = {}
-                if args.sb3_python:  # SB3's first: the longer runs, so the pool's last slot waits the least
-                    for seed in seeds:
-                        sb3 = (args.sb3_python, path, env_id, seed, args.episodes, env)
-                        trainings[seed, "sb3"] = pool.submit(theirs, *sb3)
-                for seed in seeds:
-                    trainings[seed, "ours"] = pool.submit(
-                        ours, path, env_id, seed, args.episodes, Path(work), env
-                    )
-                runs = []
-                for seed in seeds:
-                    run = {"seed": seed, **trainings[seed, "ours"].result()}
-                    if args.sb3_python:
-                        run["sb3"] = trainings[seed, "sb3"].result()
-                    runs.append(run)
-                    line = f"{name + f' seed {seed}':38s} {run['mean_reward']:9.1f} {run['train_s']:8.1f}"
-                    if "sb3" in run:
-                        line += f" {run['sb3']['mean_reward']:9.1f} {run['sb3']['learn_s']:8.1f}"
-                    print(line, flush=True)
+            runs = train_row(args, path, env_id, seeds, Path(work), env)
             row = {"entry": name, "runs": runs, "median": statistics.median(r["mean_reward"] for r in runs)}
             if args.sb3_python:
                 row["sb3_median"] = statistics.median(r["sb3"]["mean_reward"] for r in runs)
@@ -152,8 +181,8 @@ def main() -> None:
                     flush=True,
                 )
             results.append(row)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results, indent=2))  # after every row: hours each
     print(f"wrote {args.json}")
 
 
