@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from neurenix.errors import ConfigError
+from neurenix.errors import ConfigError, PicklableError
 
 SPACE_TYPES = ("discrete", "box", "multi_discrete", "multi_binary", "dict", "tuple")
 _GYM_TYPES = {
@@ -119,7 +119,7 @@ def to_spec(space: Any) -> dict:
     return spec
 
 
-class _PartError(ValueError):
+class _PartError(PicklableError, ValueError):
     """A Dict's or Tuple's part that has no spec, with its path from the outer space: ['t'][1]['m']."""
 
     def __init__(self, path: list[str | int], reason: str) -> None:

@@ -9,6 +9,7 @@ import inspect
 import pickle
 import pkgutil
 import signal
+import types
 import typing
 
 import pytest
@@ -48,7 +49,8 @@ def defined_exceptions() -> list[type[BaseException]]:
 
 def sample(annotation: typing.Any, name: str) -> typing.Any:
     """A value of the annotated type; strings are told apart by the parameter they fill."""
-    options = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = [a for a in typing.get_args(annotation) if a is not type(None)] if union else [annotation]
     kind = typing.get_origin(options[0]) or options[0]
     if kind in (str, object, typing.Any):
         return f"the {name}"
