@@ -96,7 +96,7 @@ TASKS = [
         atari=True,
     ),
     Task(
-        "DQN Pong 5e4 from 1000",
+        "DQN Pong 5e4 updates at 1000",  # not "from 1000": `--only "from 100"` picks the Pendulum rows
         "configs/dqn_pong.yaml",
         "dqn_pong",
         "PongNoFrameskip-v4",
