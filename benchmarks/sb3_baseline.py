@@ -2,6 +2,9 @@
 
     PEER_PYTHON benchmarks/sb3_baseline.py TASK SEED [TOTAL_STEPS] [--learning-starts N] [--library sb3|sbx]
         ->  one JSON line: learn_s, mean_reward, total_steps, library
+    PEER_PYTHON benchmarks/sb3_baseline.py TASK,TASK,... SEED --check [--library sb3|sbx]
+        ->  builds each task's model and resets its env, nothing learned: whether this interpreter has all the
+            tasks need (ale-py and OpenCV for the Atari ones, Box2D, MuJoCo), asked before any timing starts
 
 Run as its own process (so the whole process can be timed too) in an interpreter that has SB3 (with torch), or
 SBX (SB3's JAX port, `pip install sbx-rl`, which brings SB3 too); never imported by Neurenix, and neither is ever
@@ -194,7 +197,12 @@ def main() -> None:
     parser.add_argument("total_steps", type=int, nargs="?", default=None, help="default: the task's budget")
     parser.add_argument("--learning-starts", type=int, default=None)
     parser.add_argument("--library", choices=("sb3", "sbx"), default="sb3")
+    parser.add_argument("--check", action="store_true", help="build and reset each task, learn nothing")
     args = parser.parse_args()
+    if args.check:
+        for task in args.task.split(","):
+            build(task, args.seed, args.library)[0].env.reset()  # SB3's AtariWrapper needs OpenCV only here
+        return
     import gymnasium as gym
     from stable_baselines3.common.evaluation import evaluate_policy
 

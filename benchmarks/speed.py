@@ -14,9 +14,12 @@ run): every env step then pays a gradient step, which is where the gradient engi
 
 Create the peers' interpreters once (never dependencies of Neurenix), torch's CPU build first, or pip takes a
 CUDA build of several GB:
-    python3 -m venv /tmp/sb3-venv && /tmp/sb3-venv/bin/pip install torch==2.13.0 stable-baselines3
-    python3 -m venv /tmp/sbx-venv && /tmp/sbx-venv/bin/pip install torch==2.13.0 && /tmp/sbx-venv/bin/pip install sbx-rl
-Never run two benchmarks at once on a 2-core machine: the figures would mean nothing.
+    python3 -m venv /tmp/sb3-venv && /tmp/sb3-venv/bin/pip install torch==2.13.0 && /tmp/sb3-venv/bin/pip install \
+        stable-baselines3 pyyaml 'gymnasium[box2d,mujoco]' ale-py opencv-python-headless
+    python3 -m venv /tmp/sbx-venv && /tmp/sbx-venv/bin/pip install torch==2.13.0 && /tmp/sbx-venv/bin/pip install sbx-rl 'gymnasium[box2d]'
+Before anything is timed, each peer's interpreter builds every selected task (`sb3_baseline.py --check`): a
+package missing there (ale-py and OpenCV for the Atari rows, Box2D) stops the run at once. Never run two
+benchmarks at once on a 2-core machine: the figures would mean nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class Task:
     sbx_goal: float | None = None  # over SBX; None where SBX has no such algorithm (A2C)
     learning_starts: int | None = None  # the config's unless set, on every side
     atari: bool = False  # the env is an ALE game behind the configs' preprocessing and frame stack
+
+    @property
+    def goals(self) -> dict[str, float | None]:
+        return {"sb3": self.goal, "sbx": self.sbx_goal}
 
 
 TASKS = [
@@ -155,6 +162,27 @@ def theirs(task: Task, seed: int, library: str, python: str) -> dict:
     return {"wall_s": wall, "rss_mb": rss, "learn_s": result["learn_s"], "final_eval": result["mean_reward"]}
 
 
+def peers_of(task: Task, pythons: dict[str, str | None]) -> list[str]:
+    """The peers that run this task: those whose interpreter is given and that have the algorithm."""
+    return [peer for peer in PEERS if pythons[peer] and task.goals[peer] is not None]
+
+
+def check_peers(tasks: list[Task], pythons: dict[str, str | None]) -> None:
+    """Build every selected task in each peer's interpreter before anything is timed, so that a missing package
+    there (ale-py, OpenCV, Box2D) stops the run at once, not after our side of a row has trained for minutes."""
+    for peer in PEERS:
+        names = [t.sb3_task for t in tasks if peer in peers_of(t, pythons)]
+        if not names:
+            continue
+        cmd = [pythons[peer], str(ROOT / "benchmarks" / "sb3_baseline.py"), ",".join(names), "0", "--check"]
+        proc = subprocess.run([*cmd, "--library", peer], cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"{pythons[peer]} cannot build every task for {peer.upper()} (install what the error below"
+                f" names into it, or leave those rows out with --only):\n{proc.stderr[-2000:]}"
+            )
+
+
 def child_output(args: list[str]) -> str:
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=True
@@ -240,13 +268,13 @@ def main() -> None:
     header += f" {'ours MB':>7s} {'overhead':>8s} {'ours ret':>8s}" + "".join(
         f" {peer.upper() + ' ret':>8s}" for peer in PEERS
     )
+    check_peers(tasks, pythons)
     loops = fused_loops()
     print(f"Neurenix's fused loops: {loops}" + ("" if loops == "C" else " (installed without a C compiler)"))
     print(header, flush=True)
     with tempfile.TemporaryDirectory(prefix="neurenix-speed-") as runs_root:
         for task in tasks:
-            goals = {"sb3": task.goal, "sbx": task.sbx_goal}
-            peers = [peer for peer in PEERS if pythons[peer] and goals[peer] is not None]
+            peers = peers_of(task, pythons)
             our_rows, their_rows = [], {peer: [] for peer in peers}
             for seed in seeds:  # alternate, so that drift in machine load hits every side alike
                 our_rows.append(ours(task, seed, runs_root))
@@ -265,7 +293,7 @@ def main() -> None:
             }
             peer_cells, return_cells = "", ""
             for peer in PEERS:
-                goal = goals[peer]
+                goal = task.goals[peer]
                 if peer in peers:
                     rows = their_rows[peer]
                     row[peer] = {

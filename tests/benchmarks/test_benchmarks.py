@@ -6,6 +6,8 @@ either side is caught by `make test`. Its SAC row divides by a matmul floor whos
 """
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +71,17 @@ def test_the_sac_floor_counts_the_products_the_agent_multiplies(engine, monkeypa
     monkeypatch.undo()
     textbook = sum(m * k * n for m, k, n in engine.sac_step_matmuls(3, 1, (256, 256), 256))
     assert abs(sum(macs) - textbook) / textbook < 0.01
+
+
+def test_speed_stops_before_timing_when_a_peer_cannot_build_its_tasks(tmp_path):
+    """The project's own interpreter has no SB3: speed.py must say so at once, not after our side of a row has
+    trained (a missing OpenCV once cost a 7-minute Pong run)."""
+    speed = ENGINE_PY.parent / "speed.py"
+    out = tmp_path / "speed.json"
+    command = [sys.executable, str(speed), "--only", "PPO CartPole", "--seeds", "0", "--json", str(out)]
+    proc = subprocess.run(
+        [*command, "--sb3-python", sys.executable], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    assert "cannot build every task for SB3" in proc.stderr and "stable_baselines3" in proc.stderr
+    assert "ours s" not in proc.stdout and not out.exists()  # nothing was trained or written
