@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SB3_BASELINE = ROOT / "benchmarks" / "sb3_baseline.py"  # the peers' side, run in their interpreters
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def ours(task: Task, seed: int, runs_root: str) -> dict:
 def theirs(task: Task, seed: int, library: str, python: str) -> dict:
     cmd = [
         python,
-        str(ROOT / "benchmarks" / "sb3_baseline.py"),
+        str(SB3_BASELINE),
         task.sb3_task,
         str(seed),
         str(task.total_steps),
@@ -174,7 +175,7 @@ def check_peers(tasks: list[Task], pythons: dict[str, str | None]) -> None:
         names = [t.sb3_task for t in tasks if peer in peers_of(t, pythons)]
         if not names:
             continue
-        cmd = [pythons[peer], str(ROOT / "benchmarks" / "sb3_baseline.py"), ",".join(names), "0", "--check"]
+        cmd = [pythons[peer], str(SB3_BASELINE), ",".join(names), "0", "--check"]
         proc = subprocess.run([*cmd, "--library", peer], cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(
