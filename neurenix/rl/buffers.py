@@ -340,9 +340,11 @@ def replay_update_due(
     buffer: ReplayBuffer, total_steps: int, learning_starts: int, batch_size: int, chunk_closed: bool
 ) -> bool:
     """The off-policy cadence (DQN, DDPG, TD3, SAC): an update where a collection chunk closes (every
-    `train_freq` vectorized steps, or at the end of every `train_freq`-th episode), once `learning_starts` env
-    steps have been taken and a batch can be sampled. A chunk that closes before then passes without one."""
-    return chunk_closed and total_steps >= learning_starts and len(buffer) >= batch_size
+    `train_freq` vectorized steps, or at the end of every `train_freq`-th episode), once more than
+    `learning_starts` env steps have been taken (SB3's `num_timesteps > learning_starts`: the first step after
+    the warm-up acts with the untrained policy) and a batch can be sampled. A chunk that closes before then
+    passes without one."""
+    return chunk_closed and total_steps > learning_starts and len(buffer) >= batch_size
 
 
 class RolloutBatch(NamedTuple):

@@ -159,7 +159,7 @@ def test_show_of_a_run_that_failed_before_its_first_episode_says_it_failed_and_w
     run = tmp_path / "run"
     first_step = [
         arg
-        for kv in ("learning_starts=1", "batch_size=1", "train_freq=1")
+        for kv in ("learning_starts=0", "batch_size=1", "train_freq=1")
         for arg in ("--set", f"agent.{kv}")
     ]
     assert cli("train", tiny_config, "--run-dir", run, "--quiet", *first_step).exit_code == 1

@@ -274,7 +274,7 @@ def test_warm_up_acts_uniformly_over_the_box_without_the_policy():
 def test_cadence_runs_gradient_steps_every_train_freq_after_learning_starts(cls):
     agent = small(cls, learning_starts=120, train_freq=4, gradient_steps=3)
     agent.train(make_env("Pendulum-v1", seed=0), total_steps=200)
-    updates = len([t for t in range(1, 201) if t >= 120 and t % 4 == 0])
+    updates = len([t for t in range(1, 201) if t > 120 and t % 4 == 0])
     assert agent.updates == updates
     assert agent.critic_optimizer.step_count == 3 * updates
     assert len(agent.buffer) == 200
@@ -431,7 +431,7 @@ def test_the_documented_ddpg_and_sac_usage_runs_as_written():
     )
     for agent in (ddpg, sac):
         metrics = agent.train(env=env, episodes=2, max_steps=100, verbose=True)
-        assert metrics["episodes"] == 2 and metrics["total_steps"] == 200 and agent.updates == 101
+        assert metrics["episodes"] == 2 and metrics["total_steps"] == 200 and agent.updates == 100
         assert agent.act(np.zeros(3, dtype=np.float32)).shape == (1,)
 
 
@@ -491,6 +491,16 @@ def test_first_update_step_is_where_training_first_updates(env_id, cls, n_envs, 
         agent = cls(env.observation_space, env.action_space, seed=0, **settings)
         agent.train(make_env(env_id, n_envs=n_envs, seed=0), total_steps=budget)
         assert agent.updates == updates, (budget, first)
+
+
+@pytest.mark.parametrize("train_freq, first", [(1, 101), (4, 104), (50, 150), (101, 101)])
+def test_the_first_update_comes_after_learning_starts_as_in_sb3(train_freq, first):
+    """SB3 trains once num_timesteps > learning_starts: with 100 warm-up steps, step 100 never updates."""
+    env = make_env("CartPole-v1", seed=0)
+    agent = DQN(
+        env.observation_space, env.action_space, learning_starts=100, batch_size=32, train_freq=train_freq
+    )
+    assert agent.first_update_step(1) == first
 
 
 # ------------------------------------------------------------ RL Zoo's cadence and schedules (gradient_steps -1, lin_X)

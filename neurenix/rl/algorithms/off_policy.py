@@ -3,7 +3,8 @@ noise and saved state. An algorithm adds its networks, how it acts (`_act`) and 
 
 The cadence is SB3's: training collects in chunks of `train_freq` vectorized steps, or (`train_freq_unit:
 episode`) until `train_freq` episodes have ended over all envs, and an update closes each chunk once
-`learning_starts` env steps are taken and a batch can be sampled; chunks closed before then pass without one.
+more than `learning_starts` env steps are taken and a batch can be sampled; chunks closed before then pass without
+one.
 
 Normalisation (`normalize_observations`, `normalize_rewards`) follows SB3's VecNormalize with a replay buffer:
 the buffer stores raw observations and rewards, and each batch it serves is normalised with the statistics as
@@ -59,8 +60,8 @@ class ReplayHyperparameters(NormalizationHyperparameters):
     )
     learning_starts: int = hyperparameter(
         100,
-        "Env steps (over all envs) before the first update; box-action agents act uniformly at random until "
-        "then.",
+        "Env steps (over all envs) of warm-up: box-action agents act uniformly at random for these steps, and the "
+        "first update comes at the first train_freq boundary after them (SB3's num_timesteps > learning_starts).",
         unit="env steps",
         low=0,
     )
@@ -300,19 +301,23 @@ class OffPolicyAgent(BaseAgent):
 
     def first_update_step(self, n_envs: int) -> int | None:
         """The first multiple of train_freq vectorized steps at which `replay_update_due` holds: learning_starts
-        reached and a whole batch in the buffer (one transition per env step). None with episodes: that
+        passed and a whole batch in the buffer (one transition per env step). None with episodes: that
         depends on how long they last."""
         if self.train_freq_unit == "episode":
             return None
         period = n_envs * self.train_freq
-        return max(period, -(-max(self.learning_starts, self.batch_size) // period) * period)
+        return -(-self._first_update_floor() // period) * period
 
     def no_update_before(self, n_envs: int) -> int:
         """With train_freq in episodes, the first update comes at the first chunk's end after learning_starts
         and a whole batch: never before the first vectorized step that reaches both."""
         if self.train_freq_unit == "step":
             return self.first_update_step(n_envs)
-        return n_envs * max(1, -(-max(self.learning_starts, self.batch_size) // n_envs))
+        return n_envs * -(-self._first_update_floor() // n_envs)
+
+    def _first_update_floor(self) -> int:
+        """The fewest env steps `replay_update_due` takes: more than learning_starts, and a batch."""
+        return max(self.learning_starts + 1, self.batch_size)
 
     # ---------------------------------------------------------------------------------------- save/load
     def state_dict(self) -> dict:

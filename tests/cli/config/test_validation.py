@@ -114,7 +114,7 @@ BAD_CONFIGS = {
     "step budget before the first off-policy update": (
         with_("train.total_steps", 99),
         "train.total_steps",
-        ["99 steps is before dqn's first update at step 100", "learning_starts 100", "at least 100"],
+        ["99 steps is before dqn's first update at step 150", "learning_starts 100", "at least 150"],
     ),
     "step budget before the first update of an episode cadence": (
         with_("agent.train_freq_unit", "episode", with_("train.total_steps", 99)),
@@ -126,8 +126,8 @@ BAD_CONFIGS = {
         "train.episodes",
         [
             "3 episodes of at most 20 steps each end after at most 60 steps",
-            "first update at step 100",
-            "train.episodes to at least 5",
+            "first update at step 150",
+            "train.episodes to at least 8",
         ],
     ),
     "episode budget shorter than the env's registered time limit allows": (
@@ -137,7 +137,7 @@ BAD_CONFIGS = {
             with_("train.max_steps", None, with_("train.episodes", 4, with_("train.total_steps", None))),
         ),
         "train.episodes",
-        ["4 episodes of at most 500 steps each end after at most 2,000 steps", "at least 10"],
+        ["4 episodes of at most 500 steps each end after at most 2,000 steps", "at least 11"],
     ),
 }
 
