@@ -121,12 +121,28 @@ UNSUPPORTED = {
     "callback": "RL Zoo callbacks (Python classes)",
     "replay_buffer_class": "other replay buffers (HER)",
     "replay_buffer_kwargs": "replay buffer options",
-    "optimizer_class": "other optimizers (A2C and PPO take `optimizer: adam|rmsprop`)",
+    "optimizer_class": "other optimizers (A2C and PPO take `optimizer: adam|rmsprop|rmsprop_tf`)",
     "optimizer_kwargs": "optimizer options",
     "squash_output": "squashed Gaussian policies for A2C and PPO",
     "features_extractor_class": "other feature extractors (agent.encoder: nature_cnn, small_cnn or mlp)",
 }
 ACTIVATIONS = {"Tanh": "tanh", "ReLU": "relu", "Sigmoid": "sigmoid", "Identity": "identity"}
+# A2C's and PPO's `optimizer_class` (the names RL Zoo's expressions see), ours for it, and the torch defaults of
+# its options: ours runs each with these but eps 1e-5 (`actor_critic.OPTIMIZERS`), so an entry's
+# `optimizer_kwargs` must come to that.
+OPTIMIZER_CLASSES = {
+    "RMSpropTFLike": "rmsprop_tf",
+    "th.optim.RMSprop": "rmsprop",
+    "torch.optim.RMSprop": "rmsprop",
+    "th.optim.Adam": "adam",
+    "torch.optim.Adam": "adam",
+}
+_RMSPROP_OPTIONS = {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0, "momentum": 0, "centered": False}
+TORCH_OPTIONS = {
+    "rmsprop_tf": _RMSPROP_OPTIONS,
+    "rmsprop": _RMSPROP_OPTIONS,
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": False},
+}
 NOISE_TYPES = {"normal": "gaussian", "ornstein-uhlenbeck": "ornstein_uhlenbeck"}
 
 
@@ -618,6 +634,8 @@ class Translation:
                 self.agent["activation"] = ours
             elif ours != "relu":  # the off-policy networks are ReLU MLPs, as SB3's
                 self.refuse("policy_kwargs.activation_fn", activation_reason(name, on_policy))
+        if on_policy and "optimizer_class" in kwargs:
+            self.optimizer_class(kwargs.pop("optimizer_class"), kwargs.pop("optimizer_kwargs", None))
         if on_policy:
             for key in ("ortho_init", "log_std_init"):
                 if key in kwargs:
@@ -639,6 +657,32 @@ class Translation:
             }
             fallback = UNSUPPORTED.get(key, f"no counterpart for {self.algorithm}")
             self.refuse(f"policy_kwargs.{key}", why.get(key, fallback))
+
+    def optimizer_class(self, name: Any, options: Any) -> None:
+        """A2C's or PPO's optimizer from policy_kwargs. SB3 then builds `name(params, lr, **options)` (Adam
+        without options at eps 1e-5), and A2C ignores use_rms_prop and rms_prop_eps."""
+        ours = OPTIMIZER_CLASSES.get(str(name))
+        if ours is None:
+            self.refuse(
+                "policy_kwargs.optimizer_class",
+                f"A2C and PPO take {', '.join(OPTIMIZER_CLASSES)}, not {name}",
+            )
+            return
+        if options is None:
+            options = {"eps": 1e-5} if ours == "adam" else {}
+        wanted = {**TORCH_OPTIONS[ours], "eps": 1e-5}
+        given = {**TORCH_OPTIONS[ours], **options} if isinstance(options, dict) else None
+        if given is None or {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()} != wanted:
+            settings = ", ".join(f"{key}={value!r}" for key, value in wanted.items())
+            self.refuse("policy_kwargs.optimizer_kwargs", f"our {ours} runs with {settings}, not {options!r}")
+            return
+        self.agent["optimizer"] = ours
+        if self.algorithm == "a2c":
+            ignored = [key for key in ("use_rms_prop", "rms_prop_eps") if self.take(key) is not None]
+            if ignored:
+                self.notes.append(
+                    f"{' and '.join(ignored)}: SB3 ignores them when policy_kwargs sets the optimizer."
+                )
 
     def net_arch(self, arch: Any) -> None:
         critic = "vf" if self.algorithm in sb3_names.ON_POLICY else "qf"

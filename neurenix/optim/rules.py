@@ -103,6 +103,7 @@ class RMSprop(Optimizer):
     """v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps), with optional momentum on that step."""
 
     state_names = ("square_avg", "momentum_buffer")
+    eps_inside_sqrt = False
 
     def __init__(
         self,
@@ -128,8 +129,12 @@ class RMSprop(Optimizer):
         scratch *= 1.0 - self.alpha
         v += scratch
         flush_subnormals(v, non_negative=True)
-        np.sqrt(v, out=scratch)
-        scratch += self.eps
+        if self.eps_inside_sqrt:
+            np.add(v, self.eps, out=scratch)
+            np.sqrt(scratch, out=scratch)
+        else:
+            np.sqrt(v, out=scratch)
+            scratch += self.eps
         np.divide(grad, scratch, out=scratch)
         if self.momentum:
             buf = state["momentum_buffer"]
@@ -139,3 +144,24 @@ class RMSprop(Optimizer):
             scratch[...] = buf
         scratch *= self.lr
         data -= scratch
+
+
+class RMSpropTFLike(RMSprop):
+    """TensorFlow's RMSprop, as SB3's `RMSpropTFLike` (and stable-baselines 2 before it) runs it: v starts at 1,
+    not 0, and p -= lr g / sqrt(v + eps). RL Zoo's A2C Atari entry is tuned with it: from v = 0 the first steps
+    are ~10x lr in size (1 / sqrt(1 - alpha)), from v = 1 they are ~lr g."""
+
+    eps_inside_sqrt = True
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+    ):
+        super().__init__(params, lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        for square_avg in self.state["square_avg"]:
+            square_avg.fill(1.0)

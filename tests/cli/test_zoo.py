@@ -21,9 +21,6 @@ ENTRIES = [
     for path in sorted(FIXTURES.glob("*.yml"))
     for name in yaml.safe_load(path.read_text(encoding="utf-8"))
 ]
-# The entries that need what Neurenix lacks, and the key the error must name: A2C's Atari entry asks for SB3's
-# TF-style RMSprop (epsilon inside the square root), which our rmsprop is not.
-REFUSED = {("a2c", ATARI_GAME): "policy_kwargs.optimizer_class"}
 
 
 def imported(cli, *args) -> dict:
@@ -40,20 +37,12 @@ def write_entry(tmp_path: Path, entry: str, name: str = "ppo.yml") -> Path:
 
 def test_the_fixtures_hold_every_algorithm_and_env():
     assert {algo for algo, _ in ENTRIES} == {"a2c", "ppo", "dqn", "sac", "td3", "ddpg"}
-    assert len(ENTRIES) == 30 and set(REFUSED) <= set(ENTRIES)
+    assert len(ENTRIES) == 30
 
 
 @pytest.mark.parametrize(("algo", "env_id"), ENTRIES)
-def test_every_zoo_entry_imports_to_a_config_train_accepts_or_names_what_it_lacks(
-    cli, tmp_path, algo, env_id
-):
+def test_every_zoo_entry_imports_to_a_config_train_accepts(cli, tmp_path, algo, env_id):
     result = cli("zoo", "import", FIXTURES / f"{algo}.yml", env_id)
-    if (algo, env_id) in REFUSED:
-        assert result.exit_code == 2, result.output
-        name = "atari" if env_id == ATARI_GAME else env_id
-        assert f"{name}: cannot translate {REFUSED[algo, env_id]}" in result.stderr
-        assert result.stdout == "" and "Traceback" not in result.output
-        return
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"# Imported by `neurenix zoo import` from {FIXTURES / f'{algo}.yml'}, ")
     shown = f"atari, for {env_id}" if env_id == ATARI_GAME else env_id
@@ -152,6 +141,24 @@ ENTRY = "CartPole-v1:\n  n_timesteps: !!float 1e4\n  policy: 'MlpPolicy'\n"
             {"train_freq": 4, "epsilon_start": 0.5},
         ),
         ("a2c.yml", ["use_rms_prop: False", "vf_coef: 0.25"], {"optimizer": "adam", "value_coef": 0.25}),
+        # The Atari entry's optimizer; and SB3 ignores use_rms_prop once policy_kwargs names one.
+        (
+            "a2c.yml",
+            ['policy_kwargs: "dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))"'],
+            {"optimizer": "rmsprop_tf"},
+        ),
+        (
+            "a2c.yml",
+            ['policy_kwargs: "dict(optimizer_class=th.optim.Adam)"', "use_rms_prop: True"],
+            {"optimizer": "adam"},
+        ),
+        (
+            "ppo.yml",
+            [
+                'policy_kwargs: "dict(optimizer_class=th.optim.RMSprop, optimizer_kwargs=dict(alpha=0.99, eps=1e-5))"'
+            ],
+            {"optimizer": "rmsprop"},
+        ),
     ],
 )
 def test_keys_map_to_ours(cli, tmp_path, name, lines, agent):
@@ -209,11 +216,23 @@ def test_ppo_log_std_init_moves_into_the_unit_box(cli, tmp_path):
             "policy_kwargs.activation_fn",
             "ReLU MLPs",
         ),
-        (
+        (  # RMSpropTFLike's own eps is 1e-8; ours runs at 1e-5
             "a2c.yml",
             'policy_kwargs: "dict(optimizer_class=RMSpropTFLike)"',
+            "policy_kwargs.optimizer_kwargs",
+            "eps=1e-05",
+        ),
+        (
+            "ppo.yml",
+            'policy_kwargs: "dict(optimizer_class=th.optim.SGD)"',
             "policy_kwargs.optimizer_class",
-            "optimizers",
+            "not th.optim.SGD",
+        ),
+        (
+            "sac.yml",
+            'policy_kwargs: "dict(optimizer_class=th.optim.Adam)"',
+            "policy_kwargs.optimizer_class",
+            "other optimizers",
         ),
         ("ppo.yml", "made_up_key: 3", "made_up_key", "no counterpart"),
         ("ppo.yml", "policy: RecurrentPolicy", "policy", "not RecurrentPolicy"),

@@ -98,11 +98,13 @@ def _adam_rule(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
     return update
 
 
-def _rmsprop_rule(lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+def _rmsprop_rule(lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, v_start=0.0, eps_inside=False):
+    """torch's RMSprop; SB3's RMSpropTFLike with v_start 1 and eps_inside (the square root's)."""
+
     def update(p, g, state, t):
         g = g + weight_decay * p
-        state["v"] = alpha * state.get("v", 0.0) + (1 - alpha) * g * g
-        step = g / (np.sqrt(state["v"]) + eps)
+        state["v"] = alpha * state.get("v", v_start) + (1 - alpha) * g * g
+        step = g / (np.sqrt(state["v"] + eps) if eps_inside else np.sqrt(state["v"]) + eps)
         if momentum:
             state["buf"] = momentum * state.get("buf", 0.0) + step
             step = state["buf"]
@@ -179,7 +181,34 @@ def test_rmsprop_matches_torch_update(kwargs, scale, layout):
     _assert_same(engine, _hand_trajectory(_rmsprop_rule(**kwargs), scale=scale))
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+TF_LIKE = dict(v_start=1.0, eps_inside=True)
+# With v near 1, only an eps near 1 shows where it is added.
+RMSPROP_TF_CASES = [*RMSPROP_CASES, (dict(lr=0.01, eps=1.0), 1.0)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize(
+    "kwargs, scale", RMSPROP_TF_CASES, ids=["eps_effect", "alpha", "momentum", "weight_decay", "eps_place"]
+)
+def test_rmsprop_tf_like_matches_sb3s_update(kwargs, scale, layout):
+    engine = _engine_trajectory(lambda ps: optim.RMSpropTFLike(ps, **kwargs), scale=scale, layout=layout)
+    _assert_same(engine, _hand_trajectory(_rmsprop_rule(**kwargs, **TF_LIKE), scale=scale))
+
+
+@pytest.mark.parametrize(
+    "change", [dict(v_start=0.0), dict(eps_inside=False)], ids=["v_from_0", "eps_outside"]
+)
+def test_rmsprop_tf_like_cases_see_each_difference_from_torchs_rule(change):
+    """Guard for the test above: v from 0 or eps outside the root each end far from RMSpropTFLike's parameters
+    in one of its cases."""
+    kwargs, scale = RMSPROP_TF_CASES[0 if "v_start" in change else -1]
+    reference = _hand_trajectory(_rmsprop_rule(**kwargs, **TF_LIKE), scale)[-1]
+    other = _hand_trajectory(_rmsprop_rule(**kwargs, **{**TF_LIKE, **change}), scale)[-1]
+    for r, o, p in zip(reference, other, _problem()[0]):
+        assert np.abs((r - p) - (o - p)).max() > 0.2 * np.abs(r - p).max()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "RMSpropTFLike"])
 def test_lr_is_settable(name):
     p = Tensor(np.array([1.0, -2.0]), requires_grad=True)
     opt = getattr(optim, name)([p], lr=0.1)
@@ -207,8 +236,9 @@ each_rule_with_state = pytest.mark.parametrize(
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
         lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1),
         lambda ps: optim.RMSprop(ps, lr=0.1, weight_decay=0.1, momentum=0.9),
+        lambda ps: optim.RMSpropTFLike(ps, lr=0.1, weight_decay=0.1, momentum=0.9),
     ],
-    ids=["SGD", "Adam", "RMSprop"],
+    ids=["SGD", "Adam", "RMSprop", "RMSpropTFLike"],
 )
 
 
@@ -482,8 +512,9 @@ def _train(net, opt, batches):
         lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
         lambda ps: optim.Adam(ps, lr=0.01, weight_decay=1e-3),
         lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5),
+        lambda ps: optim.RMSpropTFLike(ps, lr=0.01, momentum=0.5),
     ],
-    ids=["SGD", "Adam", "RMSprop"],
+    ids=["SGD", "Adam", "RMSprop", "RMSpropTFLike"],
 )
 def test_optimizer_state_dict_resumes_exactly(make_opt):
     batches = _regression_batches(10)

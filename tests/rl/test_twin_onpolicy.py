@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference.nets import Adam, RMSprop, assert_twins, f64, mlp_forward
+from reference.nets import Adam, RMSprop, RMSpropTFLike, assert_twins, f64, mlp_forward
 from reference.onpolicy import ActorCriticNets, a2c_update, categorical, gae, gaussian, ppo_update
 
 from neurenix.rl import A2C, PPO
@@ -29,6 +29,7 @@ SPACES = {
 REFERENCE_OPTIMIZERS = {
     "adam": lambda params, lr: Adam(params, lr, eps=1e-5),
     "rmsprop": lambda params, lr: RMSprop(params, lr, alpha=0.99, eps=1e-5),
+    "rmsprop_tf": lambda params, lr: RMSpropTFLike(params, lr, alpha=0.99, eps=1e-5),
 }
 
 
@@ -159,6 +160,7 @@ def flat(rollout, key):
             {"optimizer": "adam", "normalize_advantage": True, "activation": "relu", "max_grad_norm": None},
         ),
         ("box", {"gae_lambda": 1.0, "entropy_coef": 0.0, "max_grad_norm": 0.1}),
+        ("discrete", {"optimizer": "rmsprop_tf"}),  # RL Zoo's A2C Atari optimizer
     ],
 )
 def test_a2c_updates_match_the_reference(action, settings):

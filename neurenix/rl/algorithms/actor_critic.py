@@ -41,7 +41,7 @@ import numpy as np
 
 from neurenix import nn
 from neurenix.errors import ConfigError
-from neurenix.optim import Adam, RMSprop, clip_grad_norm_
+from neurenix.optim import Adam, RMSprop, RMSpropTFLike, clip_grad_norm_
 from neurenix.rl.base import BaseAgent
 from neurenix.rl.buffers import RolloutBuffer
 from neurenix.rl.distributions import (
@@ -65,6 +65,8 @@ OPTIMIZERS = {
     # eps 1e-5 rather than torch's 1e-8, and RMSprop's alpha 0.99: the settings SB3 (and RL Zoo's tuning) use.
     "adam": lambda params, lr: Adam(params, lr=lr, eps=1e-5),
     "rmsprop": lambda params, lr: RMSprop(params, lr=lr, alpha=0.99, eps=1e-5),
+    # SB3's RMSpropTFLike at RL Zoo's A2C Atari settings (its policy_kwargs give eps 1e-5).
+    "rmsprop_tf": lambda params, lr: RMSpropTFLike(params, lr=lr, alpha=0.99, eps=1e-5),
 }
 # What the rollout buffer stores each kind of action as: the space's own dtype (the unit-box sample for boxes).
 ACTION_DTYPES = {"discrete": np.int64, "multi_discrete": np.int64, "multi_binary": np.int8, "box": np.float32}
@@ -118,7 +120,8 @@ class ActorCriticHyperparameters(NormalizationHyperparameters):
     lr_schedule: str = lr_schedule_field()
     optimizer: str = hyperparameter(
         "adam",
-        "adam or rmsprop, with SB3's settings (eps 1e-5; RMSprop alpha 0.99).",
+        "adam, rmsprop or rmsprop_tf (SB3's RMSpropTFLike: eps inside the square root, the square average "
+        "starting at 1), with SB3's settings (eps 1e-5; RMSprop alpha 0.99).",
         choices=tuple(OPTIMIZERS),
     )
     ortho_init: bool = hyperparameter(

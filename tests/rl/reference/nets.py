@@ -74,6 +74,19 @@ class RMSprop:
             p -= self.lr * g / (np.sqrt(v) + self.eps)
 
 
+class RMSpropTFLike(RMSprop):
+    """SB3's RMSpropTFLike, from its docstring: RMSprop with v starting at 1 and p -= lr g / sqrt(v + eps)."""
+
+    def __init__(self, params: list[np.ndarray], lr: float, alpha: float = 0.99, eps: float = 1e-5) -> None:
+        super().__init__(params, lr, alpha, eps)
+        self.v = [np.ones_like(p) for p in params]
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        for p, g, v in zip(params, grads, self.v):
+            v[...] = self.alpha * v + (1.0 - self.alpha) * g * g
+            p -= self.lr * g / np.sqrt(v + self.eps)
+
+
 def assert_twins(update: int, quantities, rtol: float, atol: float) -> None:
     """Compare (name, ours, reference) in the order given; fail on the first that differs, naming it and the
     update, so a broken update reads as the first wrong quantity rather than a cascade of parameters."""
