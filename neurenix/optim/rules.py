@@ -103,6 +103,7 @@ class RMSprop(Optimizer):
     """v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps), with optional momentum on that step."""
 
     state_names = ("square_avg", "momentum_buffer")
+    square_avg_start = 0.0
     eps_inside_sqrt = False
 
     def __init__(
@@ -119,6 +120,8 @@ class RMSprop(Optimizer):
         _check_non_negative(eps=eps, weight_decay=weight_decay, momentum=momentum)
         self.alpha, self.eps, self.weight_decay, self.momentum = alpha, eps, weight_decay, momentum
         super().__init__(params, lr)
+        for square_avg in self.state["square_avg"]:
+            square_avg.fill(self.square_avg_start)
 
     def _update(self, data, grad, state, scratch):
         if self.weight_decay:
@@ -151,17 +154,5 @@ class RMSpropTFLike(RMSprop):
     not 0, and p -= lr g / sqrt(v + eps). RL Zoo's A2C Atari entry is tuned with it: from v = 0 the first steps
     are ~10x lr in size (1 / sqrt(1 - alpha)), from v = 1 they are ~lr g."""
 
+    square_avg_start = 1.0
     eps_inside_sqrt = True
-
-    def __init__(
-        self,
-        params: Iterable[Tensor],
-        lr: float = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
-    ):
-        super().__init__(params, lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
-        for square_avg in self.state["square_avg"]:
-            square_avg.fill(1.0)
